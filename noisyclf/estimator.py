@@ -1,0 +1,762 @@
+"""The scikit-learn estimator: the framework of Ciortan, Dupuis and Peel (Figure 2).
+
+``fit`` runs one private method per panel of the paper's Figure 2::
+
+    a1  _pretrain          SimCLR on the encoder + projection head (NT-Xent, eq. 6)
+    a2  _train_classifier  classifier head on the encoder, noise-robust loss
+                           (eqs. 1-5) -> pseudo_labels_
+    b1  _select            2-component GMM on per-sample losses -> sample_weights_
+    b2  _contrast          weighted supervised contrastive training (eq. 8)
+    b3  _train_classifier  final classifier on the pseudo-labels -> predict
+
+Every training loop is a skorch net (:mod:`noisyclf.nets`); this module only
+validates input, builds the nets from flat hyperparameters and chains them.
+"""
+
+import copy
+import numbers
+import os
+import warnings
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import NotFittedError
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from skorch.callbacks import Callback, Freezer, LRScheduler, Unfreezer
+
+from .losses import NTXentLoss, WeightedSupConLoss
+from .modules import (
+    ClassifierHead, ClassifierModule, ContrastiveModule, ProjectionHead, make_encoder,
+)
+from .nets import ContrastiveNet, DivergenceError, NoisyLabelNet, make_criterion
+from .selection import gmm_clean_probability, label_issue_mask
+
+__all__ = ["ContrastiveNoisyClassifier", "DivergenceWarning"]
+
+
+class DivergenceWarning(UserWarning):
+    """A training phase produced a NaN/inf loss and was stopped early.
+
+    The phase's weights are restored from the end of its last finished epoch
+    and ``fit`` goes on with the next phase, so the estimator stays usable
+    and a grid search scores the point instead of crashing.
+    """
+
+
+class _PhaseProgress(Callback):
+    """One updating progress line per phase (``verbose >= 1``)."""
+
+    def __init__(self, name, total):
+        self.name = name
+        self.total = total
+
+    def on_epoch_end(self, net, **kwargs):
+        epoch = len(net.history)
+        loss = net.history[-1].get("train_loss", float("nan"))
+        end = "\n" if epoch >= self.total else ""
+        print(f"\r[noisyclf] {self.name}: epoch {epoch}/{self.total} loss {loss:.4f}",
+              end=end, flush=True)
+
+
+def _phase_seed(seed, phase):
+    """Independent, reproducible seed for one phase."""
+    return int(np.random.SeedSequence([seed, phase]).generate_state(1)[0])
+
+
+def _resolve_device(device):
+    if isinstance(device, torch.device):
+        device = str(device)
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(
+            f"device must be 'auto', 'cpu', 'cuda' or a torch device string such as "
+            f"'cuda:0'; got {device!r}."
+        ) from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} was requested but CUDA is not available.")
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"device type {dev.type!r} is not supported; use 'cpu' or 'cuda'.")
+    return str(dev)
+
+
+def _drop_last(n_samples, batch_size):
+    # A final batch of one sample breaks BatchNorm in training mode.
+    return n_samples > batch_size and n_samples % batch_size == 1
+
+
+def _run_simclr(X, input_shape, encoder, mean, scale, *, epochs, lr, batch_size, temperature,
+                weight_decay, projection_dim, augment_kwargs, augment_kind, seed, device,
+                verbose=0):
+    """Phase a1: SimCLR pre-training.  Label-free, so it can be cached.
+
+    Returns the encoder + projection head weights (CPU tensors) and the
+    skorch history as a list of dicts.  Module-level and deterministic in its
+    arguments so that :class:`joblib.Memory` can cache it.
+    """
+    with torch.random.fork_rng(devices=_fork_devices(device)):
+        torch.manual_seed(seed)
+        enc = make_encoder(encoder, input_shape, mean, scale)
+        module = ContrastiveModule(enc, ProjectionHead(enc.out_features, projection_dim))
+        callbacks = [("lr_scheduler", LRScheduler(policy="CosineAnnealingLR", T_max=epochs))]
+        if verbose:
+            callbacks.append(("progress", _PhaseProgress("a1 SimCLR pre-training", epochs)))
+        net = ContrastiveNet(
+            module, NTXentLoss, criterion__temperature=temperature,
+            augmenter=augment_kind, **_prefixed("augmenter", augment_kwargs),
+            optimizer=torch.optim.SGD, optimizer__momentum=0.9,
+            optimizer__weight_decay=weight_decay, lr=lr, max_epochs=epochs,
+            batch_size=batch_size, train_split=None, callbacks=callbacks,
+            iterator_train__shuffle=True,
+            iterator_train__drop_last=_drop_last(len(X), batch_size),
+            device=device, verbose=max(0, verbose - 1),
+        )
+        diverged = None
+        try:
+            net.fit({"x": torch.as_tensor(X)}, None)
+        except DivergenceError as exc:
+            net.restore_last_finite()
+            diverged = str(exc)
+        interrupted = len(net.history) < epochs and diverged is None
+        state = {k: v.detach().cpu().clone() for k, v in net.module_.state_dict().items()}
+        history = [dict(row) for row in net.history]
+    return state, history, diverged, interrupted
+
+
+def _prefixed(prefix, kwargs):
+    return {f"{prefix}__{k}": v for k, v in kwargs.items()}
+
+
+def _fork_devices(device):
+    if str(device).startswith("cuda") and torch.cuda.is_available():
+        return [torch.device(device).index or 0]
+    return []
+
+
+class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
+    """Classifier robust to label noise via contrastive pre-training (Ciortan et al.).
+
+    Implements the framework of Figure 2 of "A Framework using Contrastive
+    Learning for Classification with Noisy Labels" (Ciortan, Dupuis, Peel):
+
+    * **a1** SimCLR pre-training of an encoder and a projection head (one
+      hidden layer + ReLU) with the NT-Xent loss (eq. 6) on two augmented
+      views per sample.
+    * **a2** a classifier head (one hidden layer + BatchNorm + ReLU) trained on
+      the noisy labels with ``loss`` (CE eq. 1, NFL+RCE eqs. 2-3 or ELR eqs. 4-5):
+      ``warmup_epochs`` with the encoder frozen (and in eval mode), then end to
+      end; SGD with momentum 0.9 and cosine annealing.  Its argmax on the
+      un-augmented training set gives ``pseudo_labels_``.
+    * **b1** a 2-component Gaussian mixture on the per-sample cross-entropy
+      against the given labels (averaged over the last ``gmm_epochs`` epochs
+      of a2, min-max normalised) gives ``sample_weights_ = p(clean | loss)``.
+    * **b2** weighted supervised contrastive training (eq. 8) of a2's encoder
+      with the pseudo-labels and ``sample_weights_``.
+    * **b3** a final classifier head trained on the pseudo-labels with ``loss``;
+      it is the one that predicts.
+
+    ``phases="pretrain"`` stops after a2 (the paper's "Pre-t." column) and
+    ``phases="baseline"`` runs a2 alone from a randomly initialised encoder,
+    end to end for ``max_epochs`` (the "Base" column).  The GMM (b1) runs in
+    every mode, so ``sample_weights_`` and ``label_issues_`` always exist.
+
+    Parameters
+    ----------
+    phases : {"full", "pretrain", "baseline"}, default="full"
+        Which part of the framework to run (see above).
+    loss : {"elr", "nfl+rce", "ce"}, default="elr"
+        Supervised loss of phases a2 and b3.  ELR is the default because the
+        paper finds it best overall (section 8).
+    encoder : {"auto", "cnn", "resnet18", "mlp"}, default="auto"
+        ``"auto"`` picks a small CNN for image input and an MLP for tabular
+        input.  ``"resnet18"`` is the CIFAR ResNet-18 of the paper (slow on CPU).
+    image_shape : tuple of int (C, H, W) or None, default=None
+        Shape of one image when ``X`` is 2-D with flattened images (e.g.
+        ``(1, 8, 8)`` for sklearn's digits).  ``None`` treats 2-D ``X`` as
+        tabular features.  3-D ``X`` is (n, H, W); 4-D is (n, C, H, W) or
+        (n, H, W, C) (channels-last when the last axis has 1, 3 or 4 entries
+        and the second does not).
+    lr : float, default=0.05
+        Learning rate of the supervised phases a2 and b3 (SGD, momentum 0.9).
+    max_epochs : int, default=40
+        Epochs of each supervised phase (a2, b3; the baseline too).
+    batch_size : int, default=128
+        Mini-batch size of every phase.
+    warmup_epochs : int, default=5
+        Epochs at the start of a2 and b3 with the encoder frozen (ignored by
+        the baseline, whose encoder is random).
+    pretrain_epochs : int, default=60
+        Epochs of SimCLR pre-training (a1).
+    pretrain_lr : float, default=0.1
+        Learning rate of the contrastive phases a1 and b2.
+    temperature : float, default=0.5
+        Temperature tau of eqs. 6 and 8 (SimCLR's CIFAR value).
+    finetune_epochs : int, default=20
+        Epochs of weighted supervised contrastive training (b2).
+    nfl_gamma : float, default=0.5
+        Focusing parameter gamma of NFL (eq. 2); the paper's value.
+    nfl_alpha : float, default=1.0
+        Weight alpha of NFL in NFL+RCE.
+    rce_beta : float, default=1.0
+        Weight beta of RCE in NFL+RCE.
+    elr_lambda : float, default=3.0
+        ELR regularisation strength lambda (eq. 4); the paper's value.
+    elr_beta : float, default=0.7
+        ELR temporal-ensembling momentum beta (eq. 5); the paper's value.
+    weight_decay : float, default=5e-4
+        L2 penalty of every SGD optimiser.
+    projection_dim : int, default=128
+        Output size of the projection head (a1, b2).
+    gmm_epochs : int, default=5
+        Number of last a2 epochs whose per-sample losses are averaged for the GMM.
+    min_crop_scale : float, default=0.2
+        Smallest area fraction of SimCLR's random resized crop (images).
+    hflip_prob : float, default=0.5
+        Probability of a horizontal flip in every image augmentation.
+    corruption_rate : float, default=0.6
+        Fraction of features replaced per sample by SCARF-style corruption
+        (tabular input, phases a1 and b2).
+    memory : None, str, path or joblib.Memory, default=None
+        Where to cache the label-free SimCLR pre-training (a1), keyed on the
+        data, encoder, pre-training hyperparameters and seed, so that a grid
+        over ``lr``, ``loss`` or any later-phase hyperparameter pre-trains once
+        per fold.
+    device : str, default="auto"
+        ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds every phase.  The caller's global numpy and torch RNG states are
+        left untouched.
+    verbose : int, default=0
+        0 is silent; 1 shows one progress line per phase; 2 adds skorch's
+        per-epoch tables.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The labels seen in ``fit``, any dtype.
+    n_features_in_ : int
+        ``X.shape[1]`` in ``fit``.
+    input_shape_ : tuple of int
+        Shape of one sample as the nets see it: (C, H, W) or (n_features,).
+    encoder_kind_ : str
+        The encoder actually used (``encoder`` with "auto" resolved).
+    pseudo_labels_ : ndarray of shape (n_samples,)
+        a2's predictions on the un-augmented training set, in ``classes_``.
+    sample_weights_ : ndarray of shape (n_samples,)
+        Probability that each given training label is correct (b1's GMM).
+    label_issues_ : ndarray of bool, shape (n_samples,)
+        ``sample_weights_ < 0.5``: training labels judged wrong.
+    encoder_net_ : ContrastiveNet or None
+        The last contrastive skorch net (b2 for "full", a1 for "pretrain";
+        None for "baseline").
+    classifier_net_ : NoisyLabelNet
+        The skorch net that predicts (b3 for "full", a2 otherwise).
+    pretrain_history_ : list of dict
+        Per-epoch log of a1 (empty for "baseline").
+    history_ : dict of str to list of dict
+        Per-epoch logs of every phase that ran, keyed "a1", "a2", "b2", "b3".
+    diverged_phases_ : list of str
+        Phases stopped by a NaN/inf loss (see :class:`DivergenceWarning`).
+    interrupted_phase_ : str or None
+        Phase during which training was interrupted (KeyboardInterrupt).
+
+    Notes
+    -----
+    Choices where the paper is silent, following the cited originals: NT-Xent
+    and eq. 8 use L2-normalised projections and A(i) = all 2N-1 other views
+    (SimCLR); NFL+RCE takes log(0) = -4 (eq. 3) and keeps the full gradient of
+    the normaliser; ELR uses the per-sample mean form of its official code
+    rather than the paper's lambda/N; the GMM uses DivideMix's settings
+    (``reg_covar=5e-4``).  Image inputs are standardised per channel and
+    tabular inputs per feature with training statistics stored in the model.
+    Divergence (a NaN/inf loss) stops the phase, restores the weights of its
+    last finished epoch and emits a :class:`DivergenceWarning`.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from noisyclf import ContrastiveNoisyClassifier, make_noisy_labels
+    >>> X, y = load_digits(return_X_y=True)
+    >>> y_noisy = make_noisy_labels(y, "symmetric", 0.4, random_state=0)
+    >>> clf = ContrastiveNoisyClassifier(
+    ...     image_shape=(1, 8, 8), pretrain_epochs=2, max_epochs=2, finetune_epochs=1,
+    ...     warmup_epochs=1, random_state=0)
+    >>> clf.fit(X[:300], y_noisy[:300]).predict(X[:3]).shape
+    (3,)
+    >>> clf.sample_weights_.shape
+    (300,)
+    """
+
+    _parameter_constraints = {
+        "phases": [StrOptions({"baseline", "pretrain", "full"})],
+        "loss": [StrOptions({"ce", "nfl+rce", "elr"})],
+        "encoder": [StrOptions({"auto", "cnn", "resnet18", "mlp"})],
+        "image_shape": [None, tuple, list],
+        "lr": [Interval(numbers.Real, 0, None, closed="neither")],
+        "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "warmup_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
+        "pretrain_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
+        "pretrain_lr": [Interval(numbers.Real, 0, None, closed="neither")],
+        "temperature": [Interval(numbers.Real, 0, None, closed="neither")],
+        "finetune_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
+        "nfl_gamma": [Interval(numbers.Real, 0, None, closed="left")],
+        "nfl_alpha": [Interval(numbers.Real, 0, None, closed="left")],
+        "rce_beta": [Interval(numbers.Real, 0, None, closed="left")],
+        "elr_lambda": [Interval(numbers.Real, 0, None, closed="left")],
+        "elr_beta": [Interval(numbers.Real, 0, 1, closed="left")],
+        "weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
+        "projection_dim": [Interval(numbers.Integral, 1, None, closed="left")],
+        "gmm_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
+        "min_crop_scale": [Interval(numbers.Real, 0, 1, closed="right")],
+        "hflip_prob": [Interval(numbers.Real, 0, 1, closed="both")],
+        "corruption_rate": [Interval(numbers.Real, 0, 1, closed="both")],
+        "memory": [None, str, os.PathLike, HasMethods(["cache"])],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        phases="full",
+        loss="elr",
+        encoder="auto",
+        image_shape=None,
+        lr=0.05,
+        max_epochs=40,
+        batch_size=128,
+        warmup_epochs=5,
+        pretrain_epochs=60,
+        pretrain_lr=0.1,
+        temperature=0.5,
+        finetune_epochs=20,
+        nfl_gamma=0.5,
+        nfl_alpha=1.0,
+        rce_beta=1.0,
+        elr_lambda=3.0,
+        elr_beta=0.7,
+        weight_decay=5e-4,
+        projection_dim=128,
+        gmm_epochs=5,
+        min_crop_scale=0.2,
+        hflip_prob=0.5,
+        corruption_rate=0.6,
+        memory=None,
+        device="auto",
+        random_state=None,
+        verbose=0,
+    ):
+        self.phases = phases
+        self.loss = loss
+        self.encoder = encoder
+        self.image_shape = image_shape
+        self.lr = lr
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.warmup_epochs = warmup_epochs
+        self.pretrain_epochs = pretrain_epochs
+        self.pretrain_lr = pretrain_lr
+        self.temperature = temperature
+        self.finetune_epochs = finetune_epochs
+        self.nfl_gamma = nfl_gamma
+        self.nfl_alpha = nfl_alpha
+        self.rce_beta = rce_beta
+        self.elr_lambda = elr_lambda
+        self.elr_beta = elr_beta
+        self.weight_decay = weight_decay
+        self.projection_dim = projection_dim
+        self.gmm_epochs = gmm_epochs
+        self.min_crop_scale = min_crop_scale
+        self.hflip_prob = hflip_prob
+        self.corruption_rate = corruption_rate
+        self.memory = memory
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X, y, sample_weight=None):
+        """Run the framework on ``X`` with (possibly noisy) labels ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), (n, H, W), (n, C, H, W) or (n, H, W, C)
+            Training inputs; uint8 images are scaled to [0, 1].  Not modified.
+        y : array-like of shape (n_samples,)
+            Given (noisy) labels of any type.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Multiplies each sample's loss in the supervised phases (a2, b3)
+            and its anchors' losses in b2.  SimCLR (a1) is label-free and
+            unweighted.
+
+        Returns
+        -------
+        self : ContrastiveNoisyClassifier
+        """
+        self._validate_params()
+        X, y = self._validate_fit_input(X, y)
+        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float32)
+        self.classes_, y_enc = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise ValueError(
+                f"y must contain at least 2 classes; got only {self.classes_.tolist()}."
+            )
+        self._device = _resolve_device(self.device)
+        self._seed = self._base_seed()
+        self.history_ = {}
+        self.diverged_phases_ = []
+        self.interrupted_phase_ = None
+        for attr in ("classifier_net_", "encoder_net_"):
+            self.__dict__.pop(attr, None)
+
+        data = self._make_data(X, sample_weight)
+        y_enc = torch.as_tensor(y_enc, dtype=torch.long)
+
+        # Figure 2, panel a: pre-training phase.
+        if self.phases == "baseline":
+            encoder, projection, self.pretrain_history_ = self._new_encoder(), None, []
+            self.encoder_net_ = None
+        else:
+            encoder, projection = self._pretrain(X)                      # a1
+            if self.interrupted_phase_:
+                return self._finish_interrupted()
+        net = self._train_classifier(                                     # a2
+            "a2", encoder, data, y_enc, frozen_warmup=self.phases != "baseline")
+        self.classifier_net_ = net
+        pseudo = self._predict_encoded(net, data).argmax(1)
+        self.pseudo_labels_ = self.classes_[pseudo]
+        self.sample_weights_ = self._select(net, data, y_enc)            # b1
+        self.label_issues_ = label_issue_mask(self.sample_weights_)
+        if self.phases != "full" or self.interrupted_phase_:
+            return self
+
+        # Figure 2, panel b: fine-tuning phase on the pseudo-labels.
+        pseudo = torch.as_tensor(pseudo, dtype=torch.long)
+        encoder = self._contrast(net, projection, data, pseudo)         # b2
+        if self.interrupted_phase_:
+            return self
+        self.classifier_net_ = self._train_classifier(                   # b3
+            "b3", encoder, data, pseudo, frozen_warmup=True)
+        return self
+
+    # --------------------------------------------------------------- phases
+    def _pretrain(self, X):
+        """a1: SimCLR pre-training, cached with ``memory`` (label-free)."""
+        kind, kwargs = self._augment_spec(contrastive=True)
+        run = _run_simclr
+        memory = self._memory()
+        if memory is not None:
+            run = memory.cache(_run_simclr, ignore=["verbose"])
+        state, history, diverged, interrupted = run(
+            X, self.input_shape_, self.encoder_kind_, self._mean, self._scale,
+            epochs=self.pretrain_epochs, lr=self.pretrain_lr, batch_size=self.batch_size,
+            temperature=self.temperature, weight_decay=self.weight_decay,
+            projection_dim=self.projection_dim, augment_kwargs=kwargs, augment_kind=kind,
+            seed=_phase_seed(self._seed, 1), device=self._device, verbose=self.verbose,
+        )
+        encoder = self._new_encoder()
+        module = ContrastiveModule(encoder, ProjectionHead(encoder.out_features,
+                                                           self.projection_dim))
+        module.load_state_dict(state)
+        self.pretrain_history_ = history
+        self.history_["a1"] = history
+        self.encoder_net_ = self._contrastive_net(module, NTXentLoss, self.pretrain_epochs,
+                                                  "a1", n_samples=len(X))
+        self.encoder_net_.initialize()
+        if diverged:
+            self._warn_diverged("a1", diverged)
+        if interrupted:
+            self._note_interrupted("a1")
+        return encoder, module.projection
+
+    def _train_classifier(self, phase, encoder, data, y, *, frozen_warmup):
+        """a2 / b3: classifier head on ``encoder`` trained with ``loss`` on ``y``."""
+        n_classes = len(self.classes_)
+        n_samples = len(y)
+        module = ClassifierModule(encoder, ClassifierHead(encoder.out_features, n_classes))
+        callbacks = [("lr_scheduler",
+                      LRScheduler(policy="CosineAnnealingLR", T_max=self.max_epochs))]
+        if frozen_warmup and self.warmup_epochs > 0:
+            callbacks += [
+                ("freeze_encoder", Freezer("encoder.*", at=1)),
+                ("unfreeze_encoder", Unfreezer("encoder.*", at=self.warmup_epochs + 1)),
+            ]
+        if self.verbose:
+            callbacks.append(("progress", _PhaseProgress(
+                f"{phase} classifier ({self.loss})", self.max_epochs)))
+        kind, kwargs = self._augment_spec(contrastive=False)
+        criterion = make_criterion(
+            self.loss, n_samples=n_samples, n_classes=n_classes, nfl_gamma=self.nfl_gamma,
+            nfl_alpha=self.nfl_alpha, rce_beta=self.rce_beta, elr_lambda=self.elr_lambda,
+            elr_beta=self.elr_beta,
+        )
+        net = NoisyLabelNet(
+            module, criterion, augmenter=kind, **_prefixed("augmenter", kwargs),
+            n_samples=n_samples, record_epochs=self.gmm_epochs,
+            optimizer=torch.optim.SGD, optimizer__momentum=0.9,
+            optimizer__weight_decay=self.weight_decay, lr=self.lr,
+            max_epochs=self.max_epochs, batch_size=self.batch_size, train_split=None,
+            callbacks=callbacks, iterator_train__shuffle=True,
+            iterator_train__drop_last=_drop_last(n_samples, self.batch_size),
+            device=self._device, verbose=max(0, self.verbose - 1),
+        )
+        seed = _phase_seed(self._seed, 2 if phase == "a2" else 4)
+        self._fit_net(net, phase, seed, data, y, self.max_epochs)
+        return net
+
+    def _select(self, net, data, y):
+        """b1: GMM on the per-sample cross-entropy against the given labels."""
+        losses = net.mean_recorded_loss() if net.recorded_losses_ else None
+        if losses is None or not np.all(np.isfinite(losses)):
+            # Samples without a recorded training loss (e.g. a phase stopped
+            # in its first epoch): use the loss of an eval-mode pass.
+            logits = torch.as_tensor(self._predict_encoded(net, data, proba=False))
+            ce = torch.nn.functional.cross_entropy(logits, y, reduction="none").numpy()
+            losses = ce if losses is None else np.where(np.isfinite(losses), losses, ce)
+        losses = np.nan_to_num(losses, nan=np.nanmax(losses[np.isfinite(losses)], initial=0.0),
+                               posinf=np.finfo(np.float32).max)
+        return gmm_clean_probability(losses, random_state=_phase_seed(self._seed, 5) % 2**31)
+
+    def _contrast(self, net, projection, data, pseudo):
+        """b2: weighted supervised contrastive training (eq. 8) of a2's encoder."""
+        encoder = copy.deepcopy(net.module_.encoder)
+        projection = copy.deepcopy(projection)
+        module = ContrastiveModule(encoder, projection)
+        self.encoder_net_ = self._contrastive_net(
+            module, WeightedSupConLoss, self.finetune_epochs, "b2", n_samples=len(pseudo))
+        data = dict(data, weight=torch.as_tensor(self.sample_weights_, dtype=torch.float32))
+        self._fit_net(self.encoder_net_, "b2", _phase_seed(self._seed, 3), data, pseudo,
+                      self.finetune_epochs)
+        return encoder
+
+    # -------------------------------------------------------------- helpers
+    def _contrastive_net(self, module, criterion, epochs, phase, n_samples):
+        kind, kwargs = self._augment_spec(contrastive=True)
+        callbacks = [("lr_scheduler", LRScheduler(policy="CosineAnnealingLR", T_max=epochs))]
+        if self.verbose:
+            callbacks.append(("progress", _PhaseProgress(
+                f"{phase} contrastive training", epochs)))
+        return ContrastiveNet(
+            module, criterion, criterion__temperature=self.temperature,
+            augmenter=kind, **_prefixed("augmenter", kwargs),
+            optimizer=torch.optim.SGD, optimizer__momentum=0.9,
+            optimizer__weight_decay=self.weight_decay, lr=self.pretrain_lr,
+            max_epochs=epochs, batch_size=self.batch_size, train_split=None,
+            callbacks=callbacks, iterator_train__shuffle=True,
+            iterator_train__drop_last=_drop_last(n_samples, self.batch_size),
+            device=self._device, verbose=max(0, self.verbose - 1),
+        )
+
+    def _fit_net(self, net, phase, seed, data, y, epochs):
+        """Fit one skorch net under a private torch RNG; handle divergence/interrupts."""
+        with torch.random.fork_rng(devices=_fork_devices(self._device)):
+            torch.manual_seed(seed)
+            try:
+                net.fit(data, y)
+            except DivergenceError as exc:
+                net.restore_last_finite()
+                self._warn_diverged(phase, str(exc))
+        self.history_[phase] = [dict(row) for row in net.history]
+        if phase not in self.diverged_phases_ and len(net.history) < epochs:
+            self._note_interrupted(phase)
+
+    def _warn_diverged(self, phase, message):
+        self.diverged_phases_.append(phase)
+        warnings.warn(
+            f"Phase {phase} diverged: {message} Its weights were restored from the "
+            f"end of its last finished epoch and fit continued; lower the learning rate.",
+            DivergenceWarning, stacklevel=4,
+        )
+
+    def _note_interrupted(self, phase):
+        self.interrupted_phase_ = phase
+        warnings.warn(
+            f"fit was interrupted during phase {phase}; the remaining phases were skipped.",
+            UserWarning, stacklevel=4,
+        )
+
+    def _finish_interrupted(self):
+        return self
+
+    def _base_seed(self):
+        if self.random_state is None:
+            # Fresh OS entropy: does not consume numpy's global RNG.
+            return int(np.random.SeedSequence().generate_state(1)[0])
+        rng = check_random_state(self.random_state)
+        return int(rng.randint(np.iinfo(np.int32).max))
+
+    def _memory(self):
+        if self.memory is None:
+            return None
+        if hasattr(self.memory, "cache"):
+            return self.memory
+        from joblib import Memory
+        return Memory(location=os.fspath(self.memory), verbose=0)
+
+    def _augment_spec(self, *, contrastive):
+        """(kind, kwargs) of the augmenter for the current input type and phase."""
+        if len(self.input_shape_) == 1:
+            if contrastive:
+                return "tabular", {"corruption_rate": self.corruption_rate}
+            return "none", {}
+        if contrastive:
+            return "simclr", {"crop_scale": (self.min_crop_scale, 1.0),
+                              "hflip_prob": self.hflip_prob}
+        return "weak", {"hflip_prob": self.hflip_prob}
+
+    def _new_encoder(self):
+        return make_encoder(self.encoder_kind_, self.input_shape_, self._mean, self._scale)
+
+    # ---------------------------------------------------------- input prep
+    def _validate_fit_input(self, X, y):
+        X, y = validate_data(
+            self, X, y, allow_nd=True, dtype=[np.float32, np.float64, np.uint8],
+            ensure_all_finite=True, ensure_min_samples=2, y_numeric=False,
+        )
+        check_classification_targets(y)
+        X = self._to_sample_layout(X, fitting=True)
+        self.input_shape_ = tuple(int(s) for s in X.shape[1:])
+        is_image = len(self.input_shape_) == 3
+        if self.encoder == "auto":
+            self.encoder_kind_ = "cnn" if is_image else "mlp"
+        elif self.encoder in ("cnn", "resnet18") and not is_image:
+            raise ValueError(
+                f"encoder={self.encoder!r} needs image input: pass image_shape=(C, H, W) "
+                f"for 2-D X, or 3-D/4-D X; got X with shape {X.shape}."
+            )
+        else:
+            self.encoder_kind_ = self.encoder
+        axes = (0, 2, 3) if is_image else (0,)
+        self._mean = X.mean(axis=axes, dtype=np.float64).astype(np.float32)
+        scale = X.std(axis=axes, dtype=np.float64)
+        self._scale = np.where(scale < 1e-8, 1.0, scale).astype(np.float32)
+        if is_image:
+            self._mean = self._mean.reshape(-1, 1, 1)
+            self._scale = self._scale.reshape(-1, 1, 1)
+        return X, y
+
+    def _to_sample_layout(self, X, fitting):
+        """Float32 copy of X laid out as (n, C, H, W) images or (n, D) features."""
+        uint8 = X.dtype == np.uint8
+        X = np.asarray(X, dtype=np.float32)  # always a copy for uint8/float64 input
+        if uint8:
+            X = X / 255.0
+        if X.ndim == 2 and self.image_shape is not None:
+            shape = tuple(int(s) for s in self.image_shape)
+            if len(shape) != 3 or int(np.prod(shape)) != X.shape[1]:
+                raise ValueError(
+                    f"image_shape={tuple(self.image_shape)} does not match X: it must be "
+                    f"(C, H, W) with C*H*W == X.shape[1] == {X.shape[1]}."
+                )
+            X = X.reshape((X.shape[0],) + shape)
+        elif X.ndim == 3:
+            X = X[:, None, :, :]
+        elif X.ndim == 4:
+            if X.shape[-1] in (1, 3, 4) and X.shape[1] not in (1, 3, 4):
+                X = X.transpose(0, 3, 1, 2)
+        elif X.ndim != 2:
+            raise ValueError(
+                f"X must be 2-D (n_samples, n_features), 3-D (n, H, W) or 4-D images; "
+                f"got {X.ndim}-D input with shape {X.shape}."
+            )
+        X = np.ascontiguousarray(X, dtype=np.float32)
+        if not fitting and tuple(X.shape[1:]) != self.input_shape_:
+            raise ValueError(
+                f"X has samples of shape {tuple(X.shape[1:])} but this estimator was fitted "
+                f"on samples of shape {self.input_shape_}."
+            )
+        return X
+
+    def _make_data(self, X, sample_weight):
+        n = len(X)
+        return {
+            "x": torch.from_numpy(X),
+            "index": torch.arange(n),
+            "sample_weight": torch.as_tensor(sample_weight, dtype=torch.float32),
+        }
+
+    def _check_predict_input(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, allow_nd=True,
+                          dtype=[np.float32, np.float64, np.uint8], ensure_all_finite=True)
+        return self._to_sample_layout(X, fitting=False)
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "classifier_net_")
+
+    def _predict_encoded(self, net, data, proba=True):
+        """Logits (or softmax probabilities, float64) of ``net`` in eval mode."""
+        logits = net.forward({"x": data["x"]}, training=False, device="cpu")
+        logits = logits.double()
+        return (torch.softmax(logits, dim=1) if proba else logits).numpy()
+
+    # -------------------------------------------------------------- predict
+    def predict_proba(self, X):
+        """Class probabilities, columns ordered as ``classes_``.
+
+        Parameters
+        ----------
+        X : array-like, same layout as in ``fit``
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
+        if not self.__sklearn_is_fitted__() and getattr(self, "interrupted_phase_", None):
+            raise NotFittedError(
+                f"fit was interrupted in phase {self.interrupted_phase_} before a classifier "
+                f"was trained; call fit again."
+            )
+        X = self._check_predict_input(X)
+        return self._predict_encoded(self.classifier_net_, {"x": torch.from_numpy(X)})
+
+    def predict(self, X):
+        """Predicted labels (from ``classes_``).
+
+        Parameters
+        ----------
+        X : array-like, same layout as in ``fit``
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+        """
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def predict_log_proba(self, X):
+        """Logarithm of :meth:`predict_proba`."""
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    def transform(self, X):
+        """Encoder embeddings of ``X`` from the predicting model's encoder.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, n_embedding)
+        """
+        X = self._check_predict_input(X)
+        module = self.classifier_net_.module_
+        was_training = module.training
+        module.eval()
+        out = []
+        device = self.classifier_net_.device
+        with torch.no_grad():
+            for start in range(0, len(X), 1024):
+                xb = torch.from_numpy(X[start:start + 1024]).to(device)
+                out.append(module.embed(xb).cpu())
+        module.train(was_training)
+        return torch.cat(out).numpy()
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.non_deterministic = self.random_state is None
+        return tags

@@ -1,0 +1,304 @@
+"""PyTorch building blocks: encoders, projection and classification heads.
+
+The paper (section 5.2) uses a ResNet-18 encoder trained from scratch, a
+projection head with "one hidden layer and a ReLU non-linearity" for the
+contrastive steps (a1, b2) and a classifier with "a single hidden layer with
+batch normalization and a ReLU activation function" (a2, b3).  At CPU scale
+:class:`SmallCNN` (small images) and :class:`MLPEncoder` (tabular data) stand
+in for the ResNet-18, which is available as :class:`CifarResNet18`.
+
+Every encoder starts with a :class:`Standardize` layer holding the
+training-set mean and standard deviation as buffers, so augmentations act on
+the raw input scale and the statistics travel with the saved model.
+"""
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+__all__ = [
+    "Standardize",
+    "SmallCNN",
+    "CifarResNet18",
+    "MLPEncoder",
+    "ProjectionHead",
+    "ClassifierHead",
+    "ContrastiveModule",
+    "ClassifierModule",
+    "make_encoder",
+]
+
+
+class Standardize(nn.Module):
+    """Subtract a mean and divide by a scale stored as buffers.
+
+    Parameters
+    ----------
+    mean, scale : torch.Tensor
+        Broadcastable to the input without its batch dimension, e.g.
+        ``(C, 1, 1)`` for images or ``(D,)`` for features.
+    """
+
+    def __init__(self, mean, scale):
+        super().__init__()
+        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
+        self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float32))
+
+    def forward(self, x):
+        return (x - self.mean) / self.scale
+
+
+def _conv_bn(in_ch, out_ch, stride=1):
+    return nn.Sequential(
+        nn.Conv2d(in_ch, out_ch, 3, stride=stride, padding=1, bias=False),
+        nn.BatchNorm2d(out_ch),
+        nn.ReLU(inplace=True),
+    )
+
+
+class SmallCNN(nn.Module):
+    """A small convolutional encoder for small images (e.g. 8x8 digits, 32x32 CIFAR).
+
+    Three 3x3 conv-BN-ReLU blocks of ``widths`` channels; the first two are
+    followed by 2x2 max-pooling while the image is at least 4 pixels wide,
+    and global average pooling gives a ``widths[-1]``-dimensional feature.
+
+    Parameters
+    ----------
+    in_channels : int
+        Number of input channels.
+    widths : tuple of int, default=(32, 64, 128)
+        Channels of the conv blocks.
+    image_size : int, default=32
+        Smallest spatial side of the input; decides how often to pool.
+
+    Examples
+    --------
+    >>> import torch
+    >>> SmallCNN(1, image_size=8)(torch.zeros(2, 1, 8, 8)).shape
+    torch.Size([2, 128])
+    """
+
+    def __init__(self, in_channels, widths=(32, 64, 128), image_size=32):
+        super().__init__()
+        layers = []
+        ch = in_channels
+        size = image_size
+        for i, w in enumerate(widths):
+            layers.append(_conv_bn(ch, w))
+            if i < len(widths) - 1 and size >= 4:
+                layers.append(nn.MaxPool2d(2))
+                size //= 2
+            ch = w
+        self.features = nn.Sequential(*layers)
+        self.out_features = ch
+
+    def forward(self, x):
+        return torch.flatten(F.adaptive_avg_pool2d(self.features(x), 1), 1)
+
+
+class _BasicBlock(nn.Module):
+    expansion = 1
+
+    def __init__(self, in_planes, planes, stride=1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride=1, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or in_planes != planes:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_planes, planes, 1, stride=stride, bias=False),
+                nn.BatchNorm2d(planes),
+            )
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + self.shortcut(x))
+
+
+class CifarResNet18(nn.Module):
+    """ResNet-18 for small images, as used for CIFAR (He et al., 2016).
+
+    The ImageNet stem (7x7 stride-2 convolution and max-pooling) is replaced by
+    a 3x3 stride-1 convolution without max-pooling, the usual CIFAR variant
+    used by SimCLR, ELR and the paper.  Output: 512-dimensional features.
+
+    Parameters
+    ----------
+    in_channels : int, default=3
+
+    Examples
+    --------
+    >>> import torch
+    >>> CifarResNet18(3)(torch.zeros(2, 3, 8, 8)).shape
+    torch.Size([2, 512])
+    """
+
+    def __init__(self, in_channels=3):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, 64, 3, stride=1, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        layers = []
+        in_planes = 64
+        for planes, stride in [(64, 1), (128, 2), (256, 2), (512, 2)]:
+            layers.append(nn.Sequential(
+                _BasicBlock(in_planes, planes, stride), _BasicBlock(planes, planes, 1)
+            ))
+            in_planes = planes
+        self.layer1, self.layer2, self.layer3, self.layer4 = layers
+        self.out_features = 512
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.layer4(self.layer3(self.layer2(self.layer1(out))))
+        return torch.flatten(F.adaptive_avg_pool2d(out, 1), 1)
+
+
+class MLPEncoder(nn.Module):
+    """Multi-layer perceptron encoder for tabular features.
+
+    Parameters
+    ----------
+    in_features : int
+    hidden : tuple of int, default=(256, 256)
+        Widths of the Linear-BatchNorm-ReLU blocks; the last is the feature size.
+
+    Examples
+    --------
+    >>> import torch
+    >>> MLPEncoder(5)(torch.zeros(3, 5)).shape
+    torch.Size([3, 256])
+    """
+
+    def __init__(self, in_features, hidden=(256, 256)):
+        super().__init__()
+        layers = []
+        d = in_features
+        for h in hidden:
+            layers += [nn.Linear(d, h), nn.BatchNorm1d(h), nn.ReLU(inplace=True)]
+            d = h
+        self.net = nn.Sequential(*layers)
+        self.out_features = d
+
+    def forward(self, x):
+        return self.net(torch.flatten(x, 1))
+
+
+class ProjectionHead(nn.Module):
+    """SimCLR projection head: Linear - ReLU - Linear (paper section 5.2).
+
+    Examples
+    --------
+    >>> import torch
+    >>> ProjectionHead(128, 64)(torch.zeros(2, 128)).shape
+    torch.Size([2, 64])
+    """
+
+    def __init__(self, in_features, out_features=128, hidden=None):
+        super().__init__()
+        hidden = hidden or in_features
+        self.net = nn.Sequential(
+            nn.Linear(in_features, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, out_features)
+        )
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class ClassifierHead(nn.Module):
+    """Classifier: one hidden layer with BatchNorm and ReLU (paper section 5.2).
+
+    Examples
+    --------
+    >>> import torch
+    >>> ClassifierHead(128, 10)(torch.zeros(4, 128)).shape
+    torch.Size([4, 10])
+    """
+
+    def __init__(self, in_features, n_classes, hidden=256):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(in_features, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
+            nn.Linear(hidden, n_classes),
+        )
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class ContrastiveModule(nn.Module):
+    """Encoder followed by a projection head (phases a1 and b2).
+
+    ``forward`` takes the input batch (and ignores extra keyword arguments
+    such as sample ids, which skorch passes along from a dict ``X``) and
+    returns the projections; :meth:`embed` returns the encoder features.
+    """
+
+    def __init__(self, encoder, projection):
+        super().__init__()
+        self.encoder = encoder
+        self.projection = projection
+
+    def embed(self, x):
+        return self.encoder(x)
+
+    def forward(self, x, **kwargs):
+        return self.projection(self.encoder(x))
+
+
+class ClassifierModule(nn.Module):
+    """Encoder followed by a classifier head (phases a2 and b3); returns logits."""
+
+    def __init__(self, encoder, head):
+        super().__init__()
+        self.encoder = encoder
+        self.head = head
+
+    def embed(self, x):
+        return self.encoder(x)
+
+    def forward(self, x, **kwargs):
+        return self.head(self.encoder(x))
+
+
+def make_encoder(kind, input_shape, mean, scale):
+    """Build an encoder (with its :class:`Standardize` layer) for one input shape.
+
+    Parameters
+    ----------
+    kind : {"cnn", "resnet18", "mlp"}
+    input_shape : tuple
+        ``(C, H, W)`` for images, ``(D,)`` for tabular features.
+    mean, scale : array-like
+        Standardisation statistics (see :class:`Standardize`).
+
+    Returns
+    -------
+    encoder : torch.nn.Sequential
+        With an ``out_features`` attribute.
+
+    Examples
+    --------
+    >>> enc = make_encoder("mlp", (4,), [0.0] * 4, [1.0] * 4)
+    >>> enc.out_features
+    256
+    """
+    if kind == "cnn":
+        body = SmallCNN(input_shape[0], image_size=min(input_shape[1:]))
+    elif kind == "resnet18":
+        body = CifarResNet18(input_shape[0])
+    elif kind == "mlp":
+        in_features = 1
+        for s in input_shape:
+            in_features *= s
+        body = MLPEncoder(in_features)
+    else:
+        raise ValueError(
+            f"encoder must be one of 'cnn', 'resnet18', 'mlp'; got {kind!r}."
+        )
+    encoder = nn.Sequential(Standardize(mean, scale), body)
+    encoder.out_features = body.out_features
+    return encoder
