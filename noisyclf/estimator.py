@@ -13,6 +13,7 @@ Every training loop is a skorch net (:mod:`noisyclf.nets`); this module only
 validates input, builds the nets from flat hyperparameters and chains them.
 """
 
+import contextlib
 import copy
 import numbers
 import os
@@ -22,10 +23,12 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import NotFittedError
-from sklearn.utils import check_random_state
+from sklearn.utils import TransformerTags, check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_sample_weight, _num_samples, check_is_fitted, validate_data,
+)
 from skorch.callbacks import Callback, Freezer, LRScheduler, Unfreezer
 
 from .losses import NTXentLoss, WeightedSupConLoss
@@ -86,6 +89,47 @@ def _resolve_device(device):
     return str(dev)
 
 
+def _check_X_kind(X, *, fitting):
+    """Clear errors, naming ``X``, for inputs sklearn rejects cryptically or accepts silently.
+
+    Strings (even numeric ones), complex numbers, object arrays with
+    non-numbers, fewer than 2 dimensions and (in ``fit``) no samples.
+    pandas and sparse input is left to ``validate_data``.
+    """
+    if hasattr(X, "dtypes") or hasattr(X, "tocsr"):
+        return
+    try:
+        arr = np.asarray(X)
+    except (TypeError, ValueError):
+        return  # e.g. ragged lists: validate_data explains
+    kind = arr.dtype.kind
+    if kind in "USV":
+        raise ValueError(
+            f"X must be numeric; got strings or bytes (dtype {arr.dtype}). Convert X to "
+            f"numbers first, e.g. X.astype(np.float32)."
+        )
+    if kind == "c":
+        raise ValueError(f"Complex data not supported: X has dtype {arr.dtype}; pass real "
+                         f"numbers.")
+    if kind == "O":
+        try:
+            arr.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(
+                f"X must contain only numbers; converting its object-dtype entries to "
+                f"float failed: {exc}"
+            ) from exc
+    if arr.ndim < 2:
+        raise ValueError(
+            f"X must be 2-D (n_samples, n_features), 3-D (n, H, W) or 4-D images; got "
+            f"{arr.ndim}-D input with shape {arr.shape}. Reshape your data: X.reshape(-1, 1) "
+            f"for a single feature or X.reshape(1, -1) for a single sample."
+        )
+    if fitting and arr.shape[0] == 0:
+        raise ValueError(f"X is empty: it has 0 samples (shape {arr.shape}); fit needs at "
+                         f"least 2.")
+
+
 def _drop_last(n_samples, batch_size):
     # A final batch of one sample breaks BatchNorm in training mode.
     return n_samples > batch_size and n_samples % batch_size == 1
@@ -123,7 +167,8 @@ def _run_simclr(X, input_shape, encoder, mean, scale, *, epochs, lr, batch_size,
         except DivergenceError as exc:
             net.restore_last_finite()
             diverged = str(exc)
-        interrupted = len(net.history) < epochs and diverged is None
+        # Set by the net when skorch swallowed a KeyboardInterrupt.
+        interrupted = bool(getattr(net, "interrupted_", False))
         state = {k: v.detach().cpu().clone() for k, v in net.module_.state_dict().items()}
         history = [dict(row) for row in net.history]
     return state, history, diverged, interrupted
@@ -137,6 +182,14 @@ def _fork_devices(device):
     if str(device).startswith("cuda") and torch.cuda.is_available():
         return [torch.device(device).index or 0]
     return []
+
+
+@contextlib.contextmanager
+def _torch_seeded(seed, device):
+    """Run the block under torch's RNG seeded with ``seed``; restore the caller's after."""
+    with torch.random.fork_rng(devices=_fork_devices(device)):
+        torch.manual_seed(seed)
+        yield
 
 
 class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
@@ -217,8 +270,11 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         Number of last a2 epochs whose per-sample losses are averaged for the GMM.
     min_crop_scale : float, default=0.2
         Smallest area fraction of SimCLR's random resized crop (images).
-    hflip_prob : float, default=0.5
+    hflip_prob : float or "auto", default="auto"
         Probability of a horizontal flip in every image augmentation.
+        ``"auto"`` is 0.5 for colour (3-channel) images, whose mirror image is
+        the same object, and 0 otherwise: single-channel images are often
+        characters or digits, whose mirror image is another symbol.
     corruption_rate : float, default=0.6
         Fraction of features replaced per sample by SCARF-style corruption
         (tabular input, phases a1 and b2).
@@ -315,7 +371,7 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         "projection_dim": [Interval(numbers.Integral, 1, None, closed="left")],
         "gmm_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
         "min_crop_scale": [Interval(numbers.Real, 0, 1, closed="right")],
-        "hflip_prob": [Interval(numbers.Real, 0, 1, closed="both")],
+        "hflip_prob": [Interval(numbers.Real, 0, 1, closed="both"), StrOptions({"auto"})],
         "corruption_rate": [Interval(numbers.Real, 0, 1, closed="both")],
         "memory": [None, str, os.PathLike, HasMethods(["cache"])],
         "device": [str, torch.device],
@@ -346,7 +402,7 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         projection_dim=128,
         gmm_epochs=5,
         min_crop_scale=0.2,
-        hflip_prob=0.5,
+        hflip_prob="auto",
         corruption_rate=0.6,
         memory=None,
         device="auto",
@@ -413,7 +469,9 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         self.history_ = {}
         self.diverged_phases_ = []
         self.interrupted_phase_ = None
-        for attr in ("classifier_net_", "encoder_net_"):
+        # Nothing from a previous fit may survive an interrupted one.
+        for attr in ("classifier_net_", "encoder_net_", "pseudo_labels_", "sample_weights_",
+                     "label_issues_", "pretrain_history_"):
             self.__dict__.pop(attr, None)
 
         data = self._make_data(X, sample_weight)
@@ -421,7 +479,9 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
 
         # Figure 2, panel a: pre-training phase.
         if self.phases == "baseline":
-            encoder, projection, self.pretrain_history_ = self._new_encoder(), None, []
+            with _torch_seeded(_phase_seed(self._seed, 10), self._device):
+                encoder = self._new_encoder()
+            projection, self.pretrain_history_ = None, []
             self.encoder_net_ = None
         else:
             encoder, projection = self._pretrain(X)                      # a1
@@ -454,16 +514,21 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         memory = self._memory()
         if memory is not None:
             run = memory.cache(_run_simclr, ignore=["verbose"])
-        state, history, diverged, interrupted = run(
-            X, self.input_shape_, self.encoder_kind_, self._mean, self._scale,
+        args = (X, self.input_shape_, self.encoder_kind_, self._mean, self._scale)
+        run_kwargs = dict(
             epochs=self.pretrain_epochs, lr=self.pretrain_lr, batch_size=self.batch_size,
             temperature=self.temperature, weight_decay=self.weight_decay,
             projection_dim=self.projection_dim, augment_kwargs=kwargs, augment_kind=kind,
             seed=_phase_seed(self._seed, 1), device=self._device, verbose=self.verbose,
         )
-        encoder = self._new_encoder()
-        module = ContrastiveModule(encoder, ProjectionHead(encoder.out_features,
-                                                           self.projection_dim))
+        state, history, diverged, interrupted = run(*args, **run_kwargs)
+        if interrupted and hasattr(run, "call_and_shelve"):
+            # joblib cached the interrupted run; a later fit must not reuse it.
+            run.call_and_shelve(*args, **run_kwargs).clear()
+        with _torch_seeded(_phase_seed(self._seed, 11), self._device):
+            encoder = self._new_encoder()  # its random init is overwritten below
+            module = ContrastiveModule(encoder, ProjectionHead(encoder.out_features,
+                                                               self.projection_dim))
         module.load_state_dict(state)
         self.pretrain_history_ = history
         self.history_["a1"] = history
@@ -480,7 +545,9 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         """a2 / b3: classifier head on ``encoder`` trained with ``loss`` on ``y``."""
         n_classes = len(self.classes_)
         n_samples = len(y)
-        module = ClassifierModule(encoder, ClassifierHead(encoder.out_features, n_classes))
+        with _torch_seeded(_phase_seed(self._seed, 12 if phase == "a2" else 14), self._device):
+            head = ClassifierHead(encoder.out_features, n_classes)
+        module = ClassifierModule(encoder, head)
         callbacks = [("lr_scheduler",
                       LRScheduler(policy="CosineAnnealingLR", T_max=self.max_epochs))]
         if frozen_warmup and self.warmup_epochs > 0:
@@ -564,7 +631,9 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
                 net.restore_last_finite()
                 self._warn_diverged(phase, str(exc))
         self.history_[phase] = [dict(row) for row in net.history]
-        if phase not in self.diverged_phases_ and len(net.history) < epochs:
+        # The net records a KeyboardInterrupt that skorch swallowed (the
+        # history length cannot tell: the interrupted epoch has its row).
+        if getattr(net, "interrupted_", False):
             self._note_interrupted(phase)
 
     def _warn_diverged(self, phase, message):
@@ -606,16 +675,27 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
             if contrastive:
                 return "tabular", {"corruption_rate": self.corruption_rate}
             return "none", {}
+        hflip = self.hflip_prob
+        if hflip == "auto":
+            hflip = 0.5 if self.input_shape_[0] == 3 else 0.0
         if contrastive:
-            return "simclr", {"crop_scale": (self.min_crop_scale, 1.0),
-                              "hflip_prob": self.hflip_prob}
-        return "weak", {"hflip_prob": self.hflip_prob}
+            return "simclr", {"crop_scale": (self.min_crop_scale, 1.0), "hflip_prob": hflip}
+        return "weak", {"hflip_prob": hflip}
 
     def _new_encoder(self):
         return make_encoder(self.encoder_kind_, self.input_shape_, self._mean, self._scale)
 
     # ---------------------------------------------------------- input prep
     def _validate_fit_input(self, X, y):
+        _check_X_kind(X, fitting=True)
+        try:
+            n_X, n_y = _num_samples(X), _num_samples(y)
+        except TypeError:
+            n_X = n_y = None  # validate_data explains
+        if n_X != n_y:
+            raise ValueError(
+                f"X and y must have the same number of samples; got {n_X} in X and {n_y} in y."
+            )
         X, y = validate_data(
             self, X, y, allow_nd=True, dtype=[np.float32, np.float64, np.uint8],
             ensure_all_finite=True, ensure_min_samples=2, y_numeric=False,
@@ -667,6 +747,9 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
                 f"got {X.ndim}-D input with shape {X.shape}."
             )
         X = np.ascontiguousarray(X, dtype=np.float32)
+        if not X.flags.writeable:
+            # A read-only caller's array: torch.from_numpy would warn about it.
+            X = X.copy()
         if not fitting and tuple(X.shape[1:]) != self.input_shape_:
             raise ValueError(
                 f"X has samples of shape {tuple(X.shape[1:])} but this estimator was fitted "
@@ -684,6 +767,7 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
 
     def _check_predict_input(self, X):
         check_is_fitted(self)
+        _check_X_kind(X, fitting=False)
         X = validate_data(self, X, reset=False, allow_nd=True,
                           dtype=[np.float32, np.float64, np.uint8], ensure_all_finite=True)
         return self._to_sample_layout(X, fitting=False)
@@ -693,7 +777,9 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
 
     def _predict_encoded(self, net, data, proba=True):
         """Logits (or softmax probabilities, float64) of ``net`` in eval mode."""
-        logits = net.forward({"x": data["x"]}, training=False, device="cpu")
+        # Forked: every DataLoader iteration draws a seed from torch's global RNG.
+        with torch.random.fork_rng(devices=_fork_devices(net.device)):
+            logits = net.forward({"x": data["x"]}, training=False, device="cpu")
         logits = logits.double()
         return (torch.softmax(logits, dim=1) if proba else logits).numpy()
 
@@ -728,7 +814,39 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         -------
         y : ndarray of shape (n_samples,)
         """
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)  # first: raises NotFittedError before classes_ is read
+        return self.classes_[np.argmax(proba, axis=1)]
+
+    def score(self, X, y, sample_weight=None):
+        """Mean accuracy of :meth:`predict` on ``(X, y)``.
+
+        Unlike scikit-learn's default, which silently counts labels never
+        seen in ``fit`` as errors, a ``y`` holding such labels raises a
+        ``ValueError`` that lists them: they usually mean a label encoding
+        that differs from the one used in ``fit``.
+
+        Parameters
+        ----------
+        X : array-like, same layout as in ``fit``
+        y : array-like of shape (n_samples,)
+            True labels, all from ``classes_``.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        score : float
+        """
+        check_is_fitted(self)
+        y_arr = np.asarray(y)
+        if y_arr.ndim == 1:
+            seen = set(self.classes_.tolist())
+            unseen = sorted({v for v in y_arr.tolist() if v not in seen}, key=repr)
+            if unseen:
+                raise ValueError(
+                    f"y contains labels not seen in fit: {unseen}; the fitted classes are "
+                    f"{self.classes_.tolist()}."
+                )
+        return super().score(X, y, sample_weight=sample_weight)
 
     def predict_log_proba(self, X):
         """Logarithm of :meth:`predict_proba`."""
@@ -755,8 +873,29 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         module.train(was_training)
         return torch.cat(out).numpy()
 
+    def fit_transform(self, X, y, sample_weight=None):
+        """Fit on ``(X, y)`` and return the embeddings of ``X`` (:meth:`transform`).
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, n_embedding)
+        """
+        return self.fit(X, y, sample_weight=sample_weight).transform(X)
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
+        # transform() gives float32 embeddings whatever the input dtype.
+        tags.transformer_tags = TransformerTags(preserves_dtype=["float32"])
         tags.non_deterministic = self.random_state is None
         return tags
+
+    def __setstate__(self, state):
+        # A model fitted on a GPU loads on a CPU-only machine: skorch has already
+        # mapped the nets to CPU (with a DeviceWarning); do the same for the
+        # device the estimator recorded, so a later forward pass never asks for CUDA.
+        device = state.get("_device")
+        if (device is not None and torch.device(device).type == "cuda"
+                and not torch.cuda.is_available()):
+            state = dict(state, _device="cpu")
+        super().__setstate__(state)

@@ -42,6 +42,13 @@ class _CrossEntropy(torch.nn.CrossEntropyLoss):
         return super().forward(logits, target)
 
 
+class _NFLRCE(NFLRCELoss):
+    """NFL+RCE (eqs. 2-3) with the ``(logits, target, index)`` call signature."""
+
+    def forward(self, logits, target, index=None):
+        return super().forward(logits, target)
+
+
 def make_criterion(loss, *, n_samples, n_classes, nfl_gamma=0.5, nfl_alpha=1.0,
                    rce_beta=1.0, elr_lambda=3.0, elr_beta=0.7):
     """Per-sample (``reduction="none"``) loss module for ``loss`` in {"ce", "nfl+rce", "elr"}.
@@ -54,7 +61,7 @@ def make_criterion(loss, *, n_samples, n_classes, nfl_gamma=0.5, nfl_alpha=1.0,
     if loss == "ce":
         return _CrossEntropy(reduction="none")
     if loss == "nfl+rce":
-        return NFLRCELoss(gamma=nfl_gamma, alpha=nfl_alpha, beta=rce_beta, reduction="none")
+        return _NFLRCE(gamma=nfl_gamma, alpha=nfl_alpha, beta=rce_beta, reduction="none")
     if loss == "elr":
         return ELRLoss(n_samples, n_classes, lam=elr_lambda, beta=elr_beta, reduction="none")
     raise ValueError(f"loss must be one of 'ce', 'nfl+rce', 'elr'; got {loss!r}.")
@@ -90,6 +97,18 @@ class _PhaseNetMixin:
             k: v.detach().clone() for k, v in self.module_.state_dict().items()
         }
 
+    def on_epoch_end(self, net, **kwargs):
+        super().on_epoch_end(net, **kwargs)
+        # A finite loss does not guarantee finite weights: with a huge lr the
+        # BatchNorm running variances overflow to inf (eval-mode outputs NaN).
+        bad = [k for k, v in self.module_.state_dict().items()
+               if v.is_floating_point() and not torch.isfinite(v).all()]
+        if bad:
+            raise DivergenceError(
+                f"the weights became non-finite ({', '.join(bad[:3])}) at epoch "
+                f"{len(self.history)} (lr={self.lr}); the learning rate is probably too large."
+            )
+
     def restore_last_finite(self):
         """Load the weights saved at the start of the epoch in which training diverged."""
         state = getattr(self, "_last_finite_state", None)
@@ -102,6 +121,17 @@ class _PhaseNetMixin:
         """Drop the in-memory weight copy (so it is not pickled with the net)."""
         self.__dict__.pop("_last_finite_state", None)
         return self
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        self.interrupted_ = False
+        try:
+            return super().fit_loop(X, y, epochs, **fit_params)
+        except KeyboardInterrupt:
+            # skorch's partial_fit swallows Ctrl-C and stops training; record
+            # it so the estimator can tell an interrupted phase from a full one
+            # (the history length cannot: the interrupted epoch has a row).
+            self.interrupted_ = True
+            raise
 
     def on_train_end(self, net, **kwargs):
         super().on_train_end(net, **kwargs)
@@ -211,6 +241,11 @@ class NoisyLabelNet(_PhaseNetMixin, NeuralNet):
         self.recorded_losses_.append(self._epoch_losses.numpy())
         self.recorded_losses_ = self.recorded_losses_[-self.record_epochs:]
         del self._epoch_losses
+
+    def on_train_end(self, net, **kwargs):
+        super().on_train_end(net, **kwargs)
+        # Left over when an epoch was interrupted; not worth pickling.
+        self.__dict__.pop("_epoch_losses", None)
 
     def train_step_single(self, batch, **fit_params):
         self._set_training(True)

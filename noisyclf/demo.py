@@ -1,0 +1,147 @@
+"""The main job: the framework on sklearn's digits with noisy labels (``python -m noisyclf``).
+
+Splits the embedded digits data 70/30, corrupts the training labels with
+symmetric noise (0.2, 0.4, 0.6, 0.8) and one asymmetric setting, and compares,
+on the clean test labels, kNN and logistic regression trained on the same
+noisy labels with the three modes of :class:`ContrastiveNoisyClassifier`:
+``baseline`` (a2 from scratch), ``pretrain`` (a1 + a2) and ``full``
+(a1 + a2 + b1-b3).  It also reports how well the GMM's ``label_issues_``
+find the flipped labels (precision / recall) and its ROC AUC.
+
+SimCLR pre-training (a1) is label-free, so it runs once and is reused through
+``memory`` by every noise setting and mode.
+"""
+
+import argparse
+import sys
+import tempfile
+import time
+
+import numpy as np
+from sklearn.datasets import load_digits
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import precision_score, recall_score, roc_auc_score
+from sklearn.model_selection import train_test_split
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from .estimator import ContrastiveNoisyClassifier
+from .noise import make_noisy_labels
+
+SETTINGS = [("symmetric", 0.2), ("symmetric", 0.4), ("symmetric", 0.6),
+            ("symmetric", 0.8), ("asymmetric", 0.4)]
+MODES = ["baseline", "pretrain", "full"]
+
+
+def run(settings=SETTINGS, modes=MODES, *, loss="elr", random_state=0, verbose=0,
+        memory=None, out=sys.stdout):
+    """Run the digits comparison and return its rows as a list of dicts.
+
+    Parameters
+    ----------
+    settings : list of (noise_type, noise_rate)
+    modes : list of {"baseline", "pretrain", "full"}
+    loss : {"elr", "nfl+rce", "ce"}
+    random_state : int
+        Seeds the split, the noise and every model.
+    verbose : int
+        Passed to the estimators.
+    memory : joblib.Memory, str or None
+        Cache for SimCLR pre-training; a temporary folder when None.
+    out : file-like
+        Where progress lines go.
+
+    Returns
+    -------
+    rows : list of dict
+        One per (setting, method) with ``accuracy`` and, for the framework,
+        the GMM's ``precision``, ``recall`` and ``auc`` at finding flipped labels.
+    """
+    X, y = load_digits(return_X_y=True)
+    X_tr, X_te, y_tr, y_te = train_test_split(
+        X, y, test_size=0.3, stratify=y, random_state=random_state)
+    tmp = None
+    if memory is None:
+        tmp = tempfile.TemporaryDirectory(prefix="noisyclf-demo-")
+        memory = tmp.name
+    rows = []
+    try:
+        for noise_type, rate in settings:
+            y_noisy = make_noisy_labels(y_tr, noise_type, rate, random_state=random_state)
+            flipped = y_noisy != y_tr
+            setting = f"{noise_type[:4]} {rate:.1f}"
+            for name, model in [
+                ("kNN", KNeighborsClassifier(n_neighbors=10)),
+                ("logreg", make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))),
+            ]:
+                acc = model.fit(X_tr, y_noisy).score(X_te, y_te)
+                rows.append(dict(setting=setting, method=name, accuracy=acc))
+            for mode in modes:
+                start = time.perf_counter()
+                clf = ContrastiveNoisyClassifier(
+                    phases=mode, loss=loss, image_shape=(1, 8, 8), memory=memory,
+                    random_state=random_state, verbose=verbose)
+                clf.fit(X_tr, y_noisy)
+                acc = clf.score(X_te, y_te)
+                issues = clf.label_issues_
+                rows.append(dict(
+                    setting=setting, method=mode, accuracy=acc,
+                    precision=precision_score(flipped, issues, zero_division=0.0),
+                    recall=recall_score(flipped, issues, zero_division=0.0),
+                    auc=roc_auc_score(flipped, 1 - clf.sample_weights_),
+                    seconds=time.perf_counter() - start,
+                ))
+                print(f"  {setting:10s} {mode:8s} accuracy {acc:.3f} "
+                      f"({rows[-1]['seconds']:.1f} s)", file=out, flush=True)
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    return rows
+
+
+def format_table(rows):
+    """Markdown tables: accuracy per method, then the GMM's label-issue detection."""
+    settings = list(dict.fromkeys(r["setting"] for r in rows))
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    acc = {(r["setting"], r["method"]): r["accuracy"] for r in rows}
+    lines = ["Test accuracy on clean labels (digits, 70/30 split, noisy training labels)", "",
+             "| noise | " + " | ".join(methods) + " |",
+             "|---|" + "---|" * len(methods)]
+    for s in settings:
+        lines.append(f"| {s} | " + " | ".join(f"{acc[(s, m)]:.3f}" for m in methods) + " |")
+    lines += ["", "GMM label-issue detection (flipped labels), full framework", "",
+              "| noise | precision | recall | ROC AUC |", "|---|---|---|---|"]
+    for r in rows:
+        if r["method"] == "full":
+            lines.append(f"| {r['setting']} | {r['precision']:.3f} | {r['recall']:.3f} "
+                         f"| {r['auc']:.3f} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m noisyclf", description=__doc__.splitlines()[0])
+    parser.add_argument("--loss", default="elr", choices=["elr", "nfl+rce", "ce"])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--verbose", type=int, default=0)
+    parser.add_argument("--csv", default=None, help="also write the rows to this CSV file")
+    args = parser.parse_args(argv)
+    print(f"noisyclf demo: sklearn digits, loss={args.loss}, seed={args.seed}", flush=True)
+    start = time.perf_counter()
+    rows = run(loss=args.loss, random_state=args.seed, verbose=args.verbose)
+    print()
+    print(format_table(rows))
+    print(f"\nTotal time: {time.perf_counter() - start:.0f} s")
+    if args.csv:
+        import csv
+        keys = ["setting", "method", "accuracy", "precision", "recall", "auc", "seconds"]
+        with open(args.csv, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=keys)
+            writer.writeheader()
+            for r in rows:
+                writer.writerow({k: r.get(k, "") for k in keys})
+    return rows
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""Smoke tests of the benchmark scripts in ``benchmarks/`` (GitHub issue #4).
+
+Each script exposes ``main(argv=None)`` and a ``--quick`` flag that runs a
+tiny configuration (a few hundred samples, one epoch per phase).  These tests
+run that configuration into ``tmp_path`` and check the CSV files it writes.
+They check that the scripts run, not the numbers.  torch runs on one thread
+here (restored afterwards): on a small shared CPU, OpenMP's thread team makes
+tiny steps much slower.
+"""
+
+import csv
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+BENCH_DIR = Path(__file__).resolve().parents[1] / "benchmarks"
+
+pytest.importorskip("matplotlib")
+
+
+def _load(name):
+    path = BENCH_DIR / f"{name}.py"
+    if not path.exists():
+        pytest.skip(f"{path} not found (benchmarks are not part of an installed package)")
+    spec = importlib.util.spec_from_file_location(f"_bench_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _read(path):
+    with open(path, newline="") as fh:
+        reader = csv.DictReader(fh)
+        return reader.fieldnames, list(reader)
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_bench_memory_cache_quick(tmp_path):
+    module = _load("bench_memory_cache")
+    module.main(["--quick", "--out", str(tmp_path)])
+    columns, rows = _read(tmp_path / "memory_cache.csv")
+    assert columns[:4] == ["setting", "wall_s", "ratio", "identical"]
+    assert {"lr_grid", "cv", "pretrain_epochs", "max_epochs", "torch_threads"} <= set(columns)
+    assert [r["setting"] for r in rows] == ["uncached", "cached (cold)", "cached (warm)"]
+    # Caching the label-free pre-training must not change the model.
+    assert all(r["identical"] == "True" for r in rows)
+    assert (tmp_path / "memory_cache.png").stat().st_size > 0
+
+
+def test_bench_tabular_quick(tmp_path):
+    module = _load("bench_tabular")
+    module.main(["--quick", "--out", str(tmp_path)])
+    columns, rows = _read(tmp_path / "tabular.csv")
+    assert columns[:6] == ["dataset", "noise_rate", "method", "accuracy_mean", "accuracy_std",
+                           "n_seeds"]
+    assert {r["method"] for r in rows} == {"logreg", "hgb", "baseline", "pretrain", "full"}
+    assert all(0.0 <= float(r["accuracy_mean"]) <= 1.0 for r in rows)
+    assert (tmp_path / "tabular_runs.csv").exists()
+    assert (tmp_path / "tabular.png").stat().st_size > 0
+
+
+def test_bench_lr_sensitivity_quick(tmp_path):
+    module = _load("bench_lr_sensitivity")
+    module.main(["--quick", "--out", str(tmp_path)])
+    columns, rows = _read(tmp_path / "lr_sensitivity.csv")
+    assert columns[:5] == ["loss", "phases", "lr", "test_accuracy_mean", "test_accuracy_std"]
+    assert {r["phases"] for r in rows} == {"baseline", "pretrain"}
+    columns, gs_rows = _read(tmp_path / "lr_sensitivity_gridsearch.csv")
+    assert "mean_test_score_noisy_folds" in columns
+    # GridSearchCV got through the whole grid (error_score="raise"), and the
+    # lr=1000 point diverged, emitted DivergenceWarning and was still scored.
+    assert [float(r["lr"]) for r in gs_rows] == module.QUICK["gs_lrs"]
+    assert all(0.0 <= float(r["mean_test_score_noisy_folds"]) <= 1.0 for r in gs_rows)
+    assert int(gs_rows[-1]["n_fits_diverged"]) > 0
+    assert int(gs_rows[-1]["divergence_warnings_total"]) > 0
+    assert (tmp_path / "lr_sensitivity_runs.csv").exists()
+    assert (tmp_path / "lr_sensitivity.png").stat().st_size > 0
