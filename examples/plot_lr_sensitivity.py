@@ -23,11 +23,16 @@ import warnings
 
 import matplotlib.pyplot as plt
 import numpy as np
+import torch
 from sklearn.base import clone
 from sklearn.datasets import load_digits
 from sklearn.model_selection import GridSearchCV, ParameterGrid, train_test_split
 
 from noisyclf import ContrastiveNoisyClassifier, DivergenceWarning, make_noisy_labels
+
+# The networks are tiny: on a small CPU one torch thread is much faster than
+# a team of threads waiting on each other.
+torch.set_num_threads(1)
 
 SEED = 0
 X, y = load_digits(return_X_y=True)

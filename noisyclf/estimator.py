@@ -235,7 +235,7 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         tabular features.  3-D ``X`` is (n, H, W); 4-D is (n, C, H, W) or
         (n, H, W, C) (channels-last when the last axis has 1, 3 or 4 entries
         and the second does not).
-    lr : float, default=0.05
+    lr : float, default=0.02
         Learning rate of the supervised phases a2 and b3 (SGD, momentum 0.9).
     max_epochs : int, default=40
         Epochs of each supervised phase (a2, b3; the baseline too).
@@ -244,7 +244,7 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
     warmup_epochs : int, default=5
         Epochs at the start of a2 and b3 with the encoder frozen (ignored by
         the baseline, whose encoder is random).
-    pretrain_epochs : int, default=60
+    pretrain_epochs : int, default=100
         Epochs of SimCLR pre-training (a1).
     pretrain_lr : float, default=0.1
         Learning rate of the contrastive phases a1 and b2.
@@ -385,11 +385,11 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         loss="elr",
         encoder="auto",
         image_shape=None,
-        lr=0.05,
+        lr=0.02,
         max_epochs=40,
         batch_size=128,
         warmup_epochs=5,
-        pretrain_epochs=60,
+        pretrain_epochs=100,
         pretrain_lr=0.1,
         temperature=0.5,
         finetune_epochs=20,
