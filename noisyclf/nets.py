@@ -24,7 +24,7 @@ from skorch.utils import to_tensor
 from .augment import make_augmenter
 from .losses import ELRLoss, NFLRCELoss
 
-__all__ = ["ContrastiveNet", "NoisyLabelNet", "DivergenceError", "make_criterion"]
+__all__ = ["ContrastiveNet", "NoisyLabelNet", "DivergenceError", "TensorBatches", "make_criterion"]
 
 
 class DivergenceError(FloatingPointError):
@@ -67,8 +67,66 @@ def make_criterion(loss, *, n_samples, n_classes, nfl_gamma=0.5, nfl_alpha=1.0,
     raise ValueError(f"loss must be one of 'ce', 'nfl+rce', 'elr'; got {loss!r}.")
 
 
+class TensorBatches:
+    """Mini-batches of a dict of equal-length tensors, sliced by index.
+
+    A drop-in for skorch's ``DataLoader`` when the whole training set already
+    sits in memory as tensors: one indexing operation per batch instead of one
+    ``__getitem__`` per sample plus a collate, which dominates the step time
+    of small networks on small inputs.  Shuffling draws a permutation from
+    torch's global RNG (seeded by the estimator), anew on every pass.
+
+    Parameters
+    ----------
+    X : dict of str to torch.Tensor
+    y : torch.Tensor or None
+    batch_size : int
+        ``-1`` means one batch with everything, as in skorch.
+    shuffle, drop_last : bool
+        As in :class:`torch.utils.data.DataLoader`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> batches = TensorBatches({"x": torch.arange(5)}, None, batch_size=2)
+    >>> [b[0]["x"].tolist() for b in batches]
+    [[0, 1], [2, 3], [4]]
+    """
+
+    def __init__(self, X, y, batch_size, shuffle=False, drop_last=False):
+        self.X = X
+        self.y = y
+        self.n = len(next(iter(X.values())))
+        self.batch_size = self.n if batch_size in (-1, None) else int(batch_size)
+        self.shuffle = shuffle
+        self.drop_last = drop_last
+
+    def __len__(self):
+        if self.drop_last:
+            return self.n // self.batch_size
+        return -(-self.n // self.batch_size)
+
+    def __iter__(self):
+        order = torch.randperm(self.n) if self.shuffle else torch.arange(self.n)
+        for b in range(len(self)):
+            idx = order[b * self.batch_size:(b + 1) * self.batch_size]
+            Xi = {k: v[idx] for k, v in self.X.items()}
+            yield Xi, (None if self.y is None else self.y[idx])
+
+
 class _PhaseNetMixin:
-    """Shared by both nets: augmentation on the device, divergence guard."""
+    """Shared by both nets: fast batching, augmentation on the device, divergence guard."""
+
+    def get_iterator(self, dataset, training=False):
+        X, y = getattr(dataset, "X", None), getattr(dataset, "y", None)
+        if not (isinstance(X, dict) and all(torch.is_tensor(v) for v in X.values())
+                and (y is None or torch.is_tensor(y))):
+            return super().get_iterator(dataset, training=training)
+        kwargs = self.get_params_for("iterator_train" if training else "iterator_valid")
+        return TensorBatches(
+            X, y, kwargs.get("batch_size", self.batch_size),
+            shuffle=kwargs.get("shuffle", False), drop_last=kwargs.get("drop_last", False),
+        )
 
     prefixes_ = NeuralNet.prefixes_ + ["augmenter"]
 
