@@ -148,18 +148,11 @@ def _run_simclr(X, input_shape, encoder, mean, scale, *, epochs, lr, batch_size,
         torch.manual_seed(seed)
         enc = make_encoder(encoder, input_shape, mean, scale)
         module = ContrastiveModule(enc, ProjectionHead(enc.out_features, projection_dim))
-        callbacks = [("lr_scheduler", LRScheduler(policy="CosineAnnealingLR", T_max=epochs))]
-        if verbose:
-            callbacks.append(("progress", _PhaseProgress("a1 SimCLR pre-training", epochs)))
-        net = ContrastiveNet(
-            module, NTXentLoss, criterion__temperature=temperature,
-            augmenter=augment_kind, **_prefixed("augmenter", augment_kwargs),
-            optimizer=torch.optim.SGD, optimizer__momentum=0.9,
-            optimizer__weight_decay=weight_decay, lr=lr, max_epochs=epochs,
-            batch_size=batch_size, train_split=None, callbacks=callbacks,
-            iterator_train__shuffle=True,
-            iterator_train__drop_last=_drop_last(len(X), batch_size),
-            device=device, verbose=max(0, verbose - 1),
+        net = _build_contrastive_net(
+            module, NTXentLoss, name="a1 SimCLR pre-training", epochs=epochs, lr=lr,
+            batch_size=batch_size, temperature=temperature, weight_decay=weight_decay,
+            augment_kind=augment_kind, augment_kwargs=augment_kwargs, n_samples=len(X),
+            device=device, verbose=verbose,
         )
         diverged = None
         try:
@@ -176,6 +169,25 @@ def _run_simclr(X, input_shape, encoder, mean, scale, *, epochs, lr, batch_size,
 
 def _prefixed(prefix, kwargs):
     return {f"{prefix}__{k}": v for k, v in kwargs.items()}
+
+
+def _build_contrastive_net(module, criterion, *, name, epochs, lr, batch_size, temperature,
+                           weight_decay, augment_kind, augment_kwargs, n_samples, device,
+                           verbose):
+    """The skorch net of a contrastive phase (a1 with NT-Xent, b2 with eq. 8)."""
+    callbacks = [("lr_scheduler", LRScheduler(policy="CosineAnnealingLR", T_max=epochs))]
+    if verbose:
+        callbacks.append(("progress", _PhaseProgress(name, epochs)))
+    return ContrastiveNet(
+        module, criterion, criterion__temperature=temperature,
+        augmenter=augment_kind, **_prefixed("augmenter", augment_kwargs),
+        optimizer=torch.optim.SGD, optimizer__momentum=0.9,
+        optimizer__weight_decay=weight_decay, lr=lr, max_epochs=epochs,
+        batch_size=batch_size, train_split=None, callbacks=callbacks,
+        iterator_train__shuffle=True,
+        iterator_train__drop_last=_drop_last(n_samples, batch_size),
+        device=device, verbose=max(0, verbose - 1),
+    )
 
 
 def _fork_devices(device):
@@ -486,7 +498,7 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         else:
             encoder, projection = self._pretrain(X)                      # a1
             if self.interrupted_phase_:
-                return self._finish_interrupted()
+                return self
         net = self._train_classifier(                                     # a2
             "a2", encoder, data, y_enc, frozen_warmup=self.phases != "baseline")
         self.classifier_net_ = net
@@ -606,19 +618,11 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
     # -------------------------------------------------------------- helpers
     def _contrastive_net(self, module, criterion, epochs, phase, n_samples):
         kind, kwargs = self._augment_spec(contrastive=True)
-        callbacks = [("lr_scheduler", LRScheduler(policy="CosineAnnealingLR", T_max=epochs))]
-        if self.verbose:
-            callbacks.append(("progress", _PhaseProgress(
-                f"{phase} contrastive training", epochs)))
-        return ContrastiveNet(
-            module, criterion, criterion__temperature=self.temperature,
-            augmenter=kind, **_prefixed("augmenter", kwargs),
-            optimizer=torch.optim.SGD, optimizer__momentum=0.9,
-            optimizer__weight_decay=self.weight_decay, lr=self.pretrain_lr,
-            max_epochs=epochs, batch_size=self.batch_size, train_split=None,
-            callbacks=callbacks, iterator_train__shuffle=True,
-            iterator_train__drop_last=_drop_last(n_samples, self.batch_size),
-            device=self._device, verbose=max(0, self.verbose - 1),
+        return _build_contrastive_net(
+            module, criterion, name=f"{phase} contrastive training", epochs=epochs,
+            lr=self.pretrain_lr, batch_size=self.batch_size, temperature=self.temperature,
+            weight_decay=self.weight_decay, augment_kind=kind, augment_kwargs=kwargs,
+            n_samples=n_samples, device=self._device, verbose=self.verbose,
         )
 
     def _fit_net(self, net, phase, seed, data, y, epochs):
@@ -650,9 +654,6 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
             f"fit was interrupted during phase {phase}; the remaining phases were skipped.",
             UserWarning, stacklevel=4,
         )
-
-    def _finish_interrupted(self):
-        return self
 
     def _base_seed(self):
         if self.random_state is None:
