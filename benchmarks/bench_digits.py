@@ -31,7 +31,10 @@ import torch
 
 from noisyclf.demo import SETTINGS, run
 
-RESULTS = Path(__file__).resolve().parent / "results"
+_HERE = str(Path(__file__).resolve().parent)
+if _HERE not in sys.path:  # loaded by path, not run as a script
+    sys.path.insert(0, _HERE)
+from _common import RESULTS, pyplot, save_figure  # noqa: E402
 
 
 def main(argv=None):
@@ -79,9 +82,7 @@ def main(argv=None):
 
 
 def _plot(summary, path, n_seeds):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     losses = [l for l in summary["loss"].unique() if l != "-"]
     fig, axes = plt.subplots(1, len(losses), figsize=(6 * len(losses), 4), squeeze=False)
@@ -100,8 +101,7 @@ def _plot(summary, path, n_seeds):
         ax.set_ylabel("test accuracy (clean labels)")
         ax.set_title(f"digits, loss={loss}, mean ± std over {n_seeds} seeds")
         ax.legend(fontsize=8, loc="lower left")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path, dpi=100)
 
 
 if __name__ == "__main__":

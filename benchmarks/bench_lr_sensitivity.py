@@ -25,10 +25,6 @@ row per fit), ``lr_sensitivity_gridsearch.csv`` and ``lr_sensitivity.png`` to
 ``benchmarks/results/`` (or ``--out``).
 """
 
-import argparse
-import csv
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -37,19 +33,22 @@ from pathlib import Path
 
 import joblib
 import numpy as np
-import sklearn
 import torch
-from threadpoolctl import threadpool_info, threadpool_limits
 from sklearn.base import clone
 from sklearn.datasets import load_digits
 from sklearn.model_selection import (
     GridSearchCV, ParameterGrid, StratifiedKFold, train_test_split,
 )
 
-import noisyclf
 from noisyclf import ContrastiveNoisyClassifier, DivergenceWarning, make_noisy_labels
 
-RESULTS = Path(__file__).resolve().parent / "results"
+_HERE = str(Path(__file__).resolve().parent)
+if _HERE not in sys.path:  # loaded by path, not run as a script
+    sys.path.insert(0, _HERE)
+from _common import (  # noqa: E402
+    environment, make_parser, parse_args, pyplot, run_main, save_figure, write_csv,
+)
+
 LOSSES = ["ce", "nfl+rce", "elr"]
 
 FULL = dict(lrs=[0.001, 0.01, 0.1, 1.0], losses=LOSSES, phases=["baseline", "pretrain"],
@@ -75,19 +74,6 @@ GS_COLUMNS = ["lr", "mean_test_score_noisy_folds", "std_test_score_noisy_folds",
               "rank_test_score", "n_fits", "n_fits_diverged", "diverged_phases", "loss",
               "phases", "max_epochs", "cv", "n_train", "noise", "divergence_warnings_total",
               "best_lr", "torch_threads"]
-
-
-def _environment():
-    return {
-        "torch_threads": torch.get_num_threads(),
-        "openmp_threads": max((i["num_threads"] for i in threadpool_info()
-                               if i["user_api"] == "openmp"), default=""),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "sklearn": sklearn.__version__,
-        "noisyclf": noisyclf.__version__,
-    }
 
 
 def _split(seed, cfg):
@@ -135,7 +121,7 @@ def run_study(cfg, memory, *, out=sys.stdout):
 
 
 def summarize(rows, cfg, n_train, n_test):
-    env = _environment()
+    env = environment()
     summary = []
     keys = list(dict.fromkeys((r["loss"], r["phases"], r["lr"]) for r in rows))
     for loss, phases, lr in keys:
@@ -197,18 +183,8 @@ def run_gridsearch_check(cfg, *, out=sys.stdout):
     return rows
 
 
-def write_csv(rows, columns, path):
-    with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=columns)
-        writer.writeheader()
-        for r in rows:
-            writer.writerow({k: r.get(k, "") for k in columns})
-
-
 def plot(summary, path):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     losses = list(dict.fromkeys(r["loss"] for r in summary))
     fig, axes = plt.subplots(1, len(losses), figsize=(3.6 * len(losses), 3.4),
@@ -237,24 +213,15 @@ def plot(summary, path):
         f"LR sensitivity, digits {r0['noise']} noise, mean ± std over seeds {r0['seeds']}; "
         f"a1 {r0['pretrain_epochs']} ep, a2 {r0['max_epochs']} ep "
         f"(warm-up {r0['warmup_epochs']}), {r0['torch_threads']} thread(s)", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny configuration (smoke test)")
-    parser.add_argument("--out", default=str(RESULTS), help="output folder")
+    parser = make_parser(__doc__)
     parser.add_argument("--seeds", type=int, nargs="+", default=None)
     parser.add_argument("--max-epochs", type=int, default=None)
     parser.add_argument("--pretrain-epochs", type=int, default=None)
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch and OpenMP/BLAS threads (default: leave as is)")
-    args = parser.parse_args(argv)
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-        threadpool_limits(args.threads)  # OpenMP/BLAS of numpy and scikit-learn
+    args = parse_args(parser, argv)
     cfg = dict(QUICK if args.quick else FULL)
     if args.seeds is not None:
         cfg["seeds"] = args.seeds
@@ -310,8 +277,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    # Small shared CPU: one thread each for torch and OpenMP/BLAS avoids
-    # oversubscription and makes timings steadier; --threads overrides.
-    torch.set_num_threads(1)
-    threadpool_limits(1)
-    main()
+    run_main(main)

@@ -22,10 +22,7 @@ Run ``python benchmarks/bench_memory_cache.py`` (a few minutes on 2 CPU cores);
 (or ``--out``).
 """
 
-import argparse
-import csv
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -33,17 +30,19 @@ from pathlib import Path
 
 import joblib
 import numpy as np
-import sklearn
 import torch
-from threadpoolctl import threadpool_info, threadpool_limits
 from sklearn.base import clone
 from sklearn.datasets import load_digits
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, train_test_split
 
-import noisyclf
 from noisyclf import ContrastiveNoisyClassifier, make_noisy_labels
 
-RESULTS = Path(__file__).resolve().parent / "results"
+_HERE = str(Path(__file__).resolve().parent)
+if _HERE not in sys.path:  # loaded by path, not run as a script
+    sys.path.insert(0, _HERE)
+from _common import (  # noqa: E402
+    environment, make_parser, parse_args, pyplot, run_main, save_figure, write_csv,
+)
 
 FULL = dict(lrs=[0.003, 0.01, 0.03, 0.1], cv=3, n_train=None, noise_rate=0.4,
             pretrain_epochs=15, max_epochs=10, warmup_epochs=5)
@@ -56,19 +55,6 @@ COLUMNS = ["setting", "wall_s", "ratio", "identical", "best_lr", "best_cv_score"
            "random_state", "n_jobs",
            "torch_threads", "openmp_threads", "cpu_count", "loadavg_1min_before",
            "python", "torch", "sklearn", "noisyclf"]
-
-
-def _environment():
-    return {
-        "torch_threads": torch.get_num_threads(),
-        "openmp_threads": max((i["num_threads"] for i in threadpool_info()
-                               if i["user_api"] == "openmp"), default=""),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "sklearn": sklearn.__version__,
-        "noisyclf": noisyclf.__version__,
-    }
 
 
 def _loadavg():
@@ -137,22 +123,12 @@ def run(cfg, *, random_state=0, out=sys.stdout):
             cv=cfg["cv"], phases="pretrain", loss="elr",
             pretrain_epochs=cfg["pretrain_epochs"], max_epochs=cfg["max_epochs"],
             warmup_epochs=cfg["warmup_epochs"], batch_size=base.batch_size,
-            random_state=random_state, n_jobs=1, **_environment())
+            random_state=random_state, n_jobs=1, **environment())
     return rows, searches
 
 
-def write_csv(rows, path):
-    with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=COLUMNS)
-        writer.writeheader()
-        for r in rows:
-            writer.writerow({k: r.get(k, "") for k in COLUMNS})
-
-
 def plot(rows, path):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     r0 = rows[0]
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
@@ -170,22 +146,13 @@ def plot(rows, path):
         f"digits n={r0['n_train']}, {r0['noise']}, phases=pretrain, "
         f"a1 {r0['pretrain_epochs']} ep, a2 {r0['max_epochs']} ep, "
         f"{r0['torch_threads']} thread(s)", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny configuration (smoke test)")
-    parser.add_argument("--out", default=str(RESULTS), help="output folder")
+    parser = make_parser(__doc__)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch and OpenMP/BLAS threads (default: leave as is)")
-    args = parser.parse_args(argv)
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-        threadpool_limits(args.threads)  # OpenMP/BLAS of numpy and scikit-learn
+    args = parse_args(parser, argv)
     cfg = QUICK if args.quick else FULL
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -194,7 +161,7 @@ def main(argv=None):
           f"epochs, torch threads {torch.get_num_threads()}", flush=True)
     start = time.perf_counter()
     rows, _ = run(cfg, random_state=args.seed)
-    write_csv(rows, out / "memory_cache.csv")
+    write_csv(rows, COLUMNS, out / "memory_cache.csv")
     plot(rows, out / "memory_cache.png")
     print("\n| setting | wall (s) | ratio uncached/this | identical to uncached | best lr |")
     print("|---|---|---|---|---|")
@@ -206,8 +173,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    # Small shared CPU: one thread each for torch and OpenMP/BLAS avoids
-    # oversubscription and makes timings steadier; --threads overrides.
-    torch.set_num_threads(1)
-    threadpool_limits(1)
-    main()
+    run_main(main)

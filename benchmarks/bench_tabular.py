@@ -22,10 +22,6 @@ Run ``python benchmarks/bench_tabular.py`` (a few minutes on 2 CPU cores);
 fit) and ``tabular.png`` to ``benchmarks/results/`` (or ``--out``).
 """
 
-import argparse
-import csv
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -33,9 +29,7 @@ from pathlib import Path
 
 import joblib
 import numpy as np
-import sklearn
 import torch
-from threadpoolctl import threadpool_info, threadpool_limits
 from sklearn.datasets import load_breast_cancer, load_wine
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
@@ -43,10 +37,15 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-import noisyclf
 from noisyclf import ContrastiveNoisyClassifier, make_noisy_labels
 
-RESULTS = Path(__file__).resolve().parent / "results"
+_HERE = str(Path(__file__).resolve().parent)
+if _HERE not in sys.path:  # loaded by path, not run as a script
+    sys.path.insert(0, _HERE)
+from _common import (  # noqa: E402
+    environment, make_parser, parse_args, pyplot, run_main, save_figure, write_csv,
+)
+
 DATASETS = {"breast_cancer": load_breast_cancer, "wine": load_wine}
 METHODS = ["logreg", "hgb", "baseline", "pretrain", "full"]
 
@@ -69,19 +68,6 @@ SUMMARY_COLUMNS = [
     "torch_threads", "openmp_threads", "cpu_count", "python", "torch", "sklearn", "noisyclf",
 ]
 RUN_COLUMNS = ["dataset", "noise_rate", "seed", "method", "accuracy", "actual_noise", "fit_s"]
-
-
-def _environment():
-    return {
-        "torch_threads": torch.get_num_threads(),
-        "openmp_threads": max((i["num_threads"] for i in threadpool_info()
-                               if i["user_api"] == "openmp"), default=""),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "sklearn": sklearn.__version__,
-        "noisyclf": noisyclf.__version__,
-    }
 
 
 def resolved_params(cfg):
@@ -134,7 +120,7 @@ def run(cfg, memory, *, out=sys.stdout):
 
 
 def summarize(rows, cfg, meta):
-    env = _environment()
+    env = environment()
     summary = []
     keys = list(dict.fromkeys((r["dataset"], r["noise_rate"], r["method"]) for r in rows))
     for dataset, rate, method in keys:
@@ -150,18 +136,8 @@ def summarize(rows, cfg, meta):
     return summary
 
 
-def write_csv(rows, columns, path):
-    with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=columns)
-        writer.writeheader()
-        for r in rows:
-            writer.writerow({k: r.get(k, "") for k in columns})
-
-
 def plot(summary, path):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     datasets = list(dict.fromkeys(r["dataset"] for r in summary))
     fig, axes = plt.subplots(1, len(datasets), figsize=(5.2 * len(datasets), 3.9),
@@ -192,24 +168,15 @@ def plot(summary, path):
                  f"{r0['max_epochs']} / b2 {r0['finetune_epochs']} epochs, "
                  f"{r0['torch_threads']} thread(s)",
                  fontsize=9)
-    fig.tight_layout(rect=(0, 0.07, 1, 1))
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, rect=(0, 0.07, 1, 1))
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny configuration (smoke test)")
-    parser.add_argument("--out", default=str(RESULTS), help="output folder")
+    parser = make_parser(__doc__)
     parser.add_argument("--datasets", nargs="+", choices=sorted(DATASETS), default=None)
     parser.add_argument("--seeds", type=int, nargs="+", default=None)
     parser.add_argument("--loss", choices=["elr", "nfl+rce", "ce"], default=None)
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch and OpenMP/BLAS threads (default: leave as is)")
-    args = parser.parse_args(argv)
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-        threadpool_limits(args.threads)  # OpenMP/BLAS of numpy and scikit-learn
+    args = parse_args(parser, argv)
     cfg = dict(QUICK if args.quick else FULL)
     for key in ("datasets", "seeds", "loss"):
         if getattr(args, key) is not None:
@@ -247,8 +214,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    # Small shared CPU: one thread each for torch and OpenMP/BLAS avoids
-    # oversubscription and makes timings steadier; --threads overrides.
-    torch.set_num_threads(1)
-    threadpool_limits(1)
-    main()
+    run_main(main)

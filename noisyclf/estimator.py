@@ -588,6 +588,10 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         )
         seed = _phase_seed(self._seed, 2 if phase == "a2" else 4)
         self._fit_net(net, phase, seed, data, y, self.max_epochs)
+        # With warmup_epochs >= max_epochs the Unfreezer never fired: unfreeze
+        # here, or b2 (which copies this encoder) would train no encoder weight.
+        for param in encoder.parameters():
+            param.requires_grad_(True)
         return net
 
     def _select(self, net, data, y):

@@ -146,7 +146,20 @@ def _twin_index(n, device):
 # --------------------------------------------------------------------------- #
 # contrastive losses
 # --------------------------------------------------------------------------- #
-class NTXentLoss(nn.Module):
+class _ContrastiveLoss(nn.Module):
+    """Shared ``temperature`` / ``reduction`` handling of the contrastive losses."""
+
+    def __init__(self, temperature=0.5, reduction="mean"):
+        super().__init__()
+        self.temperature = _check_real(temperature, "temperature", low=0.0,
+                                       low_inclusive=False)
+        self.reduction = _check_reduction(reduction)
+
+    def extra_repr(self):
+        return f"temperature={self.temperature}, reduction={self.reduction!r}"
+
+
+class NTXentLoss(_ContrastiveLoss):
     r"""Normalized temperature-scaled cross entropy (NT-Xent) loss.
 
     Unsupervised contrastive loss of SimCLR (Chen et al., 2020,
@@ -186,15 +199,6 @@ class NTXentLoss(nn.Module):
     torch.Size([8])
     """
 
-    def __init__(self, temperature=0.5, reduction="mean"):
-        super().__init__()
-        self.temperature = _check_real(temperature, "temperature", low=0.0,
-                                       low_inclusive=False)
-        self.reduction = _check_reduction(reduction)
-
-    def extra_repr(self):
-        return f"temperature={self.temperature}, reduction={self.reduction!r}"
-
     def forward(self, z1, z2):
         """Compute the loss.
 
@@ -217,7 +221,7 @@ class NTXentLoss(nn.Module):
         return _reduce(loss, self.reduction)
 
 
-class WeightedSupConLoss(nn.Module):
+class WeightedSupConLoss(_ContrastiveLoss):
     r"""Weighted supervised contrastive loss (equation 8 of the paper).
 
     Extension by Ciortan, Dupuis & Peel of the supervised contrastive loss
@@ -272,15 +276,6 @@ class WeightedSupConLoss(nn.Module):
     >>> bool(torch.allclose(per_anchor, ntxent + n_pos.log()))
     True
     """
-
-    def __init__(self, temperature=0.5, reduction="mean"):
-        super().__init__()
-        self.temperature = _check_real(temperature, "temperature", low=0.0,
-                                       low_inclusive=False)
-        self.reduction = _check_reduction(reduction)
-
-    def extra_repr(self):
-        return f"temperature={self.temperature}, reduction={self.reduction!r}"
 
     def forward(self, z1, z2, labels, weights):
         """Compute the loss.

@@ -1,13 +1,22 @@
 """Encoders and heads (paper section 5.2)."""
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from noisyclf.modules import (
-    CifarResNet18, ClassifierHead, MLPEncoder, ProjectionHead, SmallCNN, Standardize,
-    make_encoder,
+    CifarResNet18, ClassifierHead, ClassifierModule, ContrastiveModule, MLPEncoder,
+    ProjectionHead, SmallCNN, Standardize, make_encoder,
 )
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    n_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n_threads)
 
 
 def test_cifar_resnet18_has_3x3_stride1_stem_and_no_maxpool():
@@ -46,3 +55,111 @@ def test_make_encoder():
     assert make_encoder("resnet18", (3, 8, 8), [0.0] * 3, [1.0] * 3).out_features == 512
     with pytest.raises(ValueError, match="encoder must be one of"):
         make_encoder("vit", (3, 8, 8), 0.0, 1.0)
+
+
+# ------------------------------------------------- shapes and structure, in detail
+@pytest.mark.parametrize("in_channels, size, widths", [
+    (1, 8, (32, 64, 128)),
+    (3, 5, (8, 16)),
+    (2, 3, (4, 8, 16)),      # too small to pool: no max-pooling at all
+])
+def test_small_cnn_pools_only_while_the_image_is_at_least_4_wide(in_channels, size, widths):
+    net = SmallCNN(in_channels, widths=widths, image_size=size)
+    assert net(torch.randn(3, in_channels, size, size)).shape == (3, widths[-1])
+    assert net.out_features == widths[-1]
+    n_pools = sum(isinstance(m, nn.MaxPool2d) for m in net.modules())
+    assert n_pools == sum(1 for i in range(len(widths) - 1) if size // 2 ** i >= 4)
+
+
+def test_small_cnn_non_square_images():
+    assert SmallCNN(1, image_size=6)(torch.randn(2, 1, 6, 10)).shape == (2, 128)
+
+
+def test_cifar_resnet18_layout():
+    net = CifarResNet18(1)
+    assert net.conv1.in_channels == 1 and net.conv1.padding == (1, 1)
+    assert not any(isinstance(m, (nn.Linear, nn.AvgPool2d)) for m in net.modules())
+    assert [len(layer) for layer in (net.layer1, net.layer2, net.layer3, net.layer4)] == [2] * 4
+    # Stem + 16 block convolutions are 3x3; 3 projection shortcuts are 1x1.
+    convs = [m for m in net.modules() if isinstance(m, nn.Conv2d)]
+    assert sum(m.kernel_size == (3, 3) for m in convs) == 17
+    assert sum(m.kernel_size == (1, 1) for m in convs) == 3
+    net.eval()
+    with torch.no_grad():
+        x = torch.randn(1, 1, 32, 32)
+        stem = net.bn1(net.conv1(x))
+        assert stem.shape[-2:] == (32, 32)  # stride 1, no pooling
+        out = net.layer4(net.layer3(net.layer2(net.layer1(stem))))
+        assert out.shape == (1, 512, 4, 4)  # three stride-2 stages
+        assert net(torch.randn(2, 1, 12, 12)).shape == (2, 512)
+
+
+@pytest.mark.parametrize("shape", [(7,), (2, 3, 4)])
+def test_mlp_encoder_flattens_its_input(shape):
+    net = MLPEncoder(int(np.prod(shape)), hidden=(16, 8))
+    assert net(torch.randn(5, *shape)).shape == (5, 8)
+    assert net.out_features == 8
+    assert [type(m) for m in net.net] == [nn.Linear, nn.BatchNorm1d, nn.ReLU] * 2
+
+
+def test_head_widths():
+    proj = ProjectionHead(64, 16)
+    assert (proj.net[0].in_features, proj.net[0].out_features, proj.net[2].out_features) \
+        == (64, 64, 16)  # hidden width defaults to the input width
+    assert ProjectionHead(64, 16, hidden=32).net[0].out_features == 32
+    assert ProjectionHead(64, 16)(torch.randn(4, 64)).shape == (4, 16)
+    head = ClassifierHead(128, 10)
+    assert head.net[0].in_features == 128 and head.net[1].num_features == 256
+    assert head.net[3].out_features == 10
+
+
+def test_composite_modules_forward_and_embed():
+    enc = make_encoder("mlp", (6,), np.zeros(6), np.ones(6))
+    x = torch.randn(5, 6)
+    cmod = ContrastiveModule(enc, ProjectionHead(enc.out_features, 8)).eval()
+    clf = ClassifierModule(enc, ClassifierHead(enc.out_features, 3)).eval()
+    with torch.no_grad():
+        # Extra keyword arguments (sample ids etc. from a dict X) are ignored.
+        assert cmod(x, index=torch.arange(5)).shape == (5, 8)
+        assert clf(x, index=torch.arange(5), sample_weight=torch.ones(5)).shape == (5, 3)
+        torch.testing.assert_close(cmod.embed(x), enc(x))
+        torch.testing.assert_close(clf.embed(x), enc(x))
+        torch.testing.assert_close(clf(x), clf.head(enc(x)))
+        torch.testing.assert_close(cmod(x), cmod.projection(enc(x)))
+
+
+def test_standardize_per_channel_images():
+    mean = np.array([0.5, -1.0, 2.0]).reshape(3, 1, 1)   # float64 in, float32 buffers
+    scale = np.array([2.0, 0.5, 4.0]).reshape(3, 1, 1)
+    layer = Standardize(mean, scale)
+    assert layer.mean.dtype == torch.float32 and layer.scale.dtype == torch.float32
+    assert sum(p.numel() for p in layer.parameters()) == 0
+    x = torch.randn(4, 3, 5, 5)
+    expected = (x - torch.tensor(mean, dtype=torch.float32)) / torch.tensor(
+        scale, dtype=torch.float32)
+    torch.testing.assert_close(layer(x), expected)
+    assert layer(torch.full((1, 3, 1, 1), 2.0))[0, :, 0, 0].tolist() == [0.75, 6.0, 0.0]
+    # The statistics travel with the state dict.
+    assert set(layer.state_dict()) == {"mean", "scale"}
+
+
+@pytest.mark.parametrize("kind, shape, body, out", [
+    ("cnn", (3, 16, 16), SmallCNN, 128), ("resnet18", (1, 8, 8), CifarResNet18, 512),
+    ("mlp", (1, 8, 8), MLPEncoder, 256), ("mlp", (10,), MLPEncoder, 256),
+])
+def test_make_encoder_each_kind(kind, shape, body, out):
+    bshape = (shape[0], 1, 1) if len(shape) == 3 else shape
+    mean = np.full(bshape, 0.25, dtype=np.float32)
+    enc = make_encoder(kind, shape, mean, np.full(bshape, 2.0, dtype=np.float32))
+    assert isinstance(enc, nn.Sequential) and len(enc) == 2
+    assert isinstance(enc[0], Standardize) and isinstance(enc[1], body)
+    np.testing.assert_array_equal(enc[0].mean.numpy(), mean)
+    assert enc.out_features == out
+    with torch.no_grad():
+        assert enc.eval()(torch.randn(2, *shape)).shape == (2, out)
+
+
+@pytest.mark.parametrize("kind", ["CNN", "resnet50", "auto", None])
+def test_make_encoder_rejects_other_kinds(kind):
+    with pytest.raises(ValueError, match="encoder must be one of"):
+        make_encoder(kind, (1, 8, 8), 0.0, 1.0)

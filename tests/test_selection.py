@@ -2,9 +2,19 @@
 
 import numpy as np
 import pytest
+import torch
 from sklearn.metrics import roc_auc_score
 
 from noisyclf.selection import gmm_clean_probability, label_issue_mask
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    # No torch here, but the package imports it: keep the suite's convention.
+    n_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n_threads)
 
 
 def _bimodal(seed=0):
@@ -50,3 +60,42 @@ def test_label_issue_mask_threshold():
     np.testing.assert_array_equal(label_issue_mask([0.9, 0.2, 0.5, 0.49]),
                                   [False, True, False, True])
     np.testing.assert_array_equal(label_issue_mask([0.9, 0.2], threshold=0.95), [True, True])
+
+
+def test_clean_component_is_the_lower_mean_even_as_the_minority():
+    # 30 % clean: the clean component is found by its mean, not its size.
+    rng = np.random.RandomState(0)
+    losses = np.r_[rng.normal(0.2, 0.05, 300), rng.normal(1.5, 0.3, 700)]
+    is_clean = np.r_[np.ones(300, bool), np.zeros(700, bool)]
+    w = gmm_clean_probability(losses, random_state=0)
+    assert roc_auc_score(is_clean, w) > 0.99
+    assert w[is_clean].mean() > 0.95 and w[~is_clean].mean() < 0.05
+
+
+def test_low_losses_get_high_weights():
+    losses, _ = _bimodal(2)
+    w = gmm_clean_probability(losses, random_state=0)
+    order = np.argsort(losses)
+    assert w[order[:500]].min() > 0.9    # the lowest half: all judged clean
+    assert w[order[-200:]].max() < 0.1   # the highest fifth: all judged noisy
+    assert not np.allclose(w, w[0])
+
+
+def test_input_forms_and_edge_cases():
+    losses, _ = _bimodal(3)
+    before = losses.copy()
+    w = gmm_clean_probability(losses, random_state=0)
+    np.testing.assert_array_equal(losses, before)  # the caller's array is left alone
+    assert w.shape == (1000,) and w.dtype == np.float64
+    np.testing.assert_allclose(gmm_clean_probability(losses.reshape(-1, 1), random_state=0), w)
+    np.testing.assert_allclose(gmm_clean_probability(list(losses), random_state=0), w)
+    np.testing.assert_allclose(
+        gmm_clean_probability(losses.astype(np.float32), random_state=0), w, atol=1e-4)
+    np.testing.assert_array_equal(gmm_clean_probability([0.7]), [1.0])
+    with pytest.raises(ValueError, match="finite"):
+        gmm_clean_probability([0.1, np.inf, 0.3])
+
+
+def test_label_issue_mask_returns_a_boolean_array():
+    mask = label_issue_mask(np.array([0.1, 0.6, 0.5]))
+    assert mask.dtype == bool and mask.tolist() == [True, False, False]
