@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import joblib
-import pytest
 import torch
 
 import noisyclf.demo as demo
@@ -16,13 +15,6 @@ from noisyclf.demo import format_table, run
 TINY = dict(pretrain_epochs=1, max_epochs=2, finetune_epochs=1, warmup_epochs=1,
             batch_size=128, device="cpu")
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n_threads)
 
 
 def test_demo_rows_and_table():

@@ -36,13 +36,6 @@ def _clf(**params):
     return ContrastiveNoisyClassifier(**{**PINNED, **params})
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n_threads)
-
 
 @pytest.fixture(scope="module")
 def digits():

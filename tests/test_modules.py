@@ -11,13 +11,6 @@ from noisyclf.modules import (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n_threads)
-
 
 def test_cifar_resnet18_has_3x3_stride1_stem_and_no_maxpool():
     net = CifarResNet18(3)

@@ -80,14 +80,6 @@ def test_make_criterion_rejects_unknown_loss():
 # encoder's mode while frozen, what the contrastive criterion receives, and
 # restoring after a divergence in the middle of training.
 # --------------------------------------------------------------------------- #
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n_threads)
-
-
 def _data(n=24, d=5, k=3, seed=0):
     rng = np.random.RandomState(seed)
     x = torch.as_tensor(rng.randn(n, d), dtype=torch.float32)

@@ -19,13 +19,6 @@ TINY = dict(pretrain_epochs=2, max_epochs=3, finetune_epochs=2, warmup_epochs=1,
             batch_size=32, lr=0.02, pretrain_lr=0.1, random_state=0)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture(scope="module")
 def digits():

@@ -53,13 +53,6 @@ def _images(n=80):
     return X[:n].reshape(n, 8, 8), y[:n]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n_threads)
-
 
 @pytest.fixture(scope="module")
 def data():

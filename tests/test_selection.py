@@ -2,19 +2,10 @@
 
 import numpy as np
 import pytest
-import torch
 from sklearn.metrics import roc_auc_score
 
 from noisyclf.selection import gmm_clean_probability, label_issue_mask
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    # No torch here, but the package imports it: keep the suite's convention.
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n_threads)
 
 
 def _bimodal(seed=0):

@@ -40,15 +40,6 @@ def _clf(**params):
     return ContrastiveNoisyClassifier(**{**FAST, **params})
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    # These nets are tiny: two OpenMP threads only add overhead (10x slower
-    # on a loaded 2-core machine).  Restored for the other test modules.
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n_threads)
-
 
 @pytest.fixture(scope="module")
 def data():
