@@ -5,7 +5,8 @@
     a1  _pretrain          SimCLR on the encoder + projection head (NT-Xent, eq. 6)
     a2  _train_classifier  classifier head on the encoder, noise-robust loss
                            (eqs. 1-5) -> pseudo_labels_
-    b1  _select            2-component GMM on per-sample losses -> sample_weights_
+    b1  _select            2-component GMM on per-sample losses against the
+                           pseudo-labels -> sample_weights_
     b2  _contrast          weighted supervised contrastive training (eq. 8)
     b3  _train_classifier  final classifier on the pseudo-labels -> predict
 
@@ -31,6 +32,7 @@ from sklearn.utils.validation import (
 )
 from skorch.callbacks import Callback, Freezer, LRScheduler, Unfreezer
 
+from . import _input
 from .losses import NTXentLoss, WeightedSupConLoss
 from .modules import (
     ClassifierHead, ClassifierModule, ContrastiveModule, ProjectionHead, make_encoder,
@@ -90,44 +92,8 @@ def _resolve_device(device):
 
 
 def _check_X_kind(X, *, fitting):
-    """Clear errors, naming ``X``, for inputs sklearn rejects cryptically or accepts silently.
-
-    Strings (even numeric ones), complex numbers, object arrays with
-    non-numbers, fewer than 2 dimensions and (in ``fit``) no samples.
-    pandas and sparse input is left to ``validate_data``.
-    """
-    if hasattr(X, "dtypes") or hasattr(X, "tocsr"):
-        return
-    try:
-        arr = np.asarray(X)
-    except (TypeError, ValueError):
-        return  # e.g. ragged lists: validate_data explains
-    kind = arr.dtype.kind
-    if kind in "USV":
-        raise ValueError(
-            f"X must be numeric; got strings or bytes (dtype {arr.dtype}). Convert X to "
-            f"numbers first, e.g. X.astype(np.float32)."
-        )
-    if kind == "c":
-        raise ValueError(f"Complex data not supported: X has dtype {arr.dtype}; pass real "
-                         f"numbers.")
-    if kind == "O":
-        try:
-            arr.astype(np.float64)
-        except (TypeError, ValueError) as exc:
-            raise type(exc)(
-                f"X must contain only numbers; converting its object-dtype entries to "
-                f"float failed: {exc}"
-            ) from exc
-    if arr.ndim < 2:
-        raise ValueError(
-            f"X must be 2-D (n_samples, n_features), 3-D (n, H, W) or 4-D images; got "
-            f"{arr.ndim}-D input with shape {arr.shape}. Reshape your data: X.reshape(-1, 1) "
-            f"for a single feature or X.reshape(1, -1) for a single sample."
-        )
-    if fitting and arr.shape[0] == 0:
-        raise ValueError(f"X is empty: it has 0 samples (shape {arr.shape}); fit needs at "
-                         f"least 2.")
+    """Clear errors, naming ``X``, for bad kinds of input (:func:`._input.check_X_kind`)."""
+    _input.check_X_kind(X, fitting=fitting)
 
 
 def _drop_last(n_samples, batch_size):
@@ -173,14 +139,14 @@ def _prefixed(prefix, kwargs):
 
 def _build_contrastive_net(module, criterion, *, name, epochs, lr, batch_size, temperature,
                            weight_decay, augment_kind, augment_kwargs, n_samples, device,
-                           verbose):
+                           verbose, criterion_kwargs=None):
     """The skorch net of a contrastive phase (a1 with NT-Xent, b2 with eq. 8)."""
     callbacks = [("lr_scheduler", LRScheduler(policy="CosineAnnealingLR", T_max=epochs))]
     if verbose:
         callbacks.append(("progress", _PhaseProgress(name, epochs)))
     return ContrastiveNet(
         module, criterion, criterion__temperature=temperature,
-        augmenter=augment_kind, **_prefixed("augmenter", augment_kwargs),
+        **_prefixed("criterion", criterion_kwargs or {}), augmenter=augment_kind, **_prefixed("augmenter", augment_kwargs),
         optimizer=torch.optim.SGD, optimizer__momentum=0.9,
         optimizer__weight_decay=weight_decay, lr=lr, max_epochs=epochs,
         batch_size=batch_size, train_split=None, callbacks=callbacks,
@@ -217,19 +183,32 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
       the noisy labels with ``loss`` (CE eq. 1, NFL+RCE eqs. 2-3 or ELR eqs. 4-5):
       ``warmup_epochs`` with the encoder frozen (and in eval mode), then end to
       end; SGD with momentum 0.9 and cosine annealing.  Its argmax on the
-      un-augmented training set gives ``pseudo_labels_``.
-    * **b1** a 2-component Gaussian mixture on the per-sample cross-entropy
-      against the given labels (averaged over the last ``gmm_epochs`` epochs
-      of a2, min-max normalised) gives ``sample_weights_ = p(clean | loss)``.
-    * **b2** weighted supervised contrastive training (eq. 8) of a2's encoder
-      with the pseudo-labels and ``sample_weights_``.
-    * **b3** a final classifier head trained on the pseudo-labels with ``loss``;
-      it is the one that predicts.
+      un-augmented training set gives ``pseudo_labels_``, phase b's new
+      ground truth (section 4).  For the user, a GMM on a2's losses against
+      the *given* labels scores each given label: ``label_quality_`` and
+      ``label_issues_``.
+    * **b1** a 2-component Gaussian mixture on per-sample losses against the
+      *pseudo-labels* (section 4.1): a fresh head is trained for
+      ``gmm_epochs`` epochs on the pseudo-labels over a frozen copy of a2's
+      encoder, as in the authors' code; the GMM gives ``sample_weights_ =
+      p(pseudo-label correct | loss)``, the weights of eq. 8.
+    * **b2** weighted supervised contrastive training (eq. 8) of a copy of
+      a2's encoder with the pseudo-labels and ``sample_weights_``, at
+      ``finetune_temperature``.
+    * **b3** a final classifier head trained on the pseudo-labels with ``loss``
+      over a copy of b2's encoder; it is the one that predicts.
 
-    ``phases="pretrain"`` stops after a2 (the paper's "Pre-t." column) and
-    ``phases="baseline"`` runs a2 alone from a randomly initialised encoder,
-    end to end for ``max_epochs`` (the "Base" column).  The GMM (b1) runs in
-    every mode, so ``sample_weights_`` and ``label_issues_`` always exist.
+    Both GMMs take their input as DivideMix (Li et al., 2020) and the authors
+    compute it: after each recorded epoch, one eval-mode pass over the
+    un-augmented training set gives every sample's cross-entropy, min-max
+    normalised within the epoch; the recorded epochs are averaged.
+
+    ``phases="pretrain"`` stops after b1 (a2 predicts: the paper's "Pre-t."
+    column) and ``phases="baseline"`` runs a2 alone from a randomly
+    initialised encoder, end to end for ``max_epochs`` (the "Base" column),
+    then b1.  The GMMs run in every mode, so ``sample_weights_``,
+    ``label_quality_`` and ``label_issues_`` always exist.  Each fitted net
+    keeps its own weights: phases hand copies of the encoder on.
 
     Parameters
     ----------
@@ -244,9 +223,34 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
     image_shape : tuple of int (C, H, W) or None, default=None
         Shape of one image when ``X`` is 2-D with flattened images (e.g.
         ``(1, 8, 8)`` for sklearn's digits).  ``None`` treats 2-D ``X`` as
-        tabular features.  3-D ``X`` is (n, H, W); 4-D is (n, C, H, W) or
-        (n, H, W, C) (channels-last when the last axis has 1, 3 or 4 entries
-        and the second does not).
+        tabular features, taken as they are whatever their dtype.  3-D ``X``
+        is (n, H, W); 4-D is (n, C, H, W) or (n, H, W, C) (see
+        ``data_format``).  ``image_shape`` is (C, H, W) whatever the layout.
+        Image values: uint8 images are pixels 0..255, scaled by 1/255; float
+        images are taken as they are.  ``predict`` reads its images on the
+        scale ``fit`` saw: after uint8 (or float [0, 1]) training images,
+        uint8 input is scaled by 1/255 and float input whose values reach
+        above 2 (the 0..255 scale) too; after float training images on a
+        0..255 scale, uint8 input is taken as the same raw values.  A
+        :class:`~sklearn.exceptions.DataConversionWarning` naming the fix
+        flags a predict batch on another scale than the training images
+        (uint8 after float [0, 1] images, floats on the 0..255 scale after
+        [0, 1] ones, floats in [0, 1] after 0..255 ones); uint8 input after
+        float training images on neither scale raises a ``ValueError``.
+    data_format : {"auto", "channels_first", "channels_last"}, default="auto"
+        Layout of 4-D ``X`` ((n, C, H, W) or (n, H, W, C)) and of the rows
+        of 2-D ``X`` with ``image_shape`` (each a flattened (C, H, W) or
+        (H, W, C) image); ignored for 3-D and tabular ``X``.  ``"auto"``:
+        4-D ``X`` is channels-first/-last where only one reading has 1, 3 or
+        4 channels ((n, 3, 32, 32), (n, 32, 32, 3)), or else only one has no
+        more channels than its image's shorter side; otherwise it prefers
+        square images, then 3 channels (so (n, 4, 4, 3) is channels-last)
+        and emits a ``UserWarning`` naming ``data_format``, or raises a
+        ``ValueError`` when even that cannot decide ((n, 3, 3, 3)).
+        Flattened rows are read as (C, H, W); for multi-channel images a
+        ``ValueError`` asks for ``data_format="channels_last"`` when the rows
+        are clearly more spatially coherent read as (H, W, C) (a flattened
+        channels-last array).  ``predict`` uses the layout chosen in ``fit``.
     lr : float, default=0.02
         Learning rate of the supervised phases a2 and b3 (SGD, momentum 0.9).
     max_epochs : int, default=40
@@ -261,15 +265,29 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
     pretrain_lr : float, default=0.1
         Learning rate of the contrastive phases a1 and b2.
     temperature : float, default=0.5
-        Temperature tau of eqs. 6 and 8 (SimCLR's CIFAR value).
+        Temperature tau of eq. 6 in a1 (SimCLR's CIFAR value).
     finetune_epochs : int, default=20
         Epochs of weighted supervised contrastive training (b2).
+    finetune_temperature : float, default=0.1
+        Temperature tau of eq. 8 in b2.  SupContrast and the authors' code
+        use 0.07 for the supervised contrastive step, SimCLR 0.5; the default
+        was chosen by measurement on digits (see the README).
+    supcon_weighting : {"paper", "authors"}, default="paper"
+        Reading of eq. 8 (:class:`~noisyclf.losses.WeightedSupConLoss`):
+        ``"paper"`` as the paper's text (twin weight 1, the other positives
+        the anchor's weight w_i, average inside the log); ``"authors"`` as the
+        authors' code (every positive, twin included, weighted by its own w_p,
+        SupContrast's L_out form divided by the sum of weights).
     nfl_gamma : float, default=0.5
         Focusing parameter gamma of NFL (eq. 2); the paper's value.
     nfl_alpha : float, default=1.0
         Weight alpha of NFL in NFL+RCE.
     rce_beta : float, default=1.0
         Weight beta of RCE in NFL+RCE.
+    rce_log_zero : float, default=-4.0
+        Value of log 0 for the one-hot label in RCE (eq. 3): -4 as the paper
+        writes; the Active-Passive Losses code clamps the label at 1e-4, i.e.
+        log(1e-4) = -9.21, which produced the published numbers.
     elr_lambda : float, default=3.0
         ELR regularisation strength lambda (eq. 4); the paper's value.
     elr_beta : float, default=0.7
@@ -279,7 +297,9 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
     projection_dim : int, default=128
         Output size of the projection head (a1, b2).
     gmm_epochs : int, default=5
-        Number of last a2 epochs whose per-sample losses are averaged for the GMM.
+        Epochs whose normalised eval-mode losses are averaged for each GMM:
+        the last ``gmm_epochs`` of a2 (given-label quality) and the
+        ``gmm_epochs`` epochs of b1's head training on the pseudo-labels.
     min_crop_scale : float, default=0.2
         Smallest area fraction of SimCLR's random resized crop (images).
     hflip_prob : float or "auto", default="auto"
@@ -317,18 +337,25 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
     pseudo_labels_ : ndarray of shape (n_samples,)
         a2's predictions on the un-augmented training set, in ``classes_``.
     sample_weights_ : ndarray of shape (n_samples,)
-        Probability that each given training label is correct (b1's GMM).
+        b1's output: probability that each *pseudo-label* is correct (the
+        GMM on losses against ``pseudo_labels_``), the weights w of eq. 8.
+    label_quality_ : ndarray of shape (n_samples,)
+        For the user: probability that each *given* label ``y`` is correct
+        (a GMM on a2's losses against ``y``).  Low means suspicious.
     label_issues_ : ndarray of bool, shape (n_samples,)
-        ``sample_weights_ < 0.5``: training labels judged wrong.
+        ``label_quality_ < 0.5``: given training labels judged wrong.
     encoder_net_ : ContrastiveNet or None
-        The last contrastive skorch net (b2 for "full", a1 for "pretrain";
-        None for "baseline").
+        The last contrastive skorch net (b2 for "full", a1 with its SimCLR
+        weights for "pretrain"; None for "baseline").
+    selection_net_ : NoisyLabelNet
+        b1's head trained on the pseudo-labels over a frozen copy of a2's
+        encoder; its recorded losses fed the GMM of ``sample_weights_``.
     classifier_net_ : NoisyLabelNet
         The skorch net that predicts (b3 for "full", a2 otherwise).
     pretrain_history_ : list of dict
         Per-epoch log of a1 (empty for "baseline").
     history_ : dict of str to list of dict
-        Per-epoch logs of every phase that ran, keyed "a1", "a2", "b2", "b3".
+        Per-epoch logs of every phase that ran, keyed "a1", "a2", "b1", "b2", "b3".
     diverged_phases_ : list of str
         Phases stopped by a NaN/inf loss (see :class:`DivergenceWarning`).
     interrupted_phase_ : str or None
@@ -338,10 +365,12 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
     -----
     Choices where the paper is silent, following the cited originals: NT-Xent
     and eq. 8 use L2-normalised projections and A(i) = all 2N-1 other views
-    (SimCLR); NFL+RCE takes log(0) = -4 (eq. 3) and keeps the full gradient of
-    the normaliser; ELR uses the per-sample mean form of its official code
-    rather than the paper's lambda/N; the GMM uses DivideMix's settings
-    (``reg_covar=5e-4``).  Image inputs are standardised per channel and
+    (SimCLR); NFL+RCE takes log(0) = ``rce_log_zero`` (eq. 3, -4 as the paper)
+    and keeps the full gradient of eq. 2; ELR uses the per-sample mean form
+    of its official code rather than the paper's lambda/N; the GMMs use
+    DivideMix's settings (``reg_covar=5e-4``, eval-mode losses normalised per
+    epoch and averaged); b1 trains a head on the pseudo-labels before scoring
+    them, as the authors' code does.  Image inputs are standardised per channel and
     tabular inputs per feature with training statistics stored in the model.
     Divergence (a NaN/inf loss) stops the phase, restores the weights of its
     last finished epoch and emits a :class:`DivergenceWarning`.
@@ -366,6 +395,7 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         "loss": [StrOptions({"ce", "nfl+rce", "elr"})],
         "encoder": [StrOptions({"auto", "cnn", "resnet18", "mlp"})],
         "image_shape": [None, tuple, list],
+        "data_format": [StrOptions({"auto", "channels_first", "channels_last"})],
         "lr": [Interval(numbers.Real, 0, None, closed="neither")],
         "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -374,9 +404,12 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         "pretrain_lr": [Interval(numbers.Real, 0, None, closed="neither")],
         "temperature": [Interval(numbers.Real, 0, None, closed="neither")],
         "finetune_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
+        "finetune_temperature": [Interval(numbers.Real, 0, None, closed="neither")],
+        "supcon_weighting": [StrOptions({"paper", "authors"})],
         "nfl_gamma": [Interval(numbers.Real, 0, None, closed="left")],
         "nfl_alpha": [Interval(numbers.Real, 0, None, closed="left")],
         "rce_beta": [Interval(numbers.Real, 0, None, closed="left")],
+        "rce_log_zero": [Interval(numbers.Real, None, 0, closed="neither")],
         "elr_lambda": [Interval(numbers.Real, 0, None, closed="left")],
         "elr_beta": [Interval(numbers.Real, 0, 1, closed="left")],
         "weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
@@ -397,6 +430,7 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         loss="elr",
         encoder="auto",
         image_shape=None,
+        data_format="auto",
         lr=0.02,
         max_epochs=40,
         batch_size=128,
@@ -405,9 +439,12 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         pretrain_lr=0.1,
         temperature=0.5,
         finetune_epochs=20,
+        finetune_temperature=0.1,
+        supcon_weighting="paper",
         nfl_gamma=0.5,
         nfl_alpha=1.0,
         rce_beta=1.0,
+        rce_log_zero=-4.0,
         elr_lambda=3.0,
         elr_beta=0.7,
         weight_decay=5e-4,
@@ -425,6 +462,7 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         self.loss = loss
         self.encoder = encoder
         self.image_shape = image_shape
+        self.data_format = data_format
         self.lr = lr
         self.max_epochs = max_epochs
         self.batch_size = batch_size
@@ -433,9 +471,12 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         self.pretrain_lr = pretrain_lr
         self.temperature = temperature
         self.finetune_epochs = finetune_epochs
+        self.finetune_temperature = finetune_temperature
+        self.supcon_weighting = supcon_weighting
         self.nfl_gamma = nfl_gamma
         self.nfl_alpha = nfl_alpha
         self.rce_beta = rce_beta
+        self.rce_log_zero = rce_log_zero
         self.elr_lambda = elr_lambda
         self.elr_beta = elr_beta
         self.weight_decay = weight_decay
@@ -482,8 +523,9 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         self.diverged_phases_ = []
         self.interrupted_phase_ = None
         # Nothing from a previous fit may survive an interrupted one.
-        for attr in ("classifier_net_", "encoder_net_", "pseudo_labels_", "sample_weights_",
-                     "label_issues_", "pretrain_history_"):
+        for attr in ("classifier_net_", "encoder_net_", "selection_net_", "pseudo_labels_",
+                     "sample_weights_", "label_quality_", "label_issues_",
+                     "pretrain_history_"):
             self.__dict__.pop(attr, None)
 
         data = self._make_data(X, sample_weight)
@@ -502,20 +544,23 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         net = self._train_classifier(                                     # a2
             "a2", encoder, data, y_enc, frozen_warmup=self.phases != "baseline")
         self.classifier_net_ = net
-        pseudo = self._predict_encoded(net, data).argmax(1)
-        self.pseudo_labels_ = self.classes_[pseudo]
-        self.sample_weights_ = self._select(net, data, y_enc)            # b1
-        self.label_issues_ = label_issue_mask(self.sample_weights_)
-        if self.phases != "full" or self.interrupted_phase_:
+        pseudo = torch.as_tensor(self._predict_encoded(net, data).argmax(1), dtype=torch.long)
+        self.pseudo_labels_ = self.classes_[pseudo.numpy()]
+        # For the user: which *given* labels look wrong (a2's losses against them).
+        self.label_quality_ = self._gmm(self._recorded_losses(net, data, y_enc), phase=5)
+        self.label_issues_ = label_issue_mask(self.label_quality_)
+        if self.interrupted_phase_:
             return self
 
-        # Figure 2, panel b: fine-tuning phase on the pseudo-labels.
-        pseudo = torch.as_tensor(pseudo, dtype=torch.long)
+        # Figure 2, panel b: fine-tuning phase; the pseudo-labels are the new ground truth.
+        self.sample_weights_ = self._select(net, data, pseudo)           # b1
+        if self.phases != "full" or self.interrupted_phase_:
+            return self
         encoder = self._contrast(net, projection, data, pseudo)         # b2
         if self.interrupted_phase_:
             return self
         self.classifier_net_ = self._train_classifier(                   # b3
-            "b3", encoder, data, pseudo, frozen_warmup=True)
+            "b3", copy.deepcopy(encoder), data, pseudo, frozen_warmup=True)
         return self
 
     # --------------------------------------------------------------- phases
@@ -551,7 +596,8 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
             self._warn_diverged("a1", diverged)
         if interrupted:
             self._note_interrupted("a1")
-        return encoder, module.projection
+        # a2 trains its own copy: encoder_net_ keeps the SimCLR weights.
+        return copy.deepcopy(encoder), module.projection
 
     def _train_classifier(self, phase, encoder, data, y, *, frozen_warmup):
         """a2 / b3: classifier head on ``encoder`` trained with ``loss`` on ``y``."""
@@ -560,32 +606,14 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         with _torch_seeded(_phase_seed(self._seed, 12 if phase == "a2" else 14), self._device):
             head = ClassifierHead(encoder.out_features, n_classes)
         module = ClassifierModule(encoder, head)
-        callbacks = [("lr_scheduler",
-                      LRScheduler(policy="CosineAnnealingLR", T_max=self.max_epochs))]
+        callbacks = []
         if frozen_warmup and self.warmup_epochs > 0:
             callbacks += [
                 ("freeze_encoder", Freezer("encoder.*", at=1)),
                 ("unfreeze_encoder", Unfreezer("encoder.*", at=self.warmup_epochs + 1)),
             ]
-        if self.verbose:
-            callbacks.append(("progress", _PhaseProgress(
-                f"{phase} classifier ({self.loss})", self.max_epochs)))
-        kind, kwargs = self._augment_spec(contrastive=False)
-        criterion = make_criterion(
-            self.loss, n_samples=n_samples, n_classes=n_classes, nfl_gamma=self.nfl_gamma,
-            nfl_alpha=self.nfl_alpha, rce_beta=self.rce_beta, elr_lambda=self.elr_lambda,
-            elr_beta=self.elr_beta,
-        )
-        net = NoisyLabelNet(
-            module, criterion, augmenter=kind, **_prefixed("augmenter", kwargs),
-            n_samples=n_samples, record_epochs=self.gmm_epochs,
-            optimizer=torch.optim.SGD, optimizer__momentum=0.9,
-            optimizer__weight_decay=self.weight_decay, lr=self.lr,
-            max_epochs=self.max_epochs, batch_size=self.batch_size, train_split=None,
-            callbacks=callbacks, iterator_train__shuffle=True,
-            iterator_train__drop_last=_drop_last(n_samples, self.batch_size),
-            device=self._device, verbose=max(0, self.verbose - 1),
-        )
+        net = self._noisy_label_net(phase, module, n_samples, epochs=self.max_epochs,
+                                    record_epochs=self.gmm_epochs, callbacks=callbacks)
         seed = _phase_seed(self._seed, 2 if phase == "a2" else 4)
         self._fit_net(net, phase, seed, data, y, self.max_epochs)
         # With warmup_epochs >= max_epochs the Unfreezer never fired: unfreeze
@@ -594,18 +622,39 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
             param.requires_grad_(True)
         return net
 
-    def _select(self, net, data, y):
-        """b1: GMM on the per-sample cross-entropy against the given labels."""
-        losses = net.mean_recorded_loss() if net.recorded_losses_ else None
-        if losses is None or not np.all(np.isfinite(losses)):
-            # Samples without a recorded training loss (e.g. a phase stopped
-            # in its first epoch): use the loss of an eval-mode pass.
-            logits = torch.as_tensor(self._predict_encoded(net, data, proba=False))
-            ce = torch.nn.functional.cross_entropy(logits, y, reduction="none").numpy()
-            losses = ce if losses is None else np.where(np.isfinite(losses), losses, ce)
-        losses = np.nan_to_num(losses, nan=np.nanmax(losses[np.isfinite(losses)], initial=0.0),
-                               posinf=np.finfo(np.float32).max)
-        return gmm_clean_probability(losses, random_state=_phase_seed(self._seed, 5) % 2**31)
+    def _select(self, net, data, pseudo):
+        """b1: GMM on the per-sample losses against the pseudo-labels.
+
+        As in the authors' code, a classifier head is first trained briefly
+        (``gmm_epochs`` epochs, a fresh head on a frozen copy of a2's encoder,
+        with ``loss``) on the pseudo-labels; each epoch ends with an
+        eval-mode, un-augmented pass whose cross-entropy against the
+        pseudo-labels is min-max normalised; the epochs are averaged and a
+        2-component GMM gives ``p(pseudo-label correct | loss)``.
+        """
+        with _torch_seeded(_phase_seed(self._seed, 13), self._device):
+            head = ClassifierHead(net.module_.encoder.out_features, len(self.classes_))
+        encoder = copy.deepcopy(net.module_.encoder)
+        for param in encoder.parameters():
+            param.requires_grad_(False)
+        self.selection_net_ = self._noisy_label_net(
+            "b1", ClassifierModule(encoder, head), len(pseudo), epochs=self.gmm_epochs,
+            record_epochs=self.gmm_epochs, callbacks=[])
+        self._fit_net(self.selection_net_, "b1", _phase_seed(self._seed, 6), data, pseudo,
+                      self.gmm_epochs)
+        losses = self._recorded_losses(self.selection_net_, data, pseudo)
+        return self._gmm(losses, phase=7)
+
+    def _recorded_losses(self, net, data, y):
+        """The net's averaged normalised eval-mode losses; one pass if none were recorded."""
+        losses = net.mean_recorded_loss()
+        if losses is None:  # e.g. a phase stopped before its recorded epochs
+            losses = net.eval_losses(data, y)
+        return losses
+
+    def _gmm(self, losses, phase):
+        return gmm_clean_probability(
+            losses, normalise=False, random_state=_phase_seed(self._seed, phase) % 2**31)
 
     def _contrast(self, net, projection, data, pseudo):
         """b2: weighted supervised contrastive training (eq. 8) of a2's encoder."""
@@ -620,13 +669,44 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         return encoder
 
     # -------------------------------------------------------------- helpers
+    def _noisy_label_net(self, phase, module, n_samples, *, epochs, record_epochs, callbacks):
+        """The skorch net of a supervised phase (a2, b1's head, b3) trained with ``loss``."""
+        callbacks = [("lr_scheduler", LRScheduler(policy="CosineAnnealingLR", T_max=epochs)),
+                     *callbacks]
+        if self.verbose:
+            what = "pseudo-label head" if phase == "b1" else "classifier"
+            callbacks.append(("progress", _PhaseProgress(f"{phase} {what} ({self.loss})", epochs)))
+        kind, kwargs = self._augment_spec(contrastive=False)
+        criterion = make_criterion(
+            self.loss, n_samples=n_samples, n_classes=len(self.classes_),
+            nfl_gamma=self.nfl_gamma, nfl_alpha=self.nfl_alpha, rce_beta=self.rce_beta,
+            rce_log_zero=self.rce_log_zero, elr_lambda=self.elr_lambda,
+            elr_beta=self.elr_beta,
+        )
+        return NoisyLabelNet(
+            module, criterion, augmenter=kind, **_prefixed("augmenter", kwargs),
+            n_samples=n_samples, record_epochs=record_epochs,
+            optimizer=torch.optim.SGD, optimizer__momentum=0.9,
+            optimizer__weight_decay=self.weight_decay, lr=self.lr,
+            max_epochs=epochs, batch_size=self.batch_size, train_split=None,
+            callbacks=callbacks, iterator_train__shuffle=True,
+            iterator_train__drop_last=_drop_last(n_samples, self.batch_size),
+            device=self._device, verbose=max(0, self.verbose - 1),
+        )
+
     def _contrastive_net(self, module, criterion, epochs, phase, n_samples):
         kind, kwargs = self._augment_spec(contrastive=True)
+        if phase == "b2":
+            temperature = self.finetune_temperature
+            criterion_kwargs = {"weighting": self.supcon_weighting}
+        else:
+            temperature, criterion_kwargs = self.temperature, {}
         return _build_contrastive_net(
             module, criterion, name=f"{phase} contrastive training", epochs=epochs,
-            lr=self.pretrain_lr, batch_size=self.batch_size, temperature=self.temperature,
+            lr=self.pretrain_lr, batch_size=self.batch_size, temperature=temperature,
             weight_decay=self.weight_decay, augment_kind=kind, augment_kwargs=kwargs,
             n_samples=n_samples, device=self._device, verbose=self.verbose,
+            criterion_kwargs=criterion_kwargs,
         )
 
     def _fit_net(self, net, phase, seed, data, y, epochs):
@@ -693,14 +773,7 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
     # ---------------------------------------------------------- input prep
     def _validate_fit_input(self, X, y):
         _check_X_kind(X, fitting=True)
-        try:
-            n_X, n_y = _num_samples(X), _num_samples(y)
-        except TypeError:
-            n_X = n_y = None  # validate_data explains
-        if n_X != n_y:
-            raise ValueError(
-                f"X and y must have the same number of samples; got {n_X} in X and {n_y} in y."
-            )
+        _input.check_same_n_samples(X, y, _num_samples)
         X, y = validate_data(
             self, X, y, allow_nd=True, dtype=[np.float32, np.float64, np.uint8],
             ensure_all_finite=True, ensure_min_samples=2, y_numeric=False,
@@ -718,49 +791,25 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
             )
         else:
             self.encoder_kind_ = self.encoder
-        axes = (0, 2, 3) if is_image else (0,)
-        self._mean = X.mean(axis=axes, dtype=np.float64).astype(np.float32)
-        scale = X.std(axis=axes, dtype=np.float64)
-        self._scale = np.where(scale < 1e-8, 1.0, scale).astype(np.float32)
-        if is_image:
-            self._mean = self._mean.reshape(-1, 1, 1)
-            self._scale = self._scale.reshape(-1, 1, 1)
+        self._mean, self._scale = _input.standardization(X)
         return X, y
 
     def _to_sample_layout(self, X, fitting):
-        """Float32 copy of X laid out as (n, C, H, W) images or (n, D) features."""
-        uint8 = X.dtype == np.uint8
-        X = np.asarray(X, dtype=np.float32)  # always a copy for uint8/float64 input
-        if uint8:
-            X = X / 255.0
-        if X.ndim == 2 and self.image_shape is not None:
-            shape = tuple(int(s) for s in self.image_shape)
-            if len(shape) != 3 or int(np.prod(shape)) != X.shape[1]:
-                raise ValueError(
-                    f"image_shape={tuple(self.image_shape)} does not match X: it must be "
-                    f"(C, H, W) with C*H*W == X.shape[1] == {X.shape[1]}."
-                )
-            X = X.reshape((X.shape[0],) + shape)
-        elif X.ndim == 3:
-            X = X[:, None, :, :]
-        elif X.ndim == 4:
-            if X.shape[-1] in (1, 3, 4) and X.shape[1] not in (1, 3, 4):
-                X = X.transpose(0, 3, 1, 2)
-        elif X.ndim != 2:
-            raise ValueError(
-                f"X must be 2-D (n_samples, n_features), 3-D (n, H, W) or 4-D images; "
-                f"got {X.ndim}-D input with shape {X.shape}."
-            )
-        X = np.ascontiguousarray(X, dtype=np.float32)
-        if not X.flags.writeable:
-            # A read-only caller's array: torch.from_numpy would warn about it.
-            X = X.copy()
-        if not fitting and tuple(X.shape[1:]) != self.input_shape_:
-            raise ValueError(
-                f"X has samples of shape {tuple(X.shape[1:])} but this estimator was fitted "
-                f"on samples of shape {self.input_shape_}."
-            )
-        return X
+        """Float32 (n, C, H, W) images or (n, D) features of validated X (see ``_input``).
+
+        ``fit`` records what it saw and chose (layout, value kind and range)
+        in ``_input_spec``; ``predict`` reads its input the same way.  Never
+        modifies X in place.
+        """
+        if fitting:
+            X, self._input_spec = _input.fit_layout(
+                X, image_shape=self.image_shape, data_format=self.data_format)
+            return X
+        spec = getattr(self, "_input_spec", None)
+        if spec is None:  # a model pickled before data_format existed
+            return _input.legacy_layout(X, self.image_shape, fitting=False,
+                                        input_shape=self.input_shape_)
+        return _input.predict_layout(X, spec, input_shape=self.input_shape_)
 
     def _make_data(self, X, sample_weight):
         n = len(X)

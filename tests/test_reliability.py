@@ -35,7 +35,7 @@ from noisyclf import ContrastiveNoisyClassifier, DivergenceWarning, make_noisy_l
 
 TINY = dict(pretrain_epochs=1, max_epochs=2, finetune_epochs=1, warmup_epochs=1,
             batch_size=32, device="cpu", random_state=0)
-PHASES = ("a1", "a2", "b2", "b3")
+PHASES = ("a1", "a2", "b1", "b2", "b3")
 
 
 def _clf(**params):
@@ -147,7 +147,8 @@ for _name, _value in [("lr", 0.0), ("lr", -0.1), ("lr", float("nan")), ("pretrai
     BAD_FIT[f"{_name}={_value!r}"] = (
         {_name: _value}, _X, _Y, {}, ValueError,
         rf"The '{_name}' parameter of ContrastiveNoisyClassifier must be")
-for _name, _value in [("loss", "mse"), ("phases", "everything"), ("encoder", "vit")]:
+for _name, _value in [("loss", "mse"), ("phases", "everything"), ("encoder", "vit"),
+                      ("data_format", "nhwc")]:
     BAD_FIT[f"{_name}={_value!r}"] = (
         {_name: _value}, _X, _Y, {}, ValueError,
         rf"The '{_name}' parameter of ContrastiveNoisyClassifier must be a str among .*"
@@ -289,11 +290,15 @@ def test_finite_loss_with_overflowing_batchnorm_counts_as_divergence(data):
     # lr=1e3 from a random encoder: the loss stays finite (~1e19) but BatchNorm
     # running variances overflow to inf, so eval-mode outputs would be NaN.
     X, y = data
-    with pytest.warns(DivergenceWarning, match=r"Phase a2 diverged"):
+    with pytest.warns(DivergenceWarning) as records:
         clf = _clf(phases="baseline", lr=1e3).fit(X, y)
-    assert clf.diverged_phases_ == ["a2"]
+    assert "Phase a2 diverged" in str(records[0].message)
+    # b1's head trains at the same lr and overflows too; both are restored.
+    assert clf.diverged_phases_[0] == "a2" and set(clf.diverged_phases_) <= {"a2", "b1"}
     assert _all_weights_finite(clf.classifier_net_)
+    assert _all_weights_finite(clf.selection_net_)
     assert np.isfinite(clf.predict_proba(X)).all()
+    assert np.isfinite(clf.sample_weights_).all() and np.isfinite(clf.label_quality_).all()
 
 
 @pytest.mark.parametrize("loss", ["ce", "nfl+rce", "elr"])
@@ -329,7 +334,7 @@ INTERRUPT = dict(pretrain_epochs=2, max_epochs=2, finetune_epochs=2, warmup_epoc
 def _arm_interrupt(monkeypatch, phase, epoch):
     """Raise KeyboardInterrupt (once) in the first training step of ``epoch`` of ``phase``.
 
-    The nets of a full fit train in the order a1, a2, b2, b3.
+    The nets of a full fit train in the order a1, a2, b1, b2, b3.
     """
     seen = []
     fired = []
@@ -355,8 +360,8 @@ def uninterrupted(data):
     return _clf(**INTERRUPT).fit(X, y)
 
 
-@pytest.mark.parametrize("phase,epoch", [("a1", 2), ("a2", 1), ("a2", 2), ("b2", 2),
-                                         ("b3", 1), ("b3", 2)])
+@pytest.mark.parametrize("phase,epoch", [("a1", 2), ("a2", 1), ("a2", 2), ("b1", 1),
+                                         ("b2", 2), ("b3", 1), ("b3", 2)])
 def test_keyboard_interrupt_leaves_defined_state(phase, epoch, monkeypatch, data,
                                                  uninterrupted):
     X, y = data
@@ -379,15 +384,20 @@ def test_keyboard_interrupt_leaves_defined_state(phase, epoch, monkeypatch, data
             with pytest.raises(NotFittedError, match="interrupted in phase a1 before a "
                                                      "classifier was trained"):
                 method(X)
-        for attr in ("classifier_net_", "pseudo_labels_", "sample_weights_"):
+        for attr in ("classifier_net_", "pseudo_labels_", "sample_weights_", "label_quality_"):
             assert not hasattr(clf, attr)
     else:
         proba = clf.predict_proba(X)
         assert proba.shape == (len(X), 3) and np.isfinite(proba).all()
         assert set(clf.predict(X)) <= set(clf.classes_)
-        assert clf.sample_weights_.shape == (len(X),)
-        assert np.isfinite(clf.sample_weights_).all()
-        assert not hasattr(clf.classifier_net_, "_epoch_losses")
+        # a2's given-label scores exist; b1's weights only once b1 ran.
+        assert clf.label_quality_.shape == (len(X),)
+        assert np.isfinite(clf.label_quality_).all()
+        if phase == "a2":
+            assert not hasattr(clf, "sample_weights_")
+        else:
+            assert clf.sample_weights_.shape == (len(X),)
+            assert np.isfinite(clf.sample_weights_).all()
     # A second fit, no longer interrupted, is a normal fit.
     with warnings.catch_warnings(record=True) as records:
         warnings.simplefilter("always")
@@ -519,6 +529,12 @@ INPUTS = {
         lambda: _readonly(_RNG.randint(0, 256, (80, 8, 8, 3)).astype(np.uint8)), {}),
     "images_flat_uint8": (lambda: _RNG.randint(0, 256, (80, 64)).astype(np.uint8),
                           {"image_shape": (1, 8, 8)}),
+    "images_flat_rgb_channels_last": (
+        lambda: _RNG.rand(80, 8 * 8 * 3).astype(np.float32),
+        {"image_shape": (3, 8, 8), "data_format": "channels_last"}),
+    "images_ambiguous_4d_channels_last": (
+        lambda: _RNG.randint(0, 256, (80, 4, 4, 3)).astype(np.uint8),
+        {"data_format": "channels_last"}),
 }
 
 
@@ -659,3 +675,27 @@ def test_fitted_estimator_is_garbage_collected(data):
     del clf
     gc.collect()
     assert [r() for r in refs] == [None] * len(refs)
+
+
+# ------------------------------------------- no silent input mistakes (issue #8, item 8)
+# The full story (uint8/float scales, 4-D layouts, flattened channels-last rows)
+# is in test_input.py; here: the layout errors come before any training.
+def _smooth_rgb_nhwc(n=40, size=8):
+    rng = np.random.RandomState(0)
+    X = np.cumsum(np.cumsum(rng.rand(n, size, size, 3), axis=1), axis=2)  # smooth
+    return X / X.max()
+
+
+LAYOUT_ERRORS = {
+    "4d_undecidable": ({}, np.zeros((20, 3, 3, 3)), r"Cannot tell where the channels .* "
+                                                    r"Pass data_format="),
+    "flat_channels_last": ({"image_shape": (3, 8, 8)}, _smooth_rgb_nhwc().reshape(40, -1),
+                           r"flattened channels-last .* data_format='channels_last'"),
+}
+
+
+@pytest.mark.parametrize("case", list(LAYOUT_ERRORS), ids=list(LAYOUT_ERRORS))
+def test_layout_errors_raise_before_training(case, no_training):
+    params, X, match = LAYOUT_ERRORS[case]
+    with pytest.raises(ValueError, match=match):
+        _clf(**params).fit(X, np.arange(len(X)) % 2)

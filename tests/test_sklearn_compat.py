@@ -128,8 +128,9 @@ def _losses(clf, phase):
 _IMG = dict(image_shape=(1, 8, 8))
 # Values the reference fits pin, so that tuning the defaults cannot make a row's
 # new value equal to the reference's.
-REFERENCE = dict(phases="full", loss="elr", temperature=0.5, nfl_gamma=0.5, nfl_alpha=1.0,
-                 rce_beta=1.0, elr_lambda=3.0, elr_beta=0.7, weight_decay=5e-4,
+REFERENCE = dict(phases="full", loss="elr", temperature=0.5, finetune_temperature=0.1,
+                 supcon_weighting="paper", nfl_gamma=0.5, nfl_alpha=1.0,
+                 rce_beta=1.0, rce_log_zero=-4.0, elr_lambda=3.0, elr_beta=0.7, weight_decay=5e-4,
                  projection_dim=32, gmm_epochs=3, min_crop_scale=0.2, hflip_prob=0.5,
                  corruption_rate=0.6, device="auto", verbose=0)
 HYPERPARAMETERS = [
@@ -137,6 +138,10 @@ HYPERPARAMETERS = [
     ("loss", "ce", "tabular", {}, "a2"),
     ("encoder", "mlp", "images", _IMG, "encoder_kind_"),
     ("image_shape", (1, 8, 8), "images", {}, "encoder_kind_"),
+    # Tabular and single-channel input ignore data_format: the 64 digit pixels
+    # read as 4-channel 4x4 images, (C, H, W) rows versus (H, W, C) rows.
+    ("data_format", "channels_last", "images",
+     dict(image_shape=(4, 4, 4), data_format="channels_first"), "a1"),
     ("lr", 0.01, "tabular", {}, "a2"),
     ("max_epochs", 2, "tabular", {}, "a2"),
     ("batch_size", 16, "tabular", {}, "a1"),
@@ -145,9 +150,12 @@ HYPERPARAMETERS = [
     ("pretrain_lr", 0.01, "tabular", {}, "a1"),
     ("temperature", 0.1, "tabular", {}, "a1"),
     ("finetune_epochs", 2, "tabular", {}, "b2"),
+    ("finetune_temperature", 0.5, "tabular", {}, "b2"),
+    ("supcon_weighting", "authors", "noisy", {}, "b2"),
     ("nfl_gamma", 2.0, "tabular", dict(loss="nfl+rce"), "a2"),
     ("nfl_alpha", 0.5, "tabular", dict(loss="nfl+rce"), "a2"),
     ("rce_beta", 0.5, "tabular", dict(loss="nfl+rce"), "a2"),
+    ("rce_log_zero", -9.21, "tabular", dict(loss="nfl+rce"), "a2"),
     ("elr_lambda", 1.0, "tabular", {}, "a2"),
     ("elr_beta", 0.3, "tabular", {}, "a2"),
     ("weight_decay", 0.1, "tabular", {}, "a1"),

@@ -1,0 +1,556 @@
+"""Input layout and value-scale helpers of ContrastiveNoisyClassifier (private).
+
+``estimator.py`` tells the phase story; this module turns what the user passes
+as ``X`` into what the nets see, and refuses to guess quietly:
+
+* **kind** -- clear errors, naming ``X``, for strings, complex numbers, object
+  arrays of non-numbers, 1-D input and (in ``fit``) no samples
+  (:func:`check_X_kind`, :func:`check_same_n_samples`).
+* **layout** -- 2-D features stay ``(n, D)``; images become ``(n, C, H, W)``
+  from 2-D rows flattened with ``image_shape=(C, H, W)``, 3-D ``(n, H, W)`` or
+  4-D arrays, as ``data_format`` says.  ``data_format="auto"`` reads 4-D
+  shapes by :func:`infer_4d_layout` (a warning when it had to guess, an error
+  when it cannot) and checks flattened multi-channel rows for the
+  channels-last scrambling (:func:`flat_layout_scores`).
+* **value scale** -- uint8 images are pixel values 0..255 and are scaled to
+  [0, 1]; what ``fit`` saw (:class:`InputSpec`) decides how ``predict`` reads
+  a batch of another dtype (:func:`predict_scale`).  Tabular input is taken
+  as it is, whatever its dtype: its values are features.
+
+Everything here works on copies: the caller's arrays are never modified.
+"""
+
+import dataclasses
+import warnings
+
+import numpy as np
+from sklearn.exceptions import DataConversionWarning
+
+__all__ = [
+    "DATA_FORMATS", "InputSpec", "check_X_kind", "check_same_n_samples", "fit_layout",
+    "flat_layout_scores", "infer_4d_layout", "legacy_layout", "predict_layout", "predict_scale",
+    "standardization",
+]
+
+#: Values of the ``data_format`` hyperparameter.
+DATA_FORMATS = ("auto", "channels_first", "channels_last")
+#: Channel counts of common images (grey, RGB, RGBA).
+CHANNEL_COUNTS = (1, 3, 4)
+#: Float images with values in [-TOL, 1 + TOL] are on the [0, 1] scale.
+TOL = 0.01
+#: A float image batch whose values reach above this (and stay within
+#: [0, 255]) is on the 0..255 scale.  Values in (1 + TOL, CLEARLY_RAW] are
+#: ambiguous: slightly-overshooting [0, 1] images or nearly black 0..255 ones.
+CLEARLY_RAW = 2.0
+#: Rows sampled (evenly spaced, no RNG) by the flattened-layout check.
+FLAT_CHECK_ROWS = 256
+#: The channels-last reading must beat the (C, H, W) one by this much mean
+#: adjacent-pixel correlation (and by 4 standard errors) to count as clearly
+#: more coherent, and reach at least FLAT_MIN_COHERENCE itself.
+FLAT_MARGIN = 0.1
+FLAT_MIN_COHERENCE = 0.3
+
+
+@dataclasses.dataclass(frozen=True)
+class InputSpec:
+    """What ``fit`` saw and chose; ``predict`` reads its input the same way.
+
+    Attributes
+    ----------
+    is_image : bool
+        Image input (2-D with ``image_shape``, 3-D or 4-D) rather than tabular.
+    ndim : int
+        ``X.ndim`` in ``fit``.
+    data_format : str
+        The ``data_format`` hyperparameter at fit time.
+    layout : {"channels_first", "channels_last"} or None
+        Layout used for 4-D and flattened images (None for 3-D and tabular).
+    image_shape : tuple of int or None
+        (C, H, W) of flattened 2-D images.
+    dtype : {"uint8", "float"} or None
+        Value kind of image input (None for tabular).
+    value_range : tuple of float or None
+        (min, max) of the training images as passed (before any scaling).
+    domain : {"unit", "raw", "other"} or None
+        Scale the model was trained on: "unit" for [0, 1] (uint8 input scaled
+        by 1/255, or floats within [0, CLEARLY_RAW]), "raw" for floats on a
+        0..255-like scale (max above CLEARLY_RAW, at most 255), "other" for
+        anything else (negative values, values above 255).
+    """
+
+    is_image: bool
+    ndim: int
+    data_format: str = "auto"
+    layout: str = None
+    image_shape: tuple = None
+    dtype: str = None
+    value_range: tuple = None
+    domain: str = None
+
+
+# ------------------------------------------------------------------------ kind
+def check_X_kind(X, *, fitting):
+    """Clear errors, naming ``X``, for inputs sklearn rejects cryptically or accepts silently.
+
+    Strings (even numeric ones), complex numbers, object arrays with
+    non-numbers, fewer than 2 dimensions and (in ``fit``) no samples.
+    pandas and sparse input is left to ``validate_data``.
+    """
+    if hasattr(X, "dtypes") or hasattr(X, "tocsr"):
+        return
+    try:
+        arr = np.asarray(X)
+    except (TypeError, ValueError):
+        return  # e.g. ragged lists: validate_data explains
+    kind = arr.dtype.kind
+    if kind in "USV":
+        raise ValueError(
+            f"X must be numeric; got strings or bytes (dtype {arr.dtype}). Convert X to "
+            f"numbers first, e.g. X.astype(np.float32)."
+        )
+    if kind == "c":
+        raise ValueError(f"Complex data not supported: X has dtype {arr.dtype}; pass real "
+                         f"numbers.")
+    if kind == "O":
+        try:
+            arr.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(
+                f"X must contain only numbers; converting its object-dtype entries to "
+                f"float failed: {exc}"
+            ) from exc
+    if arr.ndim < 2:
+        raise ValueError(
+            f"X must be 2-D (n_samples, n_features), 3-D (n, H, W) or 4-D images; got "
+            f"{arr.ndim}-D input with shape {arr.shape}. Reshape your data: X.reshape(-1, 1) "
+            f"for a single feature or X.reshape(1, -1) for a single sample."
+        )
+    if fitting and arr.shape[0] == 0:
+        raise ValueError(f"X is empty: it has 0 samples (shape {arr.shape}); fit needs at "
+                         f"least 2.")
+
+
+def check_same_n_samples(X, y, num_samples):
+    """``ValueError`` naming both counts when ``X`` and ``y`` differ in length."""
+    try:
+        n_X, n_y = num_samples(X), num_samples(y)
+    except TypeError:
+        return  # validate_data explains
+    if n_X != n_y:
+        raise ValueError(
+            f"X and y must have the same number of samples; got {n_X} in X and {n_y} in y."
+        )
+
+
+# ---------------------------------------------------------------------- layout
+def _readings(shape):
+    """(C, H, W) of one sample of a 4-D ``shape`` under each layout."""
+    _, s1, s2, s3 = shape
+    return {"channels_first": (s1, s2, s3), "channels_last": (s3, s1, s2)}
+
+
+def _rank(chw):
+    # Ambiguous shapes: prefer square images, then 3 channels, then fewer channels.
+    c, h, w = chw
+    return (h == w, c == 3, -c)
+
+
+def infer_4d_layout(shape):
+    """Layout of 4-D ``X`` of ``shape`` under ``data_format="auto"``.
+
+    The rule, first match wins:
+
+    1. exactly one reading has 1, 3 or 4 channels: that one
+       ((n, 3, 32, 32) is channels-first, (n, 32, 32, 3) channels-last);
+    2. neither has: exactly one reading has no more channels than its
+       image's shorter side ((n, 10, 32, 32) first, (n, 32, 32, 10) last);
+    3. otherwise the shape is ambiguous ((n, 4, 4, 3): 4-channel 4x3 or
+       3-channel 4x4 images?): prefer the reading with square images, then
+       the one with 3 channels, then the one with fewer channels.  The caller
+       should warn: the layout was guessed.
+
+    Returns
+    -------
+    layout : {"channels_first", "channels_last"}
+    guessed : bool
+        True when rule 3 decided.
+
+    Raises
+    ------
+    ValueError
+        When rule 3 cannot decide either ((n, 3, 3, 3), (n, 16, 16, 16)):
+        the message asks for ``data_format``.
+    """
+    readings = _readings(shape)
+    for plausible in (lambda c, h, w: c in CHANNEL_COUNTS,
+                      lambda c, h, w: c <= min(h, w)):
+        ok = [name for name, chw in readings.items() if plausible(*chw)]
+        if len(ok) == 1:
+            return ok[0], False
+        if len(ok) == 2:
+            break
+    first, last = (_rank(readings[name]) for name in ("channels_first", "channels_last"))
+    if first == last:
+        raise ValueError(
+            f"Cannot tell where the channels of 4-D X with shape {tuple(shape)} are: read "
+            f"as (n, C, H, W) its images have shape (C, H, W) = {readings['channels_first']}, "
+            f"read as (n, H, W, C) {readings['channels_last']}. Pass "
+            f"data_format='channels_first' or data_format='channels_last'."
+        )
+    return ("channels_first" if first > last else "channels_last"), True
+
+
+def _to_chw(X, layout):
+    return X if layout == "channels_first" else X.transpose(0, 3, 1, 2)
+
+
+def _flat_to_images(X, shape, layout):
+    c, h, w = shape
+    if layout == "channels_last":
+        return X.reshape(len(X), h, w, c).transpose(0, 3, 1, 2)
+    return X.reshape((len(X),) + tuple(shape))
+
+
+def _pair_corr(a, b):
+    """Pearson correlation of the pooled pairs (a, b); nan when undefined."""
+    a = a.ravel() - a.mean()
+    b = b.ravel() - b.mean()
+    denom = np.sqrt(np.dot(a, a) * np.dot(b, b))
+    return float(np.dot(a, b) / denom) if denom > 0 else float("nan"), a.size
+
+
+def _adjacent_corr(images):
+    """Mean correlation of horizontally and vertically adjacent pixels of (n, C, H, W)."""
+    scores, pairs = [], []
+    if images.shape[3] > 1:
+        r, n = _pair_corr(images[..., :, :-1], images[..., :, 1:])
+        scores.append(r)
+        pairs.append(n)
+    if images.shape[2] > 1:
+        r, n = _pair_corr(images[..., :-1, :], images[..., 1:, :])
+        scores.append(r)
+        pairs.append(n)
+    if not scores or np.isnan(scores).any():
+        return float("nan"), 0
+    return float(np.mean(scores)), min(pairs)
+
+
+def flat_layout_scores(X, image_shape, max_rows=FLAT_CHECK_ROWS):
+    """Spatial coherence of flattened images under both readings.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, C * H * W)
+    image_shape : tuple (C, H, W)
+    max_rows : int
+        At most this many rows, evenly spaced (deterministic), are used.
+
+    Returns
+    -------
+    scores : dict
+        ``{"channels_first": r_first, "channels_last": r_last, "n_pairs": n}``
+        with each reading's mean correlation of horizontally and vertically
+        adjacent pixels (nan when undefined, e.g. constant images) and the
+        number of pixel pairs per direction behind it.  Read with the wrong
+        layout, one of the directions pairs pixels that are not neighbours
+        (or different channels), so the right reading scores higher.
+    """
+    rows = np.unique(np.linspace(0, len(X) - 1, min(len(X), max_rows)).astype(int))
+    sample = np.asarray(X[rows], dtype=np.float64)
+    out = {}
+    n_pairs = []
+    for layout in ("channels_first", "channels_last"):
+        out[layout], n = _adjacent_corr(_flat_to_images(sample, image_shape, layout))
+        n_pairs.append(n)
+    out["n_pairs"] = min(n_pairs)
+    return out
+
+
+def _check_flat_layout(X, shape):
+    """``data_format="auto"``: refuse flattened channels-last rows read as (C, H, W)."""
+    scores = flat_layout_scores(X, shape)
+    first, last = scores["channels_first"], scores["channels_last"]
+    if np.isnan(first) or np.isnan(last) or scores["n_pairs"] == 0:
+        return
+    margin = max(FLAT_MARGIN, 4.0 / np.sqrt(scores["n_pairs"]))
+    if last >= FLAT_MIN_COHERENCE and last - first > margin:
+        c, h, w = shape
+        raise ValueError(
+            f"X looks like flattened channels-last images: with image_shape={tuple(shape)} "
+            f"its rows read as (H, W, C) = {(h, w, c)} images are much smoother (mean "
+            f"correlation of adjacent pixels {last:.2f}) than read as (C, H, W) = "
+            f"{tuple(shape)} ({first:.2f}). Pass data_format='channels_last' if each row "
+            f"is an (H, W, C) image flattened (e.g. X.reshape(n, -1) of an (n, H, W, C) "
+            f"array), or data_format='channels_first' to keep the (C, H, W) reading."
+        )
+
+
+def _image_shape(image_shape, n_features):
+    shape = tuple(int(s) for s in image_shape)
+    if len(shape) != 3 or int(np.prod(shape)) != n_features:
+        raise ValueError(
+            f"image_shape={tuple(image_shape)} does not match X: it must be (C, H, W) with "
+            f"C*H*W == X.shape[1] == {n_features}."
+        )
+    return shape
+
+
+def _unsupported_ndim(X):
+    return ValueError(
+        f"X must be 2-D (n_samples, n_features), 3-D (n, H, W) or 4-D images; got "
+        f"{X.ndim}-D input with shape {X.shape}."
+    )
+
+
+def _contiguous_float32(X):
+    """C-contiguous, writeable float32 (a copy whenever X cannot be used as it is)."""
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    canonical = np.empty(X.shape, dtype=np.float32)
+    if not X.flags.writeable or X.strides != canonical.strides:
+        # A read-only caller's array: torch.from_numpy would warn about it.  Odd
+        # strides on a size-1 axis (X[:, None], a transposed single channel) are
+        # "contiguous" to numpy, but torch keeps them and may pick another conv
+        # kernel (channels-last memory format): the same images would give
+        # slightly different results in another layout.
+        np.copyto(canonical, X)
+        X = canonical
+    return X
+
+
+# ----------------------------------------------------------------- value scale
+def _domain(dtype, lo, hi):
+    if dtype == "uint8" or (lo >= -TOL and hi <= CLEARLY_RAW):
+        return "unit"
+    if lo >= -TOL and hi <= 255 + TOL:
+        return "raw"
+    return "other"
+
+
+def _scaled(X):
+    # The same float32 division for uint8 and float input, so that the same
+    # pixel values give bit-identical results either way.
+    return np.asarray(X, dtype=np.float32) / np.float32(255.0)
+
+
+def predict_scale(X, spec):
+    """Bring a predict-time batch of images onto the training scale.
+
+    ``X`` is uint8 or float (after ``validate_data``); ``spec`` is what ``fit``
+    recorded.  The rules (``domain`` as in :class:`InputSpec`):
+
+    ================  ==================  ===========================================
+    fitted on         predict gets        done
+    ================  ==================  ===========================================
+    uint8             uint8               scaled by 1/255 (as in fit)
+    uint8             float in [0, 1]     as is
+    uint8             float, max > 2      scaled by 1/255, DataConversionWarning
+                      (0..255 scale)      (pass uint8 or scale to [0, 1])
+    uint8             other floats        as is, DataConversionWarning (out of range)
+    floats in [0, 1]  uint8               scaled by 1/255, DataConversionWarning
+    floats in [0, 1]  float, max > 2      scaled by 1/255, DataConversionWarning
+    floats 0..255     uint8               as is: the same raw values
+    floats 0..255     floats in [0, 1]    as is, DataConversionWarning (other scale?)
+    other floats      uint8               ValueError: convert X as in fit
+    ================  ==================  ===========================================
+
+    Returns a float32 array (possibly a view of ``X`` when nothing changes;
+    never modified in place).
+    """
+    lo_fit, hi_fit = spec.value_range
+    if X.dtype == np.uint8:
+        if spec.domain == "unit":
+            if spec.dtype != "uint8":
+                warnings.warn(
+                    f"X is uint8 but the estimator was fitted on float images with values "
+                    f"in [{lo_fit:g}, {hi_fit:g}], i.e. on the [0, 1] scale: X is read as "
+                    f"pixel values 0..255 and scaled by 1/255. Pass float images scaled to "
+                    f"[0, 1] as in fit to silence this warning.",
+                    DataConversionWarning, stacklevel=6,
+                )
+            return _scaled(X)
+        if spec.domain == "raw":
+            return np.asarray(X, dtype=np.float32)
+        raise ValueError(
+            f"X is uint8 but the estimator was fitted on float images with values in "
+            f"[{lo_fit:g}, {hi_fit:g}], neither on the [0, 1] nor on the 0..255 scale, so "
+            f"there is no telling how uint8 pixels map onto them. Convert X to float the "
+            f"same way as the training images (e.g. the same normalisation)."
+        )
+    X = np.asarray(X, dtype=np.float32)
+    if X.size == 0:
+        return X
+    lo, hi = float(X.min()), float(X.max())
+    fitted_on = ("uint8 images (scaled to [0, 1] by 1/255)" if spec.dtype == "uint8" else
+                 f"float images with values in [{lo_fit:g}, {hi_fit:g}]")
+    if spec.domain == "unit":
+        if lo >= -TOL and CLEARLY_RAW < hi <= 255 + TOL:
+            warnings.warn(
+                f"X holds float values up to {hi:g}, i.e. on the 0..255 scale, but the "
+                f"estimator was fitted on {fitted_on}: X is scaled by 1/255 to match. Pass "
+                f"uint8 images, or float images scaled to [0, 1], to silence this warning.",
+                DataConversionWarning, stacklevel=6,
+            )
+            return _scaled(X)
+        if spec.dtype == "uint8" and (lo < -TOL or hi > 1 + TOL):
+            warnings.warn(
+                f"X holds float values in [{lo:g}, {hi:g}], outside the [0, 1] range of "
+                f"the training images ({fitted_on}); X is used as it is. Pass uint8 images "
+                f"or float images scaled to [0, 1].",
+                DataConversionWarning, stacklevel=6,
+            )
+    elif spec.domain == "raw" and lo >= -TOL and 0 < hi <= 1 + TOL and hi_fit > CLEARLY_RAW:
+        warnings.warn(
+            f"X holds float values in [{lo:g}, {hi:g}], i.e. on the [0, 1] scale, but the "
+            f"estimator was fitted on {fitted_on}; X is used as it is. If X was scaled to "
+            f"[0, 1], pass it on the training scale instead (values up to {hi_fit:g}; for "
+            f"8-bit images, multiply by 255 or pass uint8).",
+            DataConversionWarning, stacklevel=6,
+        )
+    return X
+
+
+# ------------------------------------------------------------------ fit, predict
+def fit_layout(X, *, image_shape, data_format):
+    """Float32 (n, C, H, W) images or (n, D) features of validated ``X``, and its spec.
+
+    ``X`` comes from ``validate_data`` (uint8, float32 or float64).  The
+    result is a new array whenever ``X`` has to change (dtype, layout,
+    scale, read-only); otherwise a view of it, which callers must not modify
+    in place.
+
+    Warns (``UserWarning``) when ``data_format="auto"`` had to guess the
+    layout of a 4-D shape; raises ``ValueError`` when it cannot, and when
+    flattened multi-channel rows look channels-last (see
+    :func:`flat_layout_scores`) -- raising rather than switching, because
+    the check is a heuristic: a wrong automatic switch would be a silent
+    mistake of its own, whereas the error costs one keyword, and the
+    explicit layout is then what ``predict`` uses on batches too small to
+    check.
+    """
+    is_image = X.ndim != 2 or image_shape is not None
+    if X.ndim not in (2, 3, 4):
+        raise _unsupported_ndim(X)
+    layout, shape = None, None
+    if not is_image:
+        return _contiguous_float32(X), InputSpec(is_image=False, ndim=2,
+                                                data_format=data_format)
+    dtype = "uint8" if X.dtype == np.uint8 else "float"
+    lo, hi = float(X.min()), float(X.max())
+    images = _scaled(X) if dtype == "uint8" else np.asarray(X, dtype=np.float32)
+    if X.ndim == 2:
+        shape = _image_shape(image_shape, X.shape[1])
+        if data_format == "auto":
+            if shape[0] > 1:
+                _check_flat_layout(images, shape)
+            layout = "channels_first"
+        else:
+            layout = data_format
+        images = _flat_to_images(images, shape, layout)
+    elif X.ndim == 3:
+        images = images[:, None, :, :]
+    else:
+        if data_format == "auto":
+            layout, guessed = infer_4d_layout(X.shape)
+            if guessed:
+                other = "channels_first" if layout == "channels_last" else "channels_last"
+                readings = _readings(X.shape)
+                warnings.warn(
+                    f"4-D X with shape {X.shape} could be channels-first or channels-last "
+                    f"images; data_format='auto' guessed {layout!r}: images of shape "
+                    f"(C, H, W) = {readings[layout]} rather than {readings[other]} (it "
+                    f"prefers square images, then 3 channels). Pass data_format={layout!r} "
+                    f"(or {other!r}) to say which and silence this warning.",
+                    UserWarning, stacklevel=5,
+                )
+        else:
+            layout = data_format
+        images = _to_chw(images, layout)
+    spec = InputSpec(is_image=True, ndim=X.ndim, data_format=data_format, layout=layout,
+                     image_shape=shape, dtype=dtype, value_range=(lo, hi),
+                     domain=_domain(dtype, lo, hi))
+    return _contiguous_float32(images), spec
+
+
+def _predict_4d_layout(shape, spec, input_shape):
+    if spec.data_format != "auto":
+        return spec.data_format
+    readings = _readings(shape)
+    matching = [name for name, chw in readings.items() if chw == tuple(input_shape)]
+    if len(matching) == 1:
+        return matching[0]
+    if spec.layout is not None:
+        return spec.layout  # both readings fit (or neither: the shape check explains)
+    try:
+        return infer_4d_layout(shape)[0]
+    except ValueError:
+        return "channels_first"  # neither reading fits: the shape check explains
+
+
+def predict_layout(X, spec, *, input_shape):
+    """Float32 samples of validated predict-time ``X``, read as ``fit`` read its input.
+
+    Images are scaled by :func:`predict_scale` and laid out as recorded in
+    ``spec`` (4-D input in ``data_format="auto"``: the reading whose sample
+    shape is ``input_shape``, the fitted layout when both are).  Raises a
+    ``ValueError`` when the samples do not have the fitted shape.
+    """
+    if X.ndim not in (2, 3, 4):
+        raise _unsupported_ndim(X)
+    if not spec.is_image and X.ndim == 2:
+        out = _contiguous_float32(X)
+    else:
+        out = predict_scale(X, spec) if spec.is_image else np.asarray(X, dtype=np.float32)
+        if X.ndim == 2 and spec.image_shape is not None:
+            if int(np.prod(spec.image_shape)) == X.shape[1]:
+                out = _flat_to_images(out, spec.image_shape, spec.layout)
+        elif X.ndim == 3:
+            out = out[:, None, :, :]
+        elif X.ndim == 4:
+            out = _to_chw(out, _predict_4d_layout(X.shape, spec, input_shape))
+        out = _contiguous_float32(out)
+    if tuple(out.shape[1:]) != tuple(input_shape):
+        raise ValueError(
+            f"X has samples of shape {tuple(out.shape[1:])} but this estimator was fitted "
+            f"on samples of shape {tuple(input_shape)}."
+        )
+    return out
+
+
+def legacy_layout(X, image_shape, *, fitting, input_shape=None):
+    """The layout rules before ``data_format`` (for models pickled before it existed)."""
+    uint8 = X.dtype == np.uint8
+    X = np.asarray(X, dtype=np.float32)
+    if uint8:
+        X = X / np.float32(255.0)
+    if X.ndim == 2 and image_shape is not None:
+        X = X.reshape((X.shape[0],) + _image_shape(image_shape, X.shape[1]))
+    elif X.ndim == 3:
+        X = X[:, None, :, :]
+    elif X.ndim == 4:
+        if X.shape[-1] in CHANNEL_COUNTS and X.shape[1] not in CHANNEL_COUNTS:
+            X = X.transpose(0, 3, 1, 2)
+    elif X.ndim != 2:
+        raise _unsupported_ndim(X)
+    X = _contiguous_float32(X)
+    if not fitting and tuple(X.shape[1:]) != tuple(input_shape):
+        raise ValueError(
+            f"X has samples of shape {tuple(X.shape[1:])} but this estimator was fitted "
+            f"on samples of shape {tuple(input_shape)}."
+        )
+    return X
+
+
+def standardization(X):
+    """Per-channel (images) or per-feature mean and scale of float32 samples ``X``.
+
+    Constant channels/features get scale 1.  Image statistics have shape
+    (C, 1, 1), feature statistics (D,).
+    """
+    is_image = X.ndim == 4
+    axes = (0, 2, 3) if is_image else (0,)
+    mean = X.mean(axis=axes, dtype=np.float64).astype(np.float32)
+    scale = X.std(axis=axes, dtype=np.float64)
+    scale = np.where(scale < 1e-8, 1.0, scale).astype(np.float32)
+    if is_image:
+        mean, scale = mean.reshape(-1, 1, 1), scale.reshape(-1, 1, 1)
+    return mean, scale
