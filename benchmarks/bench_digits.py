@@ -4,9 +4,12 @@ The paper's Table 1 at CPU scale: for each seed (70/30 stratified split, noise
 drawn with that seed), symmetric noise 0.2-0.8 and asymmetric 0.4 (c -> c+1),
 compares kNN and logistic regression on the noisy labels with the framework's
 ``baseline`` / ``pretrain`` / ``full`` modes for each loss, all with default
-hyperparameters except ``image_shape=(1, 8, 8)``.  Test accuracy is on the
-clean labels; the GMM's ROC AUC / precision / recall at finding the flipped
-labels are recorded too.
+hyperparameters except ``image_shape=(1, 8, 8)`` (and any ``--params``).
+Test accuracy is on the clean labels; ``label_issues_``'s precision / recall
+and ``label_quality_``'s ROC AUC at finding the flipped labels, the
+pseudo-label accuracy and the ROC AUC of ``sample_weights_`` (b1) for wrong
+pseudo-labels are recorded too.  Rows are written after every seed; a rerun
+with the same ``--name`` skips the (loss, seed) pairs already in the CSV.
 
 Writes ``benchmarks/results/digits.csv`` (one row per run),
 ``digits_summary.csv`` (mean and std over seeds) and ``digits.png``.
@@ -15,6 +18,8 @@ Usage::
 
     python benchmarks/bench_digits.py                 # 5 seeds, loss elr
     python benchmarks/bench_digits.py --losses ce nfl+rce --seeds 0 1 2 --name digits_losses
+    python benchmarks/bench_digits.py --modes full --params supcon_weighting=authors \
+        --name digits_eq8_authors
 """
 
 import argparse
@@ -29,7 +34,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from noisyclf.demo import SETTINGS, run
+from noisyclf.demo import MODES, SETTINGS, run
 
 _HERE = str(Path(__file__).resolve().parent)
 if _HERE not in sys.path:  # loaded by path, not run as a script
@@ -45,33 +50,44 @@ def main(argv=None):
                         help="one seed, one setting, tiny epochs (smoke test)")
     parser.add_argument("--out", default=str(RESULTS))
     parser.add_argument("--name", default="digits", help="stem of the output files")
+    parser.add_argument("--modes", nargs="+", default=list(MODES))
+    parser.add_argument("--params", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="extra estimator hyperparameters, e.g. finetune_temperature=0.07")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    settings, params, seeds = SETTINGS, {}, args.seeds
+    settings, params, seeds = SETTINGS, _parse_params(args.params), args.seeds
     if args.quick:
         settings, seeds = [("symmetric", 0.4)], seeds[:1]
-        params = dict(pretrain_epochs=1, max_epochs=2, finetune_epochs=1, warmup_epochs=1)
+        params.update(pretrain_epochs=1, max_epochs=2, finetune_epochs=1, warmup_epochs=1)
     env = (f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
            f"{os.cpu_count()} CPUs, {platform.machine()}")
-    rows = []
+    csv_path = out / f"{args.name}.csv"
+    label = ("defaults, image_shape=(1, 8, 8)" + (f", {params}" if params else "")
+             + f"; {env}")
+    done = pd.read_csv(csv_path) if csv_path.exists() else None
+    rows = [] if done is None else done.to_dict("records")
     start = time.perf_counter()
     for loss in args.losses:
         for seed in seeds:
+            if done is not None and ((done["loss"] == loss) & (done["seed"] == seed)).any():
+                print(f"skipping loss={loss} seed={seed}: already in {csv_path}")
+                continue
             with tempfile.TemporaryDirectory() as cache:
-                for r in run(settings, loss=loss, random_state=seed, memory=cache,
-                             params=params, out=sys.stdout):
-                    rows.append(dict(r, loss=loss, seed=seed))
+                for r in run(settings, args.modes, loss=loss, random_state=seed,
+                             memory=cache, params=params, out=sys.stdout):
+                    rows.append(dict(r, loss=loss, seed=seed, settings=label))
+            df = pd.DataFrame(rows)
+            df.to_csv(csv_path, index=False)  # after every seed: a rerun resumes
     df = pd.DataFrame(rows)
     df["loss"] = np.where(df["method"].isin(["kNN", "logreg"]), "-", df["loss"])
     df = df.drop_duplicates(subset=["setting", "method", "loss", "seed"])
-    df["settings"] = ("defaults, image_shape=(1, 8, 8)" + (f", {params}" if params else "")
-                      + f"; {env}")
-    df.to_csv(out / f"{args.name}.csv", index=False)
     summary = (df.groupby(["setting", "method", "loss"], sort=False)
                .agg(accuracy_mean=("accuracy", "mean"), accuracy_std=("accuracy", "std"),
                     accuracy_min=("accuracy", "min"), auc_mean=("auc", "mean"),
                     precision_mean=("precision", "mean"), recall_mean=("recall", "mean"),
+                    pseudo_accuracy_mean=("pseudo_accuracy", "mean"),
+                    auc_pseudo_mean=("auc_pseudo", "mean"),
                     seconds_mean=("seconds", "mean"), n_seeds=("seed", "nunique"))
                .reset_index())
     summary.to_csv(out / f"{args.name}_summary.csv", index=False)
@@ -79,6 +95,23 @@ def main(argv=None):
     print(f"total {time.perf_counter() - start:.0f} s; {env}")
     _plot(summary, out / f"{args.name}.png", len(seeds))
     return summary
+
+
+def _parse_params(pairs):
+    """``["a=1", "b=x"]`` -> ``{"a": 1, "b": "x"}`` (numbers parsed, strings kept)."""
+    params = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"--params expects KEY=VALUE, got {pair!r}")
+        for cast in (int, float):
+            try:
+                value = cast(value)
+                break
+            except ValueError:
+                pass
+        params[key] = value
+    return params
 
 
 def _plot(summary, path, n_seeds):

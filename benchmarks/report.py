@@ -38,11 +38,70 @@ def digits_table(name="digits"):
             cells.append(cell)
         lines.append(f"| {setting} | " + " | ".join(cells) + " |")
     full = s[s["method"] == "full"]
-    lines += ["", "GMM (b1) at finding the flipped labels, full framework, mean over seeds:", "",
-              "| noise | loss | ROC AUC | precision | recall |", "|---|---|---|---|---|"]
+    if "auc_pseudo_mean" not in s:  # results from before the b1 fix (issue 8)
+        lines += ["", "GMM at finding the flipped labels, full framework, mean over seeds:", "",
+                  "| noise | loss | ROC AUC | precision | recall |", "|---|---|---|---|---|"]
+        for _, r in full.iterrows():
+            lines.append(f"| {r['setting']} | {r['loss']} | {r['auc_mean']:.3f} | "
+                         f"{r['precision_mean']:.3f} | {r['recall_mean']:.3f} |")
+        return "\n".join(lines)
+    lines += ["", "Full framework, mean over seeds: `label_quality_` / `label_issues_` against "
+              "the flipped given labels, and b1's `sample_weights_` against wrong "
+              "pseudo-labels:", "",
+              "| noise | loss | ROC AUC of label_quality_ | precision | recall "
+              "| pseudo-label accuracy | ROC AUC of sample_weights_ |",
+              "|---|---|---|---|---|---|---|"]
     for _, r in full.iterrows():
         lines.append(f"| {r['setting']} | {r['loss']} | {r['auc_mean']:.3f} | "
-                     f"{r['precision_mean']:.3f} | {r['recall_mean']:.3f} |")
+                     f"{r['precision_mean']:.3f} | {r['recall_mean']:.3f} | "
+                     f"{r['pseudo_accuracy_mean']:.3f} | {r['auc_pseudo_mean']:.3f} |")
+    return "\n".join(lines)
+
+
+def before_after_table(before="digits_before_issue8", after="digits"):
+    """The three modes before and after phase b followed the paper (issue 8)."""
+    paths = [RESULTS / f"{n}_summary.csv" for n in (before, after)]
+    if not all(p.exists() for p in paths):
+        return "(" + " or ".join(p.name for p in paths) + " not found)"
+    b, a = (pd.read_csv(p) for p in paths)
+    modes = ["baseline", "pretrain", "full"]
+    lines = ["| noise | " + " | ".join(f"{m} before | {m} after" for m in modes) + " |",
+             "|---|" + "---|" * (2 * len(modes))]
+    for setting in dict.fromkeys(a["setting"]):
+        cells = []
+        for m in modes:
+            for d in (b, a):
+                r = d[(d["setting"] == setting) & (d["method"] == m)]
+                cells.append(_pm(r["accuracy_mean"].iloc[0], r["accuracy_std"].iloc[0])
+                             if len(r) else "-")
+        lines.append(f"| {setting} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def phase_b_table(name="phase_b"):
+    """b2 temperature x reading of eq. 8 (bench_phase_b.py)."""
+    path = RESULTS / f"{name}_summary.csv"
+    if not path.exists():
+        return f"({path.name} not found)"
+    s = pd.read_csv(path)
+    temps = sorted(s["finetune_temperature"].unique())
+    n = int(s["n_seeds"].max())
+    lines = [f"Full framework, test accuracy, mean ± std over {n} seeds:", "",
+             "| noise | eq. 8 reading | " + " | ".join(f"τ={t:g}" for t in temps) + " | mean |",
+             "|---|---|" + "---|" * (len(temps) + 1)]
+    for (setting, weighting), g in s.groupby(["setting", "supcon_weighting"], sort=False):
+        g = g.set_index("finetune_temperature")
+        cells = [_pm(g.loc[t, "accuracy_mean"], g.loc[t, "accuracy_std"]) if t in g.index
+                 else "-" for t in temps]
+        lines.append(f"| {setting} | {weighting} | " + " | ".join(cells)
+                     + f" | {g['accuracy_mean'].mean():.3f} |")
+    means = s.groupby(["supcon_weighting", "finetune_temperature"])["accuracy_mean"].mean()
+    lines += ["", "Mean over the noise settings:", "",
+              "| eq. 8 reading | " + " | ".join(f"τ={t:g}" for t in temps) + " |",
+              "|---|" + "---|" * len(temps)]
+    for weighting in dict.fromkeys(s["supcon_weighting"]):
+        lines.append(f"| {weighting} | " + " | ".join(
+            f"{means.get((weighting, t), float('nan')):.3f}" for t in temps) + " |")
     return "\n".join(lines)
 
 
@@ -89,6 +148,8 @@ def lr_table():
 
 def main():
     for title, text in [("digits (bench_digits.py)", digits_table()),
+                        ("digits before / after issue 8", before_after_table()),
+                        ("phase b: temperature and eq. 8 (bench_phase_b.py)", phase_b_table()),
                         ("digits, other losses", digits_table("digits_losses")),
                         ("tabular (bench_tabular.py)", tabular_table()),
                         ("memory cache (bench_memory_cache.py)", memory_table()),

@@ -23,6 +23,7 @@ from skorch.utils import to_tensor
 
 from .augment import make_augmenter
 from .losses import ELRLoss, NFLRCELoss
+from .selection import normalise_losses
 
 __all__ = ["ContrastiveNet", "NoisyLabelNet", "DivergenceError", "TensorBatches", "make_criterion"]
 
@@ -50,7 +51,7 @@ class _NFLRCE(NFLRCELoss):
 
 
 def make_criterion(loss, *, n_samples, n_classes, nfl_gamma=0.5, nfl_alpha=1.0,
-                   rce_beta=1.0, elr_lambda=3.0, elr_beta=0.7):
+                   rce_beta=1.0, rce_log_zero=-4.0, elr_lambda=3.0, elr_beta=0.7):
     """Per-sample (``reduction="none"``) loss module for ``loss`` in {"ce", "nfl+rce", "elr"}.
 
     Examples
@@ -61,7 +62,8 @@ def make_criterion(loss, *, n_samples, n_classes, nfl_gamma=0.5, nfl_alpha=1.0,
     if loss == "ce":
         return _CrossEntropy(reduction="none")
     if loss == "nfl+rce":
-        return _NFLRCE(gamma=nfl_gamma, alpha=nfl_alpha, beta=rce_beta, reduction="none")
+        return _NFLRCE(gamma=nfl_gamma, alpha=nfl_alpha, beta=rce_beta, log_zero=rce_log_zero,
+                       reduction="none")
     if loss == "elr":
         return ELRLoss(n_samples, n_classes, lam=elr_lambda, beta=elr_beta, reduction="none")
     raise ValueError(f"loss must be one of 'ce', 'nfl+rce', 'elr'; got {loss!r}.")
@@ -254,12 +256,15 @@ class NoisyLabelNet(_PhaseNetMixin, NeuralNet):
 
     The criterion is a per-sample loss (``reduction="none"``) called as
     ``criterion(logits, y, index)``; the batch loss is the mean of per-sample
-    losses times ``X["sample_weight"]``.  During training the net also
-    records each sample's cross-entropy against its given label (eq. 1) for
-    the last ``record_epochs`` epochs, in :attr:`recorded_losses_`, which
-    phase b1 averages.  While every encoder parameter is frozen (warm-up, via
-    skorch's ``Freezer``/``Unfreezer`` callbacks) the encoder is put in eval
-    mode so its BatchNorm statistics stay fixed too.
+    losses times ``X["sample_weight"]``.  At the end of each of the last
+    ``record_epochs`` epochs the net also records every training sample's
+    cross-entropy (eq. 1) against its training label, as DivideMix's
+    ``eval_train`` (and the authors' ``eval_train_gmm``) compute the GMM's
+    input: one eval-mode, un-augmented pass over the training set, the
+    losses min-max normalised within the epoch.  :meth:`mean_recorded_loss`
+    averages the recorded epochs.  While every encoder parameter is frozen
+    (warm-up, via skorch's ``Freezer``/``Unfreezer`` callbacks) the encoder
+    is put in eval mode so its BatchNorm statistics stay fixed too.
 
     Parameters
     ----------
@@ -270,7 +275,7 @@ class NoisyLabelNet(_PhaseNetMixin, NeuralNet):
     n_samples : int
         Size of the training set (sample ids run over ``range(n_samples)``).
     record_epochs : int, default=5
-        How many of the last epochs' per-sample losses to keep.
+        How many of the last epochs' per-sample losses to record (0: none).
     **kwargs
         Passed to :class:`skorch.NeuralNet`.
     """
@@ -290,20 +295,27 @@ class NoisyLabelNet(_PhaseNetMixin, NeuralNet):
         super().on_train_begin(net, X=X, y=y, **kwargs)
         self.recorded_losses_ = []
 
-    def on_epoch_begin(self, net, **kwargs):
-        super().on_epoch_begin(net, **kwargs)
-        self._epoch_losses = torch.full((self.n_samples,), float("nan"))
+    def on_epoch_end(self, net, dataset_train=None, **kwargs):
+        super().on_epoch_end(net, dataset_train=dataset_train, **kwargs)
+        epochs_left = self.max_epochs - len(self.history)
+        if self.record_epochs and epochs_left < self.record_epochs and dataset_train is not None:
+            self.recorded_losses_.append(self.eval_losses(dataset_train.X, dataset_train.y))
+            self.recorded_losses_ = self.recorded_losses_[-self.record_epochs:]
 
-    def on_epoch_end(self, net, **kwargs):
-        super().on_epoch_end(net, **kwargs)
-        self.recorded_losses_.append(self._epoch_losses.numpy())
-        self.recorded_losses_ = self.recorded_losses_[-self.record_epochs:]
-        del self._epoch_losses
+    def eval_losses(self, X, y):
+        """Min-max normalised eval-mode cross-entropy of every sample against ``y``.
 
-    def on_train_end(self, net, **kwargs):
-        super().on_train_end(net, **kwargs)
-        # Left over when an epoch was interrupted; not worth pickling.
-        self.__dict__.pop("_epoch_losses", None)
+        One un-augmented pass in eval mode (DivideMix's ``eval_train``); the
+        training mode of the module is restored afterwards.
+        """
+        was_training = self.module_.training
+        with torch.random.fork_rng(devices=[]):
+            logits = self.forward({"x": X["x"]}, training=False, device=self.device)
+        self.module_.train(was_training)
+        with torch.no_grad():
+            ce = torch.nn.functional.cross_entropy(
+                logits.float(), to_tensor(y, device=logits.device), reduction="none")
+        return normalise_losses(ce.cpu().numpy())
 
     def train_step_single(self, batch, **fit_params):
         self._set_training(True)
@@ -320,16 +332,14 @@ class NoisyLabelNet(_PhaseNetMixin, NeuralNet):
         y_true = to_tensor(y_true, device=self.device)
         index = to_tensor(X["index"], device=self.device)
         per_sample = self.criterion_(y_pred, y_true, index)
-        if training and hasattr(self, "_epoch_losses"):
-            with torch.no_grad():
-                ce = torch.nn.functional.cross_entropy(y_pred, y_true, reduction="none")
-                self._epoch_losses[index.cpu()] = ce.detach().float().cpu()
         sw = to_tensor(X["sample_weight"], device=self.device).to(per_sample.dtype)
         return (per_sample * sw).mean()
 
     def mean_recorded_loss(self):
-        """Per-sample cross-entropy averaged over the recorded epochs (NaN-safe)."""
-        stacked = np.vstack(self.recorded_losses_)
-        with np.errstate(all="ignore"):
-            out = np.nanmean(stacked, axis=0)
-        return out
+        """Normalised per-sample cross-entropy averaged over the recorded epochs.
+
+        ``None`` when nothing was recorded (e.g. training stopped early).
+        """
+        if not getattr(self, "recorded_losses_", None):
+            return None
+        return np.mean(np.vstack(self.recorded_losses_), axis=0)

@@ -10,15 +10,40 @@ each sample's probability of being correctly labelled, ``w_i = p(k=0 | l_i)``.
 import numpy as np
 from sklearn.mixture import GaussianMixture
 
-__all__ = ["gmm_clean_probability", "label_issue_mask"]
+__all__ = ["gmm_clean_probability", "label_issue_mask", "normalise_losses"]
 
 
-def gmm_clean_probability(losses, *, random_state=None, max_iter=100, reg_covar=5e-4, tol=1e-3):
+def normalise_losses(losses):
+    """Min-max normalise one epoch's per-sample losses to [0, 1].
+
+    DivideMix (Li et al., 2020, ``eval_train``) and the authors' code
+    (``eval_train_gmm``) normalise each epoch's losses this way before
+    averaging epochs, so that the epochs weigh alike.  Constant losses map to
+    zeros; non-finite entries (a diverged sample) map to 1, the worst loss.
+
+    Examples
+    --------
+    >>> normalise_losses([1.0, 3.0, 2.0])
+    array([0. , 1. , 0.5])
+    """
+    losses = np.asarray(losses, dtype=np.float64).ravel()
+    finite = np.isfinite(losses)
+    if not finite.any():
+        return np.ones_like(losses)
+    lo, hi = losses[finite].min(), losses[finite].max()
+    out = np.ones_like(losses)
+    out[finite] = (losses[finite] - lo) / (hi - lo) if hi - lo > 1e-12 else 0.0
+    return out
+
+
+def gmm_clean_probability(losses, *, random_state=None, max_iter=100, reg_covar=5e-4, tol=1e-3,
+                          normalise=True):
     """Probability that each sample is correctly labelled, from its loss.
 
-    The losses are min-max normalised to [0, 1] and a 2-component
-    :class:`~sklearn.mixture.GaussianMixture` is fitted to them, as in
-    DivideMix (Li et al., 2020), which the paper follows.  The component with
+    The losses are min-max normalised to [0, 1] (unless ``normalise=False``:
+    already normalised per epoch and averaged, as DivideMix feeds its GMM)
+    and a 2-component :class:`~sklearn.mixture.GaussianMixture` is fitted to
+    them, as in DivideMix (Li et al., 2020), which the paper follows.  The component with
     the lower mean is the clean one; its posterior is returned.
 
     Parameters
@@ -30,6 +55,8 @@ def gmm_clean_probability(losses, *, random_state=None, max_iter=100, reg_covar=
         Seeds the GMM's initialisation.
     max_iter, reg_covar, tol : GaussianMixture settings
         ``reg_covar=5e-4`` as in DivideMix keeps a collapsed component stable.
+    normalise : bool, default=True
+        Min-max normalise ``losses`` before fitting.
 
     Returns
     -------
@@ -52,7 +79,7 @@ def gmm_clean_probability(losses, *, random_state=None, max_iter=100, reg_covar=
     lo, hi = losses.min(), losses.max()
     if hi - lo <= 1e-12 or losses.size < 2:
         return np.ones_like(losses)
-    normalised = ((losses - lo) / (hi - lo)).reshape(-1, 1)
+    normalised = ((losses - lo) / (hi - lo) if normalise else losses).reshape(-1, 1)
     gmm = GaussianMixture(
         n_components=2, max_iter=max_iter, tol=tol, reg_covar=reg_covar,
         random_state=random_state,

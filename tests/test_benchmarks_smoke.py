@@ -84,3 +84,22 @@ def test_bench_lr_sensitivity_quick(tmp_path):
     assert int(gs_rows[-1]["divergence_warnings_total"]) > 0
     assert (tmp_path / "lr_sensitivity_runs.csv").exists()
     assert (tmp_path / "lr_sensitivity.png").stat().st_size > 0
+
+
+def test_bench_digits_quick_passes_params_and_resumes(tmp_path, capsys):
+    module = _load("bench_digits")
+    args = ["--quick", "--out", str(tmp_path), "--modes", "pretrain", "full",
+            "--params", "supcon_weighting=authors", "finetune_temperature=0.2"]
+    module.main(args)
+    columns, rows = _read(tmp_path / "digits.csv")
+    assert {"accuracy", "auc", "auc_pseudo", "pseudo_accuracy", "settings"} <= set(columns)
+    assert [r["method"] for r in rows] == ["kNN", "logreg", "pretrain", "full"]
+    assert "'supcon_weighting': 'authors'" in rows[-1]["settings"]
+    assert "'finetune_temperature': 0.2" in rows[-1]["settings"]
+    # A rerun skips the (loss, seed) already written and keeps the rows.
+    module.main(args)
+    assert "skipping loss=elr seed=0" in capsys.readouterr().out
+    assert len(_read(tmp_path / "digits.csv")[1]) == 4
+    _, summary = _read(tmp_path / "digits_summary.csv")
+    assert {"auc_pseudo_mean", "pseudo_accuracy_mean"} <= set(summary[0])
+    assert (tmp_path / "digits.png").stat().st_size > 0

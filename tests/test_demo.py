@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import joblib
+import numpy as np
 import torch
 
 import noisyclf.demo as demo
@@ -23,7 +24,7 @@ def test_demo_rows_and_table():
     assert methods == ["kNN", "logreg", "baseline", "pretrain", "full"]
     assert all(0.0 <= r["accuracy"] <= 1.0 for r in rows)
     full = rows[-1]
-    assert {"precision", "recall", "auc", "seconds"} <= set(full)
+    assert {"precision", "recall", "auc", "pseudo_accuracy", "auc_pseudo", "seconds"} <= set(full)
     table = format_table(rows)
     for m in methods:
         assert f"| {m} " in table or f" {m} |" in table
@@ -44,9 +45,11 @@ def test_run_reports_progress_and_pretrains_once_per_fold(tmp_path):
     assert [r["method"] for r in rows] == ["kNN", "logreg", "pretrain", "full"]
     assert {r["setting"] for r in rows} == {"asym 0.4"}
     for r in rows[2:]:
-        assert {"setting", "method", "accuracy", "precision", "recall", "auc", "seconds"} \
-            == set(r)
-        assert all(0.0 <= r[k] <= 1.0 for k in ("accuracy", "precision", "recall", "auc"))
+        assert {"setting", "method", "accuracy", "precision", "recall", "auc",
+                "pseudo_accuracy", "auc_pseudo", "seconds"} == set(r)
+        assert all(0.0 <= r[k] <= 1.0 for k in ("accuracy", "precision", "recall", "auc",
+                                                "pseudo_accuracy"))
+        assert np.isnan(r["auc_pseudo"]) or 0.0 <= r["auc_pseudo"] <= 1.0
         assert r["seconds"] > 0
     lines = out.getvalue().splitlines()
     assert len(lines) == 2 and "pretrain" in lines[0] and "full" in lines[1]
@@ -58,16 +61,16 @@ def test_run_reports_progress_and_pretrains_once_per_fold(tmp_path):
 def test_format_table_layout():
     rows = [dict(setting="symm 0.2", method="kNN", accuracy=0.5),
             dict(setting="symm 0.2", method="full", accuracy=0.875, precision=0.25,
-                 recall=0.5, auc=0.75),
+                 recall=0.5, auc=0.75, pseudo_accuracy=0.9, auc_pseudo=0.8),
             dict(setting="asym 0.4", method="kNN", accuracy=0.125),
             dict(setting="asym 0.4", method="full", accuracy=1.0, precision=1.0,
-                 recall=0.0, auc=0.5)]
+                 recall=0.0, auc=0.5, pseudo_accuracy=1.0, auc_pseudo=float("nan"))]
     lines = format_table(rows).splitlines()
     assert "| noise | kNN | full |" in lines
     assert "| symm 0.2 | 0.500 | 0.875 |" in lines
     assert "| asym 0.4 | 0.125 | 1.000 |" in lines
-    assert "| symm 0.2 | 0.250 | 0.500 | 0.750 |" in lines
-    assert "| asym 0.4 | 1.000 | 0.000 | 0.500 |" in lines
+    assert "| symm 0.2 | 0.250 | 0.500 | 0.750 | 0.900 | 0.800 |" in lines
+    assert "| asym 0.4 | 1.000 | 0.000 | 0.500 | 1.000 | nan |" in lines
 
 
 def test_main_passes_the_schedule_writes_csv_and_restores_threads(monkeypatch, tmp_path,
@@ -75,7 +78,7 @@ def test_main_passes_the_schedule_writes_csv_and_restores_threads(monkeypatch, t
     calls = []
     rows = [dict(setting="symm 0.4", method="kNN", accuracy=0.5),
             dict(setting="symm 0.4", method="full", accuracy=0.75, precision=0.5,
-                 recall=0.25, auc=0.625, seconds=1.0)]
+                 recall=0.25, auc=0.625, pseudo_accuracy=0.8, auc_pseudo=0.7, seconds=1.0)]
 
     def fake_run(**kwargs):
         calls.append(dict(kwargs, threads=torch.get_num_threads()))

@@ -165,8 +165,13 @@ def test_pretrain_mode_encoder_net_is_the_a1_net(digits):
     assert clf.pretrain_history_ == clf.history_["a1"]
     # Its projection head holds the SimCLR weights ...
     _assert_state_equal(_state(net.module_.projection), _sub_state(a1_state, "projection."))
-    # ... and a2 started from the SimCLR encoder.
+    # ... and a2 started from the SimCLR encoder ...
     _assert_state_equal(spies.classifier[0]["encoder_state"], _sub_state(a1_state, "encoder."))
+    # ... which a2 trained as its own copy: encoder_net_ keeps the SimCLR weights.
+    assert net.module_.encoder is not clf.classifier_net_.module_.encoder
+    _assert_state_equal(_state(net.module_.encoder), _sub_state(a1_state, "encoder."))
+    assert _changed(_state(clf.classifier_net_.module_.encoder), _state(net.module_.encoder),
+                    lambda k: k.endswith("weight"))
 
 
 def test_pseudo_labels_are_a2_argmax_on_unaugmented_data(full_fit):
@@ -199,28 +204,67 @@ def test_b2_starts_from_the_a1_projection_head(full_fit):
     _assert_state_equal(spies.contrastive_modules[-1]["projection"], a1_projection)
 
 
-def test_b3_trains_the_b2_encoder(full_fit):
+def test_b3_trains_a_copy_of_the_b2_encoder(full_fit):
     clf, spies = full_fit
     b3 = spies.classifier[1]
-    assert b3["encoder"] is clf.encoder_net_.module_.encoder
+    b2_encoder = clf.encoder_net_.module_.encoder
     assert b3["encoder"] is clf.classifier_net_.module_.encoder
-    # b2 trained it: b3 does not start from a2's encoder.
+    assert b3["encoder"] is not b2_encoder
+    # b3 started from b2's final weights, which encoder_net_ still holds ...
+    _assert_state_equal(b3["encoder_state"], _state(b2_encoder))
+    # ... and b2 trained them: b3 does not start from a2's encoder.
     assert _changed(b3["encoder_state"], spies.select[0]["encoder_state"],
+                    lambda k: k.endswith("weight"))
+    # b3 (warm-up then end to end) moved its copy away from b2's.
+    assert _changed(b3["encoder_state_after"], _state(b2_encoder),
                     lambda k: k.endswith("weight"))
 
 
-def test_gmm_gets_a2_losses_averaged_over_the_last_gmm_epochs(digits):
+def test_label_quality_gmm_gets_a2_losses_against_the_given_labels(digits):
     X, y = digits
     clf, spies = _fit_spied(X, y, phases="pretrain", image_shape=(1, 8, 8),
                             max_epochs=4, gmm_epochs=2, batch_size=64)
     net = clf.classifier_net_  # a2's net in "pretrain" mode
     assert len(net.recorded_losses_) == 2
-    assert len(spies.gmm) == 1
-    losses = spies.gmm[0]["losses"]
-    # 150 % 64 != 1: no batch dropped, every sample has a loss in every epoch.
-    np.testing.assert_allclose(losses, np.mean(net.recorded_losses_, axis=0), rtol=1e-6)
-    np.testing.assert_array_equal(clf.sample_weights_, spies.gmm[0]["weights"])
-    np.testing.assert_array_equal(clf.label_issues_, clf.sample_weights_ < 0.5)
+    assert len(spies.gmm) == 2  # given labels (a2), then pseudo-labels (b1)
+    np.testing.assert_allclose(spies.gmm[0]["losses"], np.mean(net.recorded_losses_, axis=0),
+                               rtol=1e-6)
+    # The last recorded epoch is a2's final model against the given labels.
+    net.module_.eval()
+    with torch.no_grad():
+        logits = net.module_(torch.as_tensor(X, dtype=torch.float32).reshape(-1, 1, 8, 8))
+    ce = torch.nn.functional.cross_entropy(logits, torch.as_tensor(y), reduction="none")
+    ce = ce.numpy()
+    np.testing.assert_allclose(net.recorded_losses_[-1], (ce - ce.min()) / np.ptp(ce),
+                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(clf.label_quality_, spies.gmm[0]["weights"])
+    np.testing.assert_array_equal(clf.label_issues_, clf.label_quality_ < 0.5)
+
+
+def test_b1_gmm_scores_the_pseudo_labels_with_a_head_trained_on_them(digits):
+    X, y = digits
+    clf, spies = _fit_spied(X, y, phases="pretrain", image_shape=(1, 8, 8),
+                            max_epochs=3, gmm_epochs=2, batch_size=64)
+    sel = clf.selection_net_
+    assert len(sel.history) == 2 == len(clf.history_["b1"])
+    # Trained on the pseudo-labels, over a frozen copy of a2's encoder.
+    a2_encoder = clf.classifier_net_.module_.encoder
+    assert sel.module_.encoder is not a2_encoder
+    _assert_state_equal(_state(sel.module_.encoder), _state(a2_encoder))
+    assert not any(p.requires_grad for p in sel.module_.encoder.parameters())
+    pseudo = np.searchsorted(clf.classes_, clf.pseudo_labels_)
+    sel.module_.eval()
+    with torch.no_grad():
+        logits = sel.module_(torch.as_tensor(X, dtype=torch.float32).reshape(-1, 1, 8, 8))
+    ce = torch.nn.functional.cross_entropy(logits, torch.as_tensor(pseudo),
+                                           reduction="none").numpy()
+    np.testing.assert_allclose(sel.recorded_losses_[-1], (ce - ce.min()) / np.ptp(ce),
+                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(spies.gmm[1]["losses"], np.mean(sel.recorded_losses_, axis=0),
+                               rtol=1e-6)
+    np.testing.assert_array_equal(clf.sample_weights_, spies.gmm[1]["weights"])
+    # Not the given-label answer.
+    assert not np.array_equal(clf.sample_weights_, clf.label_quality_)
 
 
 # -------------------------------------------------------------- warm-up
@@ -324,7 +368,8 @@ def test_verbose_baseline_prints_one_line(digits, capsys):
     _clf(phases="baseline", image_shape=(1, 8, 8), verbose=1, max_epochs=2).fit(X, y)
     out = capsys.readouterr().out
     lines = [line for line in out.split("\n") if line.strip()]
-    assert len(lines) == 1, out
+    assert len(lines) == 2, out  # a2, then b1's head
     updates = lines[0].split("\r")[1:]
     assert [u.split(" loss")[0] for u in updates] == [
         "[noisyclf] a2 classifier (ce): epoch 1/2", "[noisyclf] a2 classifier (ce): epoch 2/2"]
+    assert lines[1].split("\r")[-1].startswith("[noisyclf] b1 pseudo-label head (ce): epoch 2/2")

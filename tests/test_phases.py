@@ -27,17 +27,20 @@ def digits():
 
 
 @pytest.mark.parametrize("phases, keys", [
-    ("baseline", {"a2"}), ("pretrain", {"a1", "a2"}), ("full", {"a1", "a2", "b2", "b3"}),
+    ("baseline", {"a2", "b1"}), ("pretrain", {"a1", "a2", "b1"}),
+    ("full", {"a1", "a2", "b1", "b2", "b3"}),
 ])
 def test_each_mode_runs_its_phases(phases, keys, digits):
     X, y = digits
     clf = ContrastiveNoisyClassifier(phases=phases, image_shape=(1, 8, 8), **TINY).fit(X, y)
     assert set(clf.history_) == keys
-    epochs = {"a1": 2, "a2": 3, "b2": 2, "b3": 3}
+    epochs = {"a1": 2, "a2": 3, "b1": 5, "b2": 2, "b3": 3}  # b1: gmm_epochs
     assert {k: len(v) for k, v in clf.history_.items()} == {k: epochs[k] for k in keys}
     assert clf.sample_weights_.shape == (len(X),)
     assert np.all((clf.sample_weights_ >= 0) & (clf.sample_weights_ <= 1))
-    np.testing.assert_array_equal(clf.label_issues_, clf.sample_weights_ < 0.5)
+    assert clf.label_quality_.shape == (len(X),)
+    assert np.all((clf.label_quality_ >= 0) & (clf.label_quality_ <= 1))
+    np.testing.assert_array_equal(clf.label_issues_, clf.label_quality_ < 0.5)
     assert set(np.unique(clf.pseudo_labels_)) <= set(clf.classes_)
     if phases == "baseline":
         assert clf.encoder_net_ is None and clf.pretrain_history_ == []
@@ -127,7 +130,13 @@ def test_framework_finds_flipped_labels_and_beats_logistic_regression():
         image_shape=(1, 8, 8), pretrain_epochs=5, max_epochs=15, finetune_epochs=3,
         warmup_epochs=2, random_state=0).fit(X_tr, y_noisy)
     flipped = y_noisy != y_tr
-    assert roc_auc_score(flipped, 1 - clf.sample_weights_) > 0.9
+    # label_quality_ scores the given labels ...
+    assert roc_auc_score(flipped, 1 - clf.label_quality_) > 0.9
+    # ... sample_weights_ (b1) the pseudo-labels, better than label_quality_ does.
+    pseudo_wrong = clf.pseudo_labels_ != y_tr
+    auc_pseudo = roc_auc_score(pseudo_wrong, 1 - clf.sample_weights_)
+    assert auc_pseudo > 0.8
+    assert auc_pseudo > roc_auc_score(pseudo_wrong, 1 - clf.label_quality_)
     logreg = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
     assert clf.score(X_te, y_te) > logreg.fit(X_tr, y_noisy).score(X_te, y_te)
     # The pseudo-labels are cleaner than the labels they were trained on (Figure 3).
@@ -193,8 +202,8 @@ def test_verbose_prints_one_progress_line_per_phase(verbose, digits, capsys):
         assert out == ""
     else:
         lines = [line for line in out.split("\n") if line.strip()]  # "\r" updates in place
-        assert len(lines) == 4
-        for phase, line in zip(["a1", "a2", "b2", "b3"], lines):
+        assert len(lines) == 5
+        for phase, line in zip(["a1", "a2", "b1", "b2", "b3"], lines):
             assert f"[noisyclf] {phase}" in line.split("\r")[-1]
 
 
