@@ -21,15 +21,13 @@ import numbers
 
 import torch
 import torch.nn.functional as F
+from numpy import bool_ as np_bool
 from torch import nn
 
 __all__ = ["NTXentLoss", "WeightedSupConLoss", "NFLRCELoss", "ELRLoss"]
 
 _REDUCTIONS = ("mean", "none")
 
-# log(q(k|x)) for the zero entries of the one-hot label in the reverse cross
-# entropy (eq. 3): the paper (and the APL paper, "A = -4") truncate log(0) to -4.
-_RCE_LOG_ZERO = -4.0
 
 
 # --------------------------------------------------------------------------- #
@@ -241,12 +239,32 @@ class WeightedSupConLoss(_ContrastiveLoss):
     view ``j(i)`` -- and :math:`\tilde w_{p,i} = 1` if ``p = j(i)``, else
     :math:`w_i` (the *anchor's* weight, as written in the paper).
 
-    Special cases: with all weights one this is SupCon (eq. 7); with all
-    weights zero it equals the NT-Xent loss (eq. 6) plus :math:`\log|P(i)|`
-    (a constant, so the gradients are those of eq. 6); with all labels
-    distinct it equals NT-Xent. The sum over ``P(i)`` is computed in log space
-    (``log w = -inf`` for zero weights, the twin term is always finite), so the
-    result is never NaN. The weights are treated as constants (detached).
+    This is ``weighting="paper"``.  Special cases: with all weights one it is
+    SupCon (eq. 7); with all weights zero it equals the NT-Xent loss (eq. 6)
+    plus :math:`\log|P(i)|` (a constant, so the gradients are those of
+    eq. 6); with all labels distinct it equals NT-Xent. The sum over ``P(i)``
+    is computed in log space (``log w = -inf`` for zero weights, the twin term
+    is always finite), so the result is never NaN.
+
+    ``weighting="authors"`` is the reading of the authors' code (repository
+    ciortanmadalina/constrastive-noisy-label, ``loss.py``,
+    ``WeightedSupConLoss``): SupContrast's :math:`L^{sup}_{out}` form in which
+    every positive, the twin included, is weighted by its *own* weight
+    :math:`w_p`, and the weighted mean is taken outside the log:
+
+    .. math::
+
+        L_i = -\frac{1}{\sum_{p \in P(i)} w_p} \sum_{p \in P(i)} w_p
+              \log \frac{\exp(z_i^T z_p / \tau)}
+                         {\sum_{a \in A(i)} \exp(z_i^T z_a / \tau)}.
+
+    With all weights one it is SupCon's :math:`L^{sup}_{out}`.  The authors'
+    factor ``temperature / base_temperature`` is 1 in their settings (both
+    0.07) and is left out.  An anchor whose positives all have weight 0 would
+    give 0/0 (NaN) in their code; as in SupContrast's later fix
+    (``mask_pos_pairs < 1e-6 -> 1``) its loss is 0 here.
+
+    The weights are treated as constants (detached) in both readings.
 
     Parameters
     ----------
@@ -256,6 +274,8 @@ class WeightedSupConLoss(_ContrastiveLoss):
         ``"mean"`` averages over the ``2N`` anchors; ``"none"`` returns the
         ``(2N,)`` per-anchor vector ordered ``[view-1 anchors..., view-2
         anchors...]`` (as :class:`NTXentLoss`).
+    weighting : {"paper", "authors"}, default="paper"
+        Reading of eq. 8: the paper's text or the authors' code (see above).
 
     Examples
     --------
@@ -276,6 +296,16 @@ class WeightedSupConLoss(_ContrastiveLoss):
     >>> bool(torch.allclose(per_anchor, ntxent + n_pos.log()))
     True
     """
+
+    def __init__(self, temperature=0.5, reduction="mean", weighting="paper"):
+        super().__init__(temperature=temperature, reduction=reduction)
+        if weighting not in ("paper", "authors"):
+            raise ValueError(
+                f"weighting must be 'paper' or 'authors', got {weighting!r}.")
+        self.weighting = weighting
+
+    def extra_repr(self):
+        return super().extra_repr() + f", weighting={self.weighting!r}"
 
     def forward(self, z1, z2, labels, weights):
         """Compute the loss.
@@ -326,6 +356,15 @@ class WeightedSupConLoss(_ContrastiveLoss):
 
         # log-probabilities log(exp(s_ip) / sum_{a in A(i)} exp(s_ia))
         log_prob = sim - torch.logsumexp(sim, dim=1, keepdim=True)
+        if self.weighting == "authors":
+            # sum_p w_p log_prob_ip / sum_p w_p over P(i), twin included.
+            w_pos = torch.where(pos_mask, torch.cat([weights, weights])[None, :],
+                                torch.zeros_like(sim))
+            weighted = torch.where(pos_mask, w_pos * log_prob, torch.zeros_like(sim)).sum(1)
+            total = w_pos.sum(1)
+            # SupContrast's guard for anchors without (weighted) positives.
+            total = torch.where(total < 1e-6, torch.ones_like(total), total)
+            return _reduce(-weighted / total, self.reduction)
         # log w~_{p,i}: 0 for the twin, log(w_i) (anchor weight) otherwise
         log_w = torch.log(torch.cat([weights, weights]))
         log_w_tilde = torch.where(is_twin, torch.zeros_like(sim), log_w[:, None])
@@ -352,17 +391,30 @@ class NFLRCELoss(nn.Module):
         l_{nfl} = \frac{-(1 - p_y)^\gamma \log p_y}
                        {-\sum_{k=1}^K (1 - p_k)^\gamma \log p_k},
         \qquad
-        l_{rce} = -\sum_{k=1}^K p_k \log q_k = 4 (1 - p_y),
+        l_{rce} = -\sum_{k=1}^K p_k \log q_k = -A (1 - p_y),
 
-    where the one-hot label ``q`` has ``log 0`` truncated to ``A = -4`` (as in
+    where the one-hot label ``q`` has ``log 0`` truncated to ``A = log_zero`` (-4 as in
     the paper), and the loss is :math:`\alpha\, l_{nfl} + \beta\, l_{rce}`.
     ``l_nfl`` lies in ``[0, 1]``.
 
     Notes
     -----
-    We follow equation 2 literally and back-propagate through the normaliser
-    (the denominator). The official APL code detaches the normaliser; loss
-    *values* are identical, only the gradients differ. ``log p`` comes from
+    *log 0 in RCE.* The paper writes :math:`\log q = -4` for the zero entries
+    of the one-hot label (``log_zero=-4``, the default).  The APL code
+    (Ma et al., ``ReverseCrossEntropy``; copied by the authors' repository)
+    clamps the one-hot label at ``1e-4``, i.e. ``log_zero = log(1e-4) =
+    -9.2103``, which is what produced the published numbers; pass that value
+    to reproduce them.  RCE equals ``-log_zero * (1 - p_y)`` either way.  APL
+    also clamps ``p`` at ``1e-7`` inside RCE; that changes the value by at
+    most ``K * 1e-7 * |log_zero|`` and is not reproduced.
+
+    *Gradient of NFL.* By default (``detach_focal=False``) the gradient is
+    that of equation 2 as written, through every factor.  The APL code
+    (``NormalizedFocalLoss``) detaches only the focal factors
+    :math:`(1 - p_k)^\gamma` (``logpt.data.exp()``), in the numerator and in
+    the normaliser; :math:`\log p_k` keeps its gradient in both.
+    ``detach_focal=True`` reproduces that gradient.  Loss *values* are
+    identical either way.  ``log p`` comes from
     ``log_softmax`` and ``1 - p`` is computed as ``-expm1(log p)`` clamped
     below at the dtype's machine epsilon, so extreme logits (e.g. of
     magnitude ``1e4``) give a finite loss and finite gradients.
@@ -378,6 +430,11 @@ class NFLRCELoss(nn.Module):
     reduction : {"mean", "none"}, default="mean"
         ``"mean"`` averages over samples; ``"none"`` returns the ``(N,)``
         per-sample vector.
+    log_zero : float, default=-4.0
+        Value of :math:`\log 0` for the one-hot label in RCE (finite, ``< 0``):
+        -4 as the paper; ``math.log(1e-4)`` as the APL code.
+    detach_focal : bool, default=False
+        Detach the :math:`(1 - p_k)^\gamma` factors of NFL, as the APL code.
 
     Examples
     --------
@@ -392,16 +449,22 @@ class NFLRCELoss(nn.Module):
     1.9388
     """
 
-    def __init__(self, gamma=0.5, alpha=1.0, beta=1.0, reduction="mean"):
+    def __init__(self, gamma=0.5, alpha=1.0, beta=1.0, reduction="mean", log_zero=-4.0,
+                 detach_focal=False):
         super().__init__()
         self.gamma = _check_real(gamma, "gamma", low=0.0)
         self.alpha = _check_real(alpha, "alpha", low=0.0)
         self.beta = _check_real(beta, "beta", low=0.0)
         self.reduction = _check_reduction(reduction)
+        self.log_zero = _check_real(log_zero, "log_zero", high=0.0, high_inclusive=False)
+        if not isinstance(detach_focal, (bool, np_bool)):
+            raise ValueError(f"detach_focal must be a bool, got {detach_focal!r}.")
+        self.detach_focal = bool(detach_focal)
 
     def extra_repr(self):
         return (f"gamma={self.gamma}, alpha={self.alpha}, beta={self.beta}, "
-                f"reduction={self.reduction!r}")
+                f"reduction={self.reduction!r}, log_zero={self.log_zero}, "
+                f"detach_focal={self.detach_focal}")
 
     def forward(self, logits, target):
         """Compute the loss.
@@ -422,12 +485,15 @@ class NFLRCELoss(nn.Module):
         log_p = F.log_softmax(logits, dim=1)
         eps = torch.finfo(log_p.dtype).eps
         one_minus_p = (-torch.expm1(log_p)).clamp(min=eps)
-        focal = -one_minus_p.pow(self.gamma) * log_p  # (N, K), all >= 0
+        factor = one_minus_p.pow(self.gamma)
+        if self.detach_focal:
+            factor = factor.detach()
+        focal = -factor * log_p  # (N, K), all >= 0
         numerator = focal.gather(1, target[:, None]).squeeze(1)
         denominator = focal.sum(dim=1).clamp(min=torch.finfo(log_p.dtype).tiny)
         nfl = numerator / denominator
         one_minus_py = one_minus_p.gather(1, target[:, None]).squeeze(1)
-        rce = -_RCE_LOG_ZERO * one_minus_py
+        rce = -self.log_zero * one_minus_py
         loss = self.alpha * nfl + self.beta * rce
         return _reduce(loss, self.reduction)
 

@@ -366,20 +366,78 @@ def test_nfl_rce_extreme_logits_finite(dtype):
 
 
 def test_nfl_rce_gradient_through_normaliser():
-    # we follow eq. 2 exactly (normaliser not detached): gradcheck against
-    # finite differences of the value passes only with the full gradient.
+    # By default we follow eq. 2 exactly: gradcheck against finite differences
+    # of the value passes only with the full gradient.
     logits = _rand(3, 4, seed=9).requires_grad_()
     target = torch.tensor([1, 0, 3])
     loss = NFLRCELoss(gamma=0.5)
     assert torch.autograd.gradcheck(lambda x: loss(x, target), (logits,))
-    # ...and differs from the APL-code gradient with a detached normaliser
-    (g_full,) = torch.autograd.grad(NFLRCELoss(beta=0.0)(logits, target), logits)
+
+
+def _apl_normalized_focal(logits, target, gamma):
+    """APL's NormalizedFocalLoss.forward (Ma et al. 2020, loss.py), scale 1, mean."""
+    target = target.view(-1, 1)
+    logpt = torch.log_softmax(logits, dim=1)
+    normalizor = torch.sum(-1 * (1 - logpt.data.exp()) ** gamma * logpt, dim=1)
+    logpt = logpt.gather(1, target).view(-1)
+    pt = logpt.data.exp()
+    loss = -1 * (1 - pt) ** gamma * logpt
+    return (loss / normalizor).mean()
+
+
+def _apl_reverse_cross_entropy(logits, target, n_classes):
+    """APL's ReverseCrossEntropy.forward (label clamped at 1e-4), scale 1, mean."""
+    pred = torch.softmax(logits, dim=1).clamp(min=1e-7, max=1.0)
+    one_hot = torch.nn.functional.one_hot(target, n_classes).to(logits.dtype)
+    one_hot = one_hot.clamp(min=1e-4, max=1.0)
+    return (-1 * torch.sum(pred * torch.log(one_hot), dim=1)).mean()
+
+
+@pytest.mark.parametrize("gamma", [0.5, 2.0])
+def test_nfl_detach_focal_is_the_apl_gradient(gamma):
+    # APL detaches only the (1 - p)^gamma factors; log p keeps its gradient in
+    # the numerator and in the normaliser.
+    logits = _rand(6, 4, seed=19).requires_grad_()
+    target = torch.tensor([1, 0, 3, 2, 2, 0])
+    apl = _apl_normalized_focal(logits, target, gamma)
+    ours_apl = NFLRCELoss(gamma=gamma, beta=0.0, detach_focal=True)(logits, target)
+    ours_full = NFLRCELoss(gamma=gamma, beta=0.0)(logits, target)
+    torch.testing.assert_close(ours_apl, apl)
+    torch.testing.assert_close(ours_full, apl)  # values are the same
+    (g_apl,) = torch.autograd.grad(apl, logits)
+    (g_ours,) = torch.autograd.grad(ours_apl, logits)
+    (g_full,) = torch.autograd.grad(ours_full, logits)
+    torch.testing.assert_close(g_ours, g_apl)
+    assert not torch.allclose(g_full, g_apl)
+    # Detaching the whole normaliser (what an earlier docstring claimed APL
+    # does) is yet another gradient.
     logp = torch.log_softmax(logits, 1)
-    focal = -(1 - logp.exp()) ** 0.5 * logp
-    nfl_detached = (focal[torch.arange(3), target] / focal.sum(1).detach()).mean()
-    (g_det,) = torch.autograd.grad(nfl_detached, logits)
-    assert torch.allclose(nfl_detached, NFLRCELoss(beta=0.0)(logits, target))
-    assert not torch.allclose(g_full, g_det)
+    focal = -(1 - logp.exp()) ** gamma * logp
+    whole = (focal[torch.arange(6), target] / focal.sum(1).detach()).mean()
+    (g_whole,) = torch.autograd.grad(whole, logits)
+    assert not torch.allclose(g_whole, g_apl)
+
+
+@pytest.mark.parametrize("log_zero", [-4.0, math.log(1e-4), -1.5])
+def test_rce_log_zero_matches_loop(log_zero):
+    logits = _rand(5, 3, seed=21)
+    target = torch.tensor([0, 2, 1, 1, 0])
+    got = NFLRCELoss(alpha=0.0, log_zero=log_zero, reduction="none")(logits, target)
+    want = []
+    for row, y in zip(logits.double().numpy(), target.tolist()):
+        p = _softmax_row(row)
+        want.append(sum(-p[k] * (0.0 if k == y else log_zero) for k in range(3)))
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-10)
+
+
+def test_rce_log_zero_of_apl_code_reproduces_its_values():
+    logits = _rand(8, 5, seed=22) * 3
+    target = torch.tensor([0, 4, 1, 1, 3, 2, 0, 4])
+    apl = _apl_reverse_cross_entropy(logits, target, 5)
+    ours = NFLRCELoss(alpha=0.0, log_zero=math.log(1e-4))(logits, target)
+    # APL's clamp of p at 1e-7 moves the value by at most K * 1e-7 * 9.21.
+    assert abs(ours.item() - apl.item()) < 5 * 1e-7 * 9.22
+    assert abs(NFLRCELoss(alpha=0.0)(logits, target).item() - apl.item()) > 0.1
 
 
 def test_nfl_rce_target_validation():
@@ -573,3 +631,167 @@ def test_losses_on_cuda():
             gpu = mod(*[a.to(dev) for a in args])
             assert gpu.device.type == "cuda"
             assert torch.allclose(gpu.cpu(), cpu, rtol=1e-5, atol=1e-6)
+
+
+# --------------------------------------------------------------------------- #
+# eq. 8, the authors' reading (weighting="authors")
+# --------------------------------------------------------------------------- #
+def ref_weighted_supcon_authors(z1, z2, labels, weights, tau):
+    """The authors' reading of eq. 8 by loops: weighted mean of log-probabilities.
+
+    Every positive p (twin included) weighted by its own w_p, divided by the
+    sum of those weights; 0 when that sum is 0.
+    """
+    views = _normalised_views(z1, z2)
+    n2 = len(views)
+    n = n2 // 2
+    out = []
+    for i in range(n2):
+        denom = sum(math.exp(_dot(views[i], views[a]) / tau) for a in range(n2) if a != i)
+        positives = [p for p in range(n2) if p != i and labels[p % n] == labels[i % n]]
+        total_w = sum(weights[p % n] for p in positives)
+        acc = sum(weights[p % n] * (_dot(views[i], views[p]) / tau - math.log(denom))
+                  for p in positives)
+        out.append(-acc / total_w if total_w >= 1e-6 else 0.0)
+    return np.array(out)
+
+
+def authors_code_weighted_supcon(z1, z2, labels, weights, temperature,
+                                 base_temperature=None):
+    """Reference: the forward pass of ``WeightedSupConLoss`` in the authors'
+    repository (ciortanmadalina/constrastive-noisy-label, loss.py), with
+    ``features = cat([normalize(z1)[:, None], normalize(z2)[:, None]], 1)``
+    as their training loop builds it, ``contrast_mode="all"``."""
+    base_temperature = temperature if base_temperature is None else base_temperature
+    features = torch.cat([torch.nn.functional.normalize(z1, dim=1).unsqueeze(1),
+                          torch.nn.functional.normalize(z2, dim=1).unsqueeze(1)], dim=1)
+    batch_size = features.shape[0]
+    labels = labels.contiguous().view(-1, 1)
+    mask = torch.eq(labels, labels.T).float()
+    w = torch.cat([weights, weights])
+    w = w.repeat(w.shape[0], 1)
+    contrast_count = features.shape[1]
+    contrast_feature = torch.cat(torch.unbind(features, dim=1), dim=0)
+    anchor_feature = contrast_feature
+    anchor_count = contrast_count
+    anchor_dot_contrast = torch.div(torch.matmul(anchor_feature, contrast_feature.T),
+                                    temperature)
+    logits_max, _ = torch.max(anchor_dot_contrast, dim=1, keepdim=True)
+    logits = anchor_dot_contrast - logits_max.detach()
+    mask = mask.repeat(anchor_count, contrast_count)
+    logits_mask = torch.scatter(torch.ones_like(mask), 1,
+                                torch.arange(batch_size * anchor_count).view(-1, 1), 0)
+    mask = mask * logits_mask
+    exp_logits = torch.exp(logits) * logits_mask
+    log_prob = logits - torch.log(exp_logits.sum(1, keepdim=True))
+    mask = w * mask
+    denominator = mask.sum(1)
+    mean_log_prob_pos = (mask * log_prob).sum(1) / denominator
+    loss = -(temperature / base_temperature) * mean_log_prob_pos
+    return loss.view(anchor_count, batch_size).mean()
+
+
+# From the authors' code (authors_code_weighted_supcon) and eq. 8 as written,
+# on _fixed_input() at tau = 0.07, float64.
+AUTHORS_FIXED_007 = 11.176990085709951
+PAPER_FIXED_007 = 5.579309468646378
+
+
+def _fixed_input():
+    """A deterministic batch (no RNG): 6 samples, 4-D projections, 3 labels."""
+    z1 = torch.cos(torch.arange(24, dtype=torch.float64).reshape(6, 4) * 0.7)
+    z2 = torch.sin(torch.arange(24, dtype=torch.float64).reshape(6, 4) * 1.3 + 0.5)
+    labels = torch.tensor([0, 1, 0, 2, 1, 0])
+    weights = torch.tensor([0.9, 0.1, 0.5, 1.0, 0.75, 0.3], dtype=torch.float64)
+    return z1, z2, labels, weights
+
+
+@pytest.mark.parametrize("n,d,tau,seed", [(1, 3, 0.5, 0), (5, 4, 0.07, 1), (7, 2, 0.2, 2),
+                                          (6, 5, 1.0, 3)])
+def test_weighted_supcon_authors_matches_loop(n, d, tau, seed):
+    gen = torch.Generator().manual_seed(seed)
+    z1 = torch.randn(n, d, generator=gen, dtype=torch.float64)
+    z2 = torch.randn(n, d, generator=gen, dtype=torch.float64)
+    labels = torch.randint(0, 3, (n,), generator=gen)
+    weights = torch.rand(n, generator=gen, dtype=torch.float64)
+    weights[0] = 1.0
+    if n > 2:
+        weights[1] = 0.0
+    got = WeightedSupConLoss(temperature=tau, weighting="authors", reduction="none")(
+        z1, z2, labels, weights)
+    want = ref_weighted_supcon_authors(z1.numpy(), z2.numpy(), labels.tolist(),
+                                       weights.tolist(), tau)
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("tau", [0.07, 0.5])
+def test_weighted_supcon_authors_matches_their_code_on_a_fixed_input(tau):
+    z1, z2, labels, weights = _fixed_input()
+    got = WeightedSupConLoss(temperature=tau, weighting="authors")(z1, z2, labels, weights)
+    torch.testing.assert_close(got, authors_code_weighted_supcon(z1, z2, labels, weights, tau))
+
+
+def test_weighted_supcon_pinned_values_on_a_fixed_input():
+    # Computed once from the authors' code (above) and from eq. 8 as written;
+    # pinned so that a change to either reading shows.
+    z1, z2, labels, weights = _fixed_input()
+    authors = WeightedSupConLoss(temperature=0.07, weighting="authors")(z1, z2, labels, weights)
+    paper = WeightedSupConLoss(temperature=0.07, weighting="paper")(z1, z2, labels, weights)
+    assert authors.item() == pytest.approx(AUTHORS_FIXED_007, rel=1e-9)
+    assert paper.item() == pytest.approx(PAPER_FIXED_007, rel=1e-9)
+    assert authors_code_weighted_supcon(z1, z2, labels, weights, 0.07).item() == \
+        pytest.approx(AUTHORS_FIXED_007, rel=1e-9)
+
+
+def test_weighted_supcon_authors_all_ones_is_supcon_l_out():
+    z1, z2, labels, _ = _fixed_input()
+    got = WeightedSupConLoss(temperature=0.3, weighting="authors", reduction="none")(
+        z1, z2, labels, torch.ones(6, dtype=torch.float64))
+    # SupCon L_out: -mean over P(i) of the log-probabilities.
+    views = _normalised_views(z1.numpy(), z2.numpy())
+    want = []
+    for i in range(12):
+        denom = sum(math.exp(_dot(views[i], views[a]) / 0.3) for a in range(12) if a != i)
+        pos = [p for p in range(12) if p != i and labels[p % 6] == labels[i % 6]]
+        want.append(-np.mean([_dot(views[i], views[p]) / 0.3 - math.log(denom) for p in pos]))
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-10)
+
+
+def test_weighted_supcon_authors_zero_weight_anchor_gives_zero_not_nan():
+    z1, z2, labels, _ = _fixed_input()
+    weights = torch.tensor([0.0, 0.5, 0.0, 0.0, 0.5, 0.0], dtype=torch.float64)
+    per = WeightedSupConLoss(weighting="authors", reduction="none")(z1, z2, labels, weights)
+    assert torch.isfinite(per).all()
+    # Labels 0 (samples 0, 2, 5) and 2 (sample 3): every positive has weight 0.
+    for i in (0, 2, 3, 5, 6, 8, 9, 11):
+        assert per[i] == 0.0
+    assert (per[[1, 4, 7, 10]] > 0).all()
+    # The authors' own code gives NaN there.
+    assert torch.isnan(authors_code_weighted_supcon(z1, z2, labels, weights, 0.5))
+
+
+@pytest.mark.parametrize("weighting", ["paper", "authors"])
+def test_weighted_supcon_gradcheck_both_readings(weighting):
+    z1, z2, labels, weights = _fixed_input()
+    z1 = z1.clone().requires_grad_()
+    z2 = z2.clone().requires_grad_()
+    loss = WeightedSupConLoss(temperature=0.2, weighting=weighting)
+    assert torch.autograd.gradcheck(lambda a, b: loss(a, b, labels, weights), (z1, z2))
+
+
+def test_weighted_supcon_readings_differ_and_weighting_is_validated():
+    z1, z2, labels, weights = _fixed_input()
+    a = WeightedSupConLoss(weighting="authors")(z1, z2, labels, weights)
+    p = WeightedSupConLoss(weighting="paper")(z1, z2, labels, weights)
+    assert not torch.allclose(a, p)
+    with pytest.raises(ValueError, match="weighting"):
+        WeightedSupConLoss(weighting="text")
+    assert "weighting='authors'" in repr(WeightedSupConLoss(weighting="authors"))
+
+
+@pytest.mark.parametrize("kwargs", [dict(log_zero=0.0), dict(log_zero=1.0),
+                                    dict(log_zero=float("-inf")), dict(detach_focal="yes")])
+def test_nfl_rce_new_options_are_validated(kwargs):
+    name = next(iter(kwargs))
+    with pytest.raises(ValueError, match=name):
+        NFLRCELoss(**kwargs)
