@@ -764,8 +764,27 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         if hflip == "auto":
             hflip = 0.5 if self.input_shape_[0] == 3 else 0.0
         if contrastive:
-            return "simclr", {"crop_scale": (self.min_crop_scale, 1.0), "hflip_prob": hflip}
+            return "simclr", {"crop_scale": (self.min_crop_scale, 1.0), "hflip_prob": hflip,
+                              "value_range": self._value_range()}
         return "weak", {"hflip_prob": hflip}
+
+    def _value_range(self):
+        """Range of the images as the nets see them, for the colour ops' clamping.
+
+        [0, 1] for uint8 input (scaled by 1/255) and floats within [0, 1]-ish,
+        [0, 255] for floats on that scale, else the training (min, max).
+        """
+        spec = getattr(self, "_input_spec", None)
+        domain = getattr(spec, "domain", "unit")
+        if domain == "unit" and spec is not None and spec.dtype == "float":
+            lo, hi = spec.value_range
+            return (min(0.0, float(lo)), max(1.0, float(hi)))
+        if domain == "raw":
+            return (0.0, 255.0)
+        if domain == "other":
+            lo, hi = spec.value_range
+            return (float(lo), float(hi))
+        return (0.0, 1.0)
 
     def _new_encoder(self):
         return make_encoder(self.encoder_kind_, self.input_shape_, self._mean, self._scale)

@@ -1,9 +1,13 @@
 """Tests for noisyclf.augment."""
 
+import colorsys
+import math
+
 import pytest
 import torch
 from torch import nn
 
+from noisyclf import augment as aug_mod
 from noisyclf.augment import (
     FeatureCorruption,
     SimCLRAugment,
@@ -116,19 +120,25 @@ def test_grayscale_gives_identical_channels():
     out = SimCLRAugment(**{**NO_OPS, "gray_prob": 1.0}, **IDENTITY_CROP)(x)
     torch.testing.assert_close(out[:, 0], out[:, 1])
     torch.testing.assert_close(out[:, 0], out[:, 2])
-    luma = 0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2]
+    luma = 0.2989 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2]  # torchvision's weights
     torch.testing.assert_close(out[:, 0], luma, atol=1e-5, rtol=1e-5)
 
 
-def test_jitter_changes_colours_without_clamping():
+def test_jitter_clamps_to_value_range_and_none_does_not_clamp():
     torch.manual_seed(0)
     x = _images(16, 3, 8, 8) * 16  # digits-like range 0..16
-    aug = SimCLRAugment(**{**NO_OPS, "jitter_prob": 1.0, "jitter_strength": 1.0}, **IDENTITY_CROP)
-    out = aug(x)
+    kwargs = {**NO_OPS, "jitter_prob": 1.0, "jitter_strength": 1.0, **IDENTITY_CROP}
+    out = SimCLRAugment(**kwargs, value_range=(0, 16))(x)
     assert not torch.allclose(out, x, atol=1e-2)
-    assert out.max() > 16.0  # brightness up to 1.8x is not clamped to the input range
-    # channels stay distinct (saturation factor is a.s. not exactly 0 for all)
-    assert not torch.allclose(out[:, 0], out[:, 1])
+    assert out.min() >= 0 and out.max() <= 16
+    assert (out == 16).any()  # brightness up to 1.8x saturates at the top of the range
+    assert not torch.allclose(out[:, 0], out[:, 1])  # colours stay distinct
+    torch.manual_seed(0)
+    free = SimCLRAugment(**kwargs, value_range=None)(x)
+    assert free.max() > 16.0  # not clamped
+    # the default range (0, 1) clips these 0..16 values
+    torch.manual_seed(0)
+    assert SimCLRAugment(**kwargs)(x).max() <= 1.0
 
 
 def test_jitter_prob_zero_and_strength_zero_disable_jitter():
@@ -207,6 +217,303 @@ def test_crop_is_zoom_of_input_content():
     x = torch.full((4, 3, 8, 8), 7.0)
     out = SimCLRAugment(**NO_OPS)(x)
     torch.testing.assert_close(out, x)
+
+
+# -- SimCLRAugment: colour operations against torchvision ---------------------------
+
+
+def _tvf():
+    return pytest.importorskip("torchvision.transforms.v2.functional")
+
+
+def _special_images(n=12, h=6, w=7, seed=0, dtype=torch.float32):
+    """Random images whose first two rows hold saturated, grey, black, white and tied pixels."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, 3, h, w, generator=g, dtype=torch.float64)
+    special = torch.tensor(
+        [
+            [1.0, 0.0, 0.0],  # primaries and secondaries
+            [0.0, 1.0, 0.0],
+            [0.0, 0.0, 1.0],
+            [1.0, 1.0, 0.0],
+            [0.0, 1.0, 1.0],
+            [1.0, 0.0, 1.0],
+            [0.5, 0.5, 0.5],  # grey
+        ],
+        dtype=torch.float64,
+    )
+    x[:, :, 0, :7] = special.T
+    x[:, :, 1, 0] = torch.tensor([0.0, 0.0, 0.0])  # black
+    x[:, :, 1, 1] = torch.tensor([1.0, 1.0, 1.0])  # white
+    x[:, :, 1, 2] = torch.tensor([0.8, 0.8, 0.2])  # tie at the maximum (r, g)
+    x[:, :, 1, 3] = torch.tensor([0.3, 0.9, 0.9])  # tie at the maximum (g, b)
+    x[:, :, 1, 4] = torch.tensor([0.9, 0.2, 0.2])  # tie at the minimum
+    x[:, :, 1, 5] = torch.tensor([0.6, 0.6000001, 0.6])  # almost grey
+    return x.to(dtype)
+
+
+def _per_sample(fn, x, factors):
+    return torch.stack([fn(x[i], float(factors[i])) for i in range(x.shape[0])])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize(
+    "ours,name",
+    [
+        (aug_mod._adjust_brightness, "adjust_brightness"),
+        (aug_mod._adjust_contrast, "adjust_contrast"),
+        (aug_mod._adjust_saturation, "adjust_saturation"),
+    ],
+)
+def test_blend_ops_match_torchvision(ours, name, dtype):
+    TF = _tvf()
+    x = _special_images(dtype=dtype)
+    n = x.shape[0]
+    # factors from 0 to 2 (SimCLR's jitter_strength=1.25), per sample
+    factors = torch.linspace(0.0, 2.0, n, dtype=dtype)
+    out = ours(x, factors)
+    ref = _per_sample(getattr(TF, name), x, factors)
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=0)
+    assert out.min() >= 0 and out.max() <= 1
+    assert (out == 1).any()  # clamping happened (factors > 1)
+    assert not torch.allclose(out, x, atol=1e-3)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_hue_matches_torchvision(dtype):
+    TF = _tvf()
+    shifts = torch.tensor(
+        [-0.5, -0.49999, -0.4, -0.25, -1 / 6, -0.01, 0.0, 0.01, 1 / 6, 1 / 3, 0.49999, 0.5],
+        dtype=dtype,
+    )
+    x = _special_images(n=len(shifts), dtype=dtype)
+    out = aug_mod._adjust_hue(x, shifts)
+    ref = _per_sample(TF.adjust_hue, x, shifts)
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=0)
+    # grey, black and white pixels are unchanged; pure red goes to cyan at 0.5
+    torch.testing.assert_close(out[:, :, 0, 6], x[:, :, 0, 6])
+    torch.testing.assert_close(out[:, :, 1, :2], x[:, :, 1, :2])
+    torch.testing.assert_close(out[-1, :, 0, 0], torch.tensor([0.0, 1.0, 1.0], dtype=dtype))
+    assert not torch.allclose(out[1:-1], x[1:-1], atol=1e-3)
+
+
+def test_hue_matches_colorsys():
+    # independent reference (Python's colorsys, the same HSV model), without torchvision
+    x = _special_images(n=5, h=3, w=7, dtype=torch.float64)
+    shifts = torch.tensor([-0.5, -0.3, 0.0, 0.2, 0.45], dtype=torch.float64)
+    out = aug_mod._adjust_hue(x, shifts)
+    for i in range(5):
+        for r in range(3):
+            for c in range(7):
+                h, s, v = colorsys.rgb_to_hsv(*x[i, :, r, c].tolist())
+                expected = colorsys.hsv_to_rgb((h + float(shifts[i])) % 1.0, s, v)
+                assert out[i, :, r, c].tolist() == pytest.approx(expected, abs=1e-9)
+
+
+def test_hue_commutes_with_affine_rescaling():
+    x = _special_images(n=6, dtype=torch.float64)
+    shifts = torch.linspace(-0.5, 0.5, 6, dtype=torch.float64)
+    out = aug_mod._adjust_hue(x, shifts)
+    out_scaled = aug_mod._adjust_hue(x * 255.0 - 40.0, shifts)
+    torch.testing.assert_close(out_scaled, out * 255.0 - 40.0, atol=1e-9, rtol=0)
+    # the result keeps each pixel's channel maximum and minimum
+    torch.testing.assert_close(out.amax(1), x.amax(1), atol=1e-12, rtol=0)
+    torch.testing.assert_close(out.amin(1), x.amin(1), atol=1e-12, rtol=0)
+
+
+def test_grayscale_matches_torchvision():
+    TF = _tvf()
+    x = _special_images()
+    out = aug_mod._rgb_to_grayscale(x)
+    torch.testing.assert_close(out, TF.rgb_to_grayscale(x, num_output_channels=3))
+    assert out.shape == x.shape
+
+
+def _reference_colour(x, params, value_range):
+    """Per-sample torchvision ColorJitter + RandomGrayscale with the given parameters."""
+    TF = _tvf()
+    ops = {
+        0: lambda img, p: TF.adjust_brightness(img, p["brightness"]),
+        1: lambda img, p: TF.adjust_contrast(img, p["contrast"]),
+        2: lambda img, p: TF.adjust_saturation(img, p["saturation"]),
+        3: lambda img, p: TF.adjust_hue(img, p["hue"]),
+    }
+    lo, hi = value_range
+    out = []
+    for i in range(x.shape[0]):
+        p = {k: v[i].item() if v[i].numel() == 1 else v[i].tolist() for k, v in params.items()}
+        img = (x[i] - lo) / (hi - lo)
+        if p["jitter"]:
+            for k in p["order"]:
+                img = ops[k](img, p)
+        if p["gray"]:
+            img = TF.rgb_to_grayscale(img, num_output_channels=3)
+        out.append(img * (hi - lo) + lo if (p["jitter"] or p["gray"]) else x[i])
+    return torch.stack(out)
+
+
+@pytest.mark.parametrize("value_range", [(0.0, 1.0), (0.0, 255.0), (-1.0, 3.0)])
+def test_colour_pipeline_matches_torchvision(value_range):
+    lo, hi = value_range
+    aug = SimCLRAugment(
+        jitter_prob=0.7, jitter_strength=1.0, gray_prob=0.3, value_range=value_range
+    )
+    torch.manual_seed(0)
+    n = 48
+    params = aug._draw_colour_params(n, torch.device("cpu"), torch.float32)
+    # the draws are per sample: factors, orders and masks all vary across the batch
+    assert 0 < params["jitter"].sum() < n and 0 < params["gray"].sum() < n
+    assert len({tuple(o) for o in params["order"].tolist()}) > 5
+    bounds = {"brightness": (0.2, 1.8), "saturation": (0.2, 1.8), "hue": (-0.2, 0.2)}
+    for name, (a, b) in bounds.items():
+        assert params[name].min() >= a and params[name].max() <= b
+        assert params[name].std() > 0.05
+    x = _special_images(n=n, dtype=torch.float32) * (hi - lo) + lo
+    out = aug._apply_colour(x, params)
+    ref = _reference_colour(x, params, value_range)
+    torch.testing.assert_close(out, ref, atol=1e-5 * (hi - lo), rtol=0)
+    untouched = ~(params["jitter"] | params["gray"])
+    assert torch.equal(out[untouched], x[untouched])
+    assert not torch.allclose(out[~untouched], x[~untouched], atol=1e-3 * (hi - lo))
+
+
+def test_forward_applies_the_drawn_colour_parameters(monkeypatch):
+    aug = SimCLRAugment(
+        **{**NO_OPS, "jitter_prob": 0.8, "gray_prob": 0.2},
+        jitter_strength=1.0,
+        value_range=(0.0, 255.0),
+        **IDENTITY_CROP,
+    )
+    drawn = []
+    original = aug._draw_colour_params
+
+    def record(*args, **kwargs):
+        drawn.append(original(*args, **kwargs))
+        return drawn[-1]
+
+    monkeypatch.setattr(aug, "_draw_colour_params", record)
+    torch.manual_seed(1)
+    x = _special_images(n=32, h=7, w=7) * 255.0  # square: the crop is the identity
+    out = aug(x)
+    assert len(drawn) == 1
+    ref = _reference_colour(x, drawn[0], (0.0, 255.0))
+    torch.testing.assert_close(out, ref, atol=1e-3, rtol=0)
+
+
+def test_jitter_order_matters_and_follows_params():
+    # brightness x1.8 then saturation x0 differs from saturation x0 then brightness x1.8
+    # once brightness clamps; both must match the sequential torchvision reference
+    x = _special_images(n=2)
+    ones = torch.ones(2)
+    params = dict(
+        jitter=torch.tensor([True, True]),
+        gray=torch.tensor([False, False]),
+        brightness=1.8 * ones,
+        contrast=ones,
+        saturation=0 * ones,
+        hue=0 * ones,
+        order=torch.tensor([[0, 2, 1, 3], [2, 0, 1, 3]]),
+    )
+    out = SimCLRAugment()._apply_colour(x, params)
+    assert not torch.allclose(out[0], out[1], atol=1e-3)
+    torch.testing.assert_close(out, _reference_colour(x, params, (0.0, 1.0)), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("value_range", [(0.0, 1.0), (0.0, 255.0), (-0.1, 0.7), (0.1, 0.7)])
+def test_colour_outputs_stay_in_value_range(value_range):
+    lo, hi = value_range
+    torch.manual_seed(0)
+    x = torch.rand(64, 3, 12, 12) * (hi - lo) + lo
+    colour = dict(jitter_prob=1.0, jitter_strength=2.0, gray_prob=0.5, value_range=value_range)
+    out = SimCLRAugment(**{**NO_OPS, **colour}, **IDENTITY_CROP)(x)
+    assert out.min() >= lo and out.max() <= hi  # exactly, colour ops clamp
+    assert (out == hi).any() and (out == lo).any()  # brightness up to 2.6x / down to 0
+    # full pipeline (crop, flip, blur only average values): in range up to rounding
+    full = SimCLRAugment(**colour, blur_prob=1.0)(torch.rand(64, 3, 40, 40) * (hi - lo) + lo)
+    eps = 1e-6 * (hi - lo)
+    assert full.min() >= lo - eps and full.max() <= hi + eps
+
+
+def test_colour_ops_are_equivariant_to_value_range():
+    x = _images(16, 3, 8, 8, seed=3)
+    kwargs = dict(jitter_prob=1.0, jitter_strength=1.0, gray_prob=0.3, blur_prob=0.0)
+    torch.manual_seed(5)
+    unit = SimCLRAugment(**kwargs)(x)
+    torch.manual_seed(5)
+    scaled = SimCLRAugment(**kwargs, value_range=(-2.0, 6.0))(x * 8.0 - 2.0)
+    torch.testing.assert_close(scaled, unit * 8.0 - 2.0, atol=1e-4, rtol=0)
+
+
+def test_samples_without_colour_ops_are_untouched_even_out_of_range():
+    torch.manual_seed(0)
+    x = torch.randn(40, 3, 8, 8) * 3  # far outside the default range (0, 1)
+    aug = SimCLRAugment(**{**NO_OPS, "jitter_prob": 0.5}, **IDENTITY_CROP)
+    out = aug(x)
+    inside = ((out >= 0) & (out <= 1)).flatten(1).all(1)
+    kept = torch.isclose(out, x, atol=1e-5).flatten(1).all(1)
+    assert (inside | kept).all()  # jittered samples are clipped, the others unchanged
+    assert 0 < kept.sum() < 40
+
+
+def test_out_of_range_inputs_are_clipped_before_colour_ops():
+    x = torch.tensor([2.0, -1.0, 0.5]).view(1, 3, 1, 1).expand(2, 3, 4, 4)
+    aug = SimCLRAugment(**{**NO_OPS, "gray_prob": 1.0}, **IDENTITY_CROP, value_range=(0.0, 1.0))
+    expected = 0.2989 * 1.0 + 0.587 * 0.0 + 0.114 * 0.5  # luma of the clipped pixel
+    torch.testing.assert_close(aug(x), torch.full_like(x, expected))
+    unclipped = SimCLRAugment(**{**NO_OPS, "gray_prob": 1.0}, **IDENTITY_CROP, value_range=None)
+    expected = 0.2989 * 2.0 - 0.587 + 0.114 * 0.5
+    torch.testing.assert_close(unclipped(x), torch.full_like(x, expected))
+
+
+def test_hue_range_is_capped_at_half_a_turn():
+    torch.manual_seed(0)
+    params = SimCLRAugment(jitter_strength=5.0)._draw_colour_params(2000, "cpu", torch.float32)
+    assert params["hue"].abs().max() <= 0.5
+    assert params["hue"].abs().max() > 0.45
+    assert params["brightness"].min() >= 0 and params["brightness"].max() <= 5.0
+    assert params["brightness"].max() > 4.5
+    orders = params["order"].sort(dim=1).values
+    assert torch.equal(orders, torch.arange(4).expand(2000, 4))  # permutations
+
+
+# -- SimCLRAugment: blur_prob="auto" -----------------------------------------------
+
+
+@pytest.mark.parametrize("h,w,expected", [(8, 8, 0.0), (32, 32, 0.0), (32, 64, 0.0),
+                                          (33, 40, 0.5), (64, 64, 0.5), (224, 224, 0.5)])
+def test_blur_auto_probability(h, w, expected):
+    assert SimCLRAugment()._blur_prob_for(h, w) == expected
+    assert SimCLRAugment(blur_prob=0.3)._blur_prob_for(h, w) == 0.3
+
+
+@pytest.mark.parametrize("size", [8, 32])
+def test_blur_auto_does_not_blur_small_images(size):
+    torch.manual_seed(0)
+    x = torch.randn(20, 3, size, size)
+    out = SimCLRAugment(**{**NO_OPS, "blur_prob": "auto"}, **IDENTITY_CROP)(x)
+    torch.testing.assert_close(out, x, atol=1e-5, rtol=1e-5)
+    # an explicit probability still blurs them
+    torch.manual_seed(0)
+    blurred = SimCLRAugment(**{**NO_OPS, "blur_prob": 0.5}, **IDENTITY_CROP)(x)
+    changed = ~torch.isclose(blurred, x, atol=1e-5).flatten(1).all(1)
+    assert 0 < changed.sum() < 20
+
+
+def test_blur_auto_blurs_half_of_large_images():
+    torch.manual_seed(0)
+    x = torch.randn(40, 3, 64, 64)
+    out = SimCLRAugment(**{**NO_OPS, "blur_prob": "auto"}, **IDENTITY_CROP)(x)
+    changed = ~torch.isclose(out, x, atol=1e-5).flatten(1).all(1)
+    assert 8 < changed.sum() < 32
+    # blurred samples are smoother
+    assert (out[changed].var(dim=(1, 2, 3)) < 0.9 * x[changed].var(dim=(1, 2, 3))).all()
+
+
+def test_repr_shows_new_parameters():
+    text = repr(SimCLRAugment())
+    assert "blur_prob='auto'" in text
+    assert "value_range=(0.0, 1.0)" in text
+    assert "value_range=None" in repr(SimCLRAugment(value_range=None))
 
 
 # -- WeakAugment ----------------------------------------------------------------
@@ -306,6 +613,10 @@ def test_feature_corruption_rate_zero_and_batch_one():
 def test_make_augmenter():
     assert isinstance(make_augmenter("simclr", blur_prob=0.0), SimCLRAugment)
     assert make_augmenter("simclr", blur_prob=0.0).blur_prob == 0.0
+    assert make_augmenter("simclr").blur_prob == "auto"
+    assert make_augmenter("simclr").value_range == (0.0, 1.0)
+    assert make_augmenter("simclr", value_range=(0, 255)).value_range == (0.0, 255.0)
+    assert make_augmenter("simclr", value_range=None).value_range is None
     assert isinstance(make_augmenter("weak"), WeakAugment)
     assert make_augmenter("tabular", corruption_rate=0.2).corruption_rate == 0.2
     assert isinstance(make_augmenter("none"), nn.Identity)
@@ -328,6 +639,14 @@ def test_make_augmenter():
         (SimCLRAugment, {"jitter_strength": -1.0}, "jitter_strength"),
         (SimCLRAugment, {"gray_prob": 2.0}, "gray_prob"),
         (SimCLRAugment, {"blur_prob": -1.0}, "blur_prob"),
+        (SimCLRAugment, {"blur_prob": "always"}, "blur_prob"),
+        (SimCLRAugment, {"value_range": (1.0, 0.0)}, "value_range"),
+        (SimCLRAugment, {"value_range": (2.0, 2.0)}, "value_range"),
+        (SimCLRAugment, {"value_range": (0.0, math.inf)}, "value_range"),
+        (SimCLRAugment, {"value_range": (0.0, 1.0, 2.0)}, "value_range"),
+        (SimCLRAugment, {"value_range": 255}, "value_range"),
+        (SimCLRAugment, {"value_range": "01"}, "value_range"),
+        (SimCLRAugment, {"value_range": ("a", "b")}, "value_range"),
         (SimCLRAugment, {"blur_sigma": (0.0, 1.0)}, "blur_sigma"),
         (SimCLRAugment, {"blur_sigma": (-1.0, 1.0)}, "blur_sigma"),
         (SimCLRAugment, {"blur_kernel_frac": 0.0}, "blur_kernel_frac"),

@@ -373,3 +373,20 @@ def test_verbose_baseline_prints_one_line(digits, capsys):
     assert [u.split(" loss")[0] for u in updates] == [
         "[noisyclf] a2 classifier (ce): epoch 1/2", "[noisyclf] a2 classifier (ce): epoch 2/2"]
     assert lines[1].split("\r")[-1].startswith("[noisyclf] b1 pseudo-label head (ce): epoch 2/2")
+
+
+@pytest.mark.parametrize("kind, want", [
+    ("uint8", (0.0, 1.0)), ("unit", (0.0, 1.0)), ("raw", (0.0, 255.0)), ("other", None)])
+def test_simclr_augmenter_clamps_to_the_input_range(kind, want):
+    # Colour jitter clamps to the range the images live in (issue 8.7).
+    rng = np.random.default_rng(0)
+    X = {"uint8": lambda: rng.integers(0, 256, (40, 3, 8, 8)).astype(np.uint8),
+         "unit": lambda: rng.random((40, 3, 8, 8)).astype(np.float32),
+         "raw": lambda: (rng.random((40, 3, 8, 8)) * 255).astype(np.float32),
+         "other": lambda: rng.normal(size=(40, 3, 8, 8)).astype(np.float32)}[kind]()
+    clf = _clf(phases="pretrain", pretrain_epochs=1, max_epochs=1, gmm_epochs=1).fit(
+        X, np.arange(40) % 2)
+    got = clf.encoder_net_.augmenter_.value_range
+    if want is None:  # standardised-looking floats: the training range
+        want = (float(X.min()), float(X.max()))
+    assert tuple(got) == pytest.approx(want)
