@@ -6,14 +6,17 @@ setting, fits the full framework (default hyperparameters, ``image_shape=(1,
 ``supcon_weighting`` in ``--weightings`` ("paper": eq. 8 as the paper's text;
 "authors": the authors' code), and records the clean test accuracy.  a1 is
 label-free and cached per seed, so it runs once per seed.  Every finished fit
-is appended to ``benchmarks/results/phase_b.csv`` at once; a rerun skips the
-cells already there.  ``phase_b_summary.csv`` and ``phase_b.png`` give the
-mean over seeds.  This is the measurement behind the defaults of
+is appended to ``benchmarks/results/<name>.csv`` at once (``--name``, default
+``phase_b``); a rerun skips the cells already there.  ``<name>_summary.csv``
+and ``<name>.png`` give the mean over seeds; ``benchmarks/report.py`` merges
+every ``phase_b_*.csv`` (e.g. one run per reading, in parallel).  This is the measurement behind the defaults of
 ``finetune_temperature`` and ``supcon_weighting``.
 
 Usage::
 
     python benchmarks/bench_phase_b.py                     # 5 seeds, full grid
+    python benchmarks/bench_phase_b.py --weightings paper --name phase_b_paper &
+    python benchmarks/bench_phase_b.py --weightings authors --name phase_b_authors
     python benchmarks/bench_phase_b.py --quick --out /tmp/x
 """
 

@@ -103,3 +103,20 @@ def test_bench_digits_quick_passes_params_and_resumes(tmp_path, capsys):
     _, summary = _read(tmp_path / "digits_summary.csv")
     assert {"auc_pseudo_mean", "pseudo_accuracy_mean"} <= set(summary[0])
     assert (tmp_path / "digits.png").stat().st_size > 0
+
+
+def test_bench_phase_b_quick_appends_each_cell_and_resumes(tmp_path, capsys):
+    module = _load("bench_phase_b")
+    args = ["--quick", "--out", str(tmp_path), "--temperatures", "0.1", "0.5"]
+    module.main(args)
+    columns, rows = _read(tmp_path / "phase_b.csv")
+    assert {"seed", "setting", "supcon_weighting", "finetune_temperature", "accuracy",
+            "torch_threads", "noisyclf"} <= set(columns)
+    assert [(r["supcon_weighting"], float(r["finetune_temperature"])) for r in rows] == [
+        ("paper", 0.1), ("paper", 0.5), ("authors", 0.1), ("authors", 0.5)]
+    assert all(0.0 <= float(r["accuracy"]) <= 1.0 for r in rows)
+    capsys.readouterr()
+    module.main(args)  # everything done: nothing refitted
+    assert "accuracy" not in capsys.readouterr().out.split("setting")[0]
+    assert len(_read(tmp_path / "phase_b.csv")[1]) == 4
+    assert (tmp_path / "phase_b.png").stat().st_size > 0
