@@ -347,6 +347,11 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
     encoder_net_ : ContrastiveNet or None
         The last contrastive skorch net (b2 for "full", a1 with its SimCLR
         weights for "pretrain"; None for "baseline").
+    gmm_losses_ : dict of str to ndarray of shape (n_samples,)
+        What each GMM was fitted to (normalised eval-mode losses averaged
+        over the recorded epochs): ``"given"`` for ``label_quality_`` (a2
+        against the given labels), ``"pseudo"`` for ``sample_weights_`` (b1
+        against the pseudo-labels).
     selection_net_ : NoisyLabelNet
         b1's head trained on the pseudo-labels over a frozen copy of a2's
         encoder; its recorded losses fed the GMM of ``sample_weights_``.
@@ -520,6 +525,7 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         self._device = _resolve_device(self.device)
         self._seed = self._base_seed()
         self.history_ = {}
+        self.gmm_losses_ = {}
         self.diverged_phases_ = []
         self.interrupted_phase_ = None
         # Nothing from a previous fit may survive an interrupted one.
@@ -547,7 +553,7 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         pseudo = torch.as_tensor(self._predict_encoded(net, data).argmax(1), dtype=torch.long)
         self.pseudo_labels_ = self.classes_[pseudo.numpy()]
         # For the user: which *given* labels look wrong (a2's losses against them).
-        self.label_quality_ = self._gmm(self._recorded_losses(net, data, y_enc), phase=5)
+        self.label_quality_ = self._gmm(self._recorded_losses(net, data, y_enc), "given", 5)
         self.label_issues_ = label_issue_mask(self.label_quality_)
         if self.interrupted_phase_:
             return self
@@ -643,7 +649,7 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         self._fit_net(self.selection_net_, "b1", _phase_seed(self._seed, 6), data, pseudo,
                       self.gmm_epochs)
         losses = self._recorded_losses(self.selection_net_, data, pseudo)
-        return self._gmm(losses, phase=7)
+        return self._gmm(losses, "pseudo", 7)
 
     def _recorded_losses(self, net, data, y):
         """The net's averaged normalised eval-mode losses; one pass if none were recorded."""
@@ -652,7 +658,9 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
             losses = net.eval_losses(data, y)
         return losses
 
-    def _gmm(self, losses, phase):
+    def _gmm(self, losses, key, phase):
+        """GMM posterior of the low-loss component; keeps its input in ``gmm_losses_``."""
+        self.gmm_losses_[key] = np.asarray(losses, dtype=np.float64)
         return gmm_clean_probability(
             losses, normalise=False, random_state=_phase_seed(self._seed, phase) % 2**31)
 

@@ -390,3 +390,13 @@ def test_simclr_augmenter_clamps_to_the_input_range(kind, want):
     if want is None:  # standardised-looking floats: the training range
         want = (float(X.min()), float(X.max()))
     assert tuple(got) == pytest.approx(want)
+
+
+def test_gmm_losses_are_what_each_gmm_saw(digits):
+    X, y = digits
+    clf, spies = _fit_spied(X, y, phases="pretrain", image_shape=(1, 8, 8), gmm_epochs=2)
+    assert set(clf.gmm_losses_) == {"given", "pseudo"}
+    np.testing.assert_array_equal(clf.gmm_losses_["given"], spies.gmm[0]["losses"])
+    np.testing.assert_array_equal(clf.gmm_losses_["pseudo"], spies.gmm[1]["losses"])
+    for v in clf.gmm_losses_.values():
+        assert v.shape == (len(X),) and v.min() >= 0.0 and v.max() <= 1.0
