@@ -29,7 +29,6 @@ __all__ = ["NTXentLoss", "WeightedSupConLoss", "NFLRCELoss", "ELRLoss"]
 _REDUCTIONS = ("mean", "none")
 
 
-
 # --------------------------------------------------------------------------- #
 # validation helpers
 # --------------------------------------------------------------------------- #
@@ -299,7 +298,7 @@ class WeightedSupConLoss(_ContrastiveLoss):
 
     def __init__(self, temperature=0.5, reduction="mean", weighting="paper"):
         super().__init__(temperature=temperature, reduction=reduction)
-        if weighting not in ("paper", "authors"):
+        if not isinstance(weighting, str) or weighting not in ("paper", "authors"):
             raise ValueError(
                 f"weighting must be 'paper' or 'authors', got {weighting!r}.")
         self.weighting = weighting

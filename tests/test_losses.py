@@ -213,6 +213,8 @@ def test_weighted_supcon_matches_loop():
         labels = rng.integers(0, 3, size=n)
         weights = rng.uniform(0, 1, size=n)
         weights[0] = 0.0  # include an exact zero weight
+        if n > 1:
+            weights[-1] = 1.0  # and an exact one
         expected = ref_weighted_supcon(z1.numpy(), z2.numpy(), labels, weights, tau)
         per = WeightedSupConLoss(temperature=tau, reduction="none")(
             z1, z2, torch.as_tensor(labels), torch.as_tensor(weights))
@@ -380,9 +382,10 @@ def _apl_normalized_focal(logits, target, gamma):
     logpt = torch.log_softmax(logits, dim=1)
     normalizor = torch.sum(-1 * (1 - logpt.data.exp()) ** gamma * logpt, dim=1)
     logpt = logpt.gather(1, target).view(-1)
-    pt = logpt.data.exp()
+    pt = torch.autograd.Variable(logpt.data.exp())
     loss = -1 * (1 - pt) ** gamma * logpt
-    return (loss / normalizor).mean()
+    loss = 1.0 * loss / normalizor
+    return loss.mean()
 
 
 def _apl_reverse_cross_entropy(logits, target, n_classes):
@@ -416,6 +419,32 @@ def test_nfl_detach_focal_is_the_apl_gradient(gamma):
     whole = (focal[torch.arange(6), target] / focal.sum(1).detach()).mean()
     (g_whole,) = torch.autograd.grad(whole, logits)
     assert not torch.allclose(g_whole, g_apl)
+
+
+def test_nfl_detach_focal_gamma_zero_changes_nothing():
+    # gamma = 0: the focal factors are 1, so APL's gradient is the full one.
+    logits = _rand(5, 3, seed=23).requires_grad_()
+    target = torch.tensor([2, 0, 1, 1, 0])
+    apl = _apl_normalized_focal(logits, target, 0.0)
+    (g_apl,) = torch.autograd.grad(apl, logits)
+    for detach in (False, True):
+        ours = NFLRCELoss(gamma=0.0, beta=0.0, detach_focal=detach)(logits, target)
+        torch.testing.assert_close(ours, apl)
+        (g,) = torch.autograd.grad(ours, logits)
+        torch.testing.assert_close(g, g_apl)
+        assert g.abs().sum() > 0
+
+
+def test_nfl_detach_focal_gradcheck_fails_against_the_value():
+    # APL's gradient is not the derivative of the value: finite differences
+    # reject it (gamma > 0), and accept the default full gradient.
+    logits = _rand(3, 4, seed=24).requires_grad_()
+    target = torch.tensor([0, 3, 1])
+    apl_like = NFLRCELoss(gamma=2.0, beta=0.0, detach_focal=True)
+    full = NFLRCELoss(gamma=2.0, beta=0.0)
+    assert torch.autograd.gradcheck(lambda x: full(x, target), (logits,))
+    assert not torch.autograd.gradcheck(lambda x: apl_like(x, target), (logits,),
+                                        raise_exception=False)
 
 
 @pytest.mark.parametrize("log_zero", [-4.0, math.log(1e-4), -1.5])
@@ -694,6 +723,9 @@ def authors_code_weighted_supcon(z1, z2, labels, weights, temperature,
 # From the authors' code (authors_code_weighted_supcon) and eq. 8 as written,
 # on _fixed_input() at tau = 0.07, float64.
 AUTHORS_FIXED_007 = 11.176990085709951
+AUTHORS_FIXED_05 = 2.8203063047463934
+# ... with all weights one and base_temperature = temperature = 0.5 (SupCon L_out)
+AUTHORS_ONES_05 = 2.83739423370374
 PAPER_FIXED_007 = 5.579309468646378
 
 
@@ -741,6 +773,15 @@ def test_weighted_supcon_pinned_values_on_a_fixed_input():
     assert paper.item() == pytest.approx(PAPER_FIXED_007, rel=1e-9)
     assert authors_code_weighted_supcon(z1, z2, labels, weights, 0.07).item() == \
         pytest.approx(AUTHORS_FIXED_007, rel=1e-9)
+    authors_05 = WeightedSupConLoss(temperature=0.5, weighting="authors")(
+        z1, z2, labels, weights)
+    assert authors_05.item() == pytest.approx(AUTHORS_FIXED_05, rel=1e-9)
+    ones = torch.ones(6, dtype=torch.float64)
+    authors_ones = WeightedSupConLoss(temperature=0.5, weighting="authors")(
+        z1, z2, labels, ones)
+    assert authors_ones.item() == pytest.approx(AUTHORS_ONES_05, rel=1e-9)
+    assert authors_code_weighted_supcon(z1, z2, labels, ones, 0.5).item() == \
+        pytest.approx(AUTHORS_ONES_05, rel=1e-9)
 
 
 def test_weighted_supcon_authors_all_ones_is_supcon_l_out():
@@ -755,6 +796,17 @@ def test_weighted_supcon_authors_all_ones_is_supcon_l_out():
         pos = [p for p in range(12) if p != i and labels[p % 6] == labels[i % 6]]
         want.append(-np.mean([_dot(views[i], views[p]) / 0.3 - math.log(denom) for p in pos]))
     np.testing.assert_allclose(got.numpy(), want, rtol=1e-10)
+    # With weights one, their code is SupContrast's SupConLoss (the mask
+    # multiplied by ones); with base_temperature = temperature it is L_out.
+    torch.testing.assert_close(
+        got.mean(), authors_code_weighted_supcon(z1, z2, labels,
+                                                 torch.ones(6, dtype=torch.float64), 0.3))
+    # ... and it is not L_in (the paper reading with weights one).
+    paper = WeightedSupConLoss(temperature=0.3, weighting="paper", reduction="none")(
+        z1, z2, labels, torch.ones(6, dtype=torch.float64))
+    np.testing.assert_allclose(paper.numpy(), ref_supcon_in(z1.numpy(), z2.numpy(),
+                                                            labels.tolist(), 0.3), rtol=1e-10)
+    assert (got >= paper - 1e-12).all() and not torch.allclose(got, paper)  # Jensen
 
 
 def test_weighted_supcon_authors_zero_weight_anchor_gives_zero_not_nan():
@@ -776,7 +828,56 @@ def test_weighted_supcon_gradcheck_both_readings(weighting):
     z1 = z1.clone().requires_grad_()
     z2 = z2.clone().requires_grad_()
     loss = WeightedSupConLoss(temperature=0.2, weighting=weighting)
-    assert torch.autograd.gradcheck(lambda a, b: loss(a, b, labels, weights), (z1, z2))
+    zero_some = torch.tensor([0.0, 1.0, 0.0, 0.0, 0.4, 0.0], dtype=torch.float64)
+    for w in (weights, zero_some, torch.zeros(6, dtype=torch.float64)):
+        assert torch.autograd.gradcheck(lambda a, b: loss(a, b, labels, w), (z1, z2))
+        (g1, g2) = torch.autograd.grad(loss(z1, z2, labels, w), (z1, z2))
+        assert torch.isfinite(g1).all() and torch.isfinite(g2).all()
+        if weighting == "authors" and not w.any():
+            # every anchor's loss is 0 (no weighted positive): no gradient
+            assert g1.abs().sum() == 0 and g2.abs().sum() == 0
+        else:
+            assert g1.abs().sum() > 0
+
+
+@pytest.mark.parametrize("weighting", ["paper", "authors"])
+def test_weighted_supcon_weights_are_detached(weighting):
+    z1, z2, labels, weights = _fixed_input()
+    weights = weights.clone().requires_grad_()
+    z1 = z1.clone().requires_grad_()
+    out = WeightedSupConLoss(weighting=weighting)(z1, z2, labels, weights)
+    assert out.requires_grad
+    out.backward()
+    assert weights.grad is None
+    assert z1.grad is not None and z1.grad.abs().sum() > 0
+
+
+_LABEL_PATTERNS = {
+    "all_same": lambda n, rng: np.zeros(n, dtype=int),
+    "all_distinct": lambda n, rng: np.arange(n),
+    "pairs": lambda n, rng: np.arange(n) // 2,
+    "random3": lambda n, rng: rng.integers(0, 3, size=n),
+}
+
+
+@pytest.mark.parametrize("weighting", ["paper", "authors"])
+@pytest.mark.parametrize("pattern", sorted(_LABEL_PATTERNS))
+def test_weighted_supcon_label_patterns_match_loops(weighting, pattern):
+    ref = ref_weighted_supcon if weighting == "paper" else ref_weighted_supcon_authors
+    for n, tau, seed in [(1, 0.5, 0), (4, 0.07, 1), (7, 0.3, 2)]:
+        rng = np.random.default_rng(seed)
+        z1 = torch.as_tensor(rng.normal(size=(n, 3)))
+        z2 = torch.as_tensor(rng.normal(size=(n, 3)))
+        labels = _LABEL_PATTERNS[pattern](n, rng)
+        weights = rng.uniform(0, 1, size=n)
+        weights[::3] = 0.0   # exact zeros
+        weights[1::3] = 1.0  # exact ones
+        got = WeightedSupConLoss(temperature=tau, weighting=weighting, reduction="none")(
+            z1, z2, torch.as_tensor(labels), torch.as_tensor(weights))
+        want = ref(z1.numpy(), z2.numpy(), labels.tolist(), weights.tolist(), tau)
+        assert got.shape == (2 * n,)
+        assert torch.isfinite(got).all()
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-9, atol=1e-12)
 
 
 def test_weighted_supcon_readings_differ_and_weighting_is_validated():
