@@ -963,6 +963,99 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         """
         return self.fit(X, y, sample_weight=sample_weight).transform(X)
 
+    def find_label_issues(self, y=None):
+        """Label issues of the training set, as a DataFrame like cleanlab's.
+
+        The columns are those of cleanlab's
+        ``CleanLearning.find_label_issues``, one row per training sample
+        (index 0..n-1, in training order), so that
+        ``sort_values("label_quality")`` ranks the most suspicious given
+        labels first.  Nothing is recomputed: the columns are the fitted
+        attributes, found during ``fit`` from phase a2's losses against the
+        given labels (see ``label_quality_``), not from cross-validated
+        predictions as in cleanlab.
+
+        Parameters
+        ----------
+        y : array-like of shape (n_samples,), default=None
+            The labels passed to ``fit``, for the ``given_label`` column; the
+            estimator does not keep them.  Without ``y`` that column is left
+            out.
+
+        Returns
+        -------
+        label_issues : pandas.DataFrame of shape (n_samples, 4) or (n_samples, 3)
+            Columns:
+
+            * ``is_label_issue`` (bool): ``label_issues_``, i.e.
+              ``label_quality < 0.5``.
+            * ``label_quality`` (float): ``label_quality_``, the probability
+              that the given label is correct; lower is more suspicious.
+            * ``given_label``: ``y`` (only when ``y`` is passed), as values of
+              ``classes_``.
+            * ``predicted_label``: ``pseudo_labels_``, phase a2's prediction
+              for the sample, a candidate correction.
+
+        Raises
+        ------
+        NotFittedError
+            If the estimator has no ``label_quality_`` yet.
+        ValueError
+            If ``y`` is not 1-D, does not have one label per training sample
+            or holds labels not seen in ``fit``.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_digits
+        >>> from noisyclf import ContrastiveNoisyClassifier, make_noisy_labels
+        >>> X, y = load_digits(return_X_y=True)
+        >>> X, y = X[:200], y[:200]
+        >>> y_noisy = make_noisy_labels(y, "symmetric", 0.3, random_state=0)
+        >>> clf = ContrastiveNoisyClassifier(
+        ...     phases="pretrain", image_shape=(1, 8, 8), pretrain_epochs=1, max_epochs=3,
+        ...     warmup_epochs=1, gmm_epochs=2, random_state=0).fit(X, y_noisy)
+        >>> issues = clf.find_label_issues(y_noisy)
+        >>> list(issues.columns)
+        ['is_label_issue', 'label_quality', 'given_label', 'predicted_label']
+        >>> len(issues)
+        200
+        >>> ranked = issues.sort_values("label_quality")  # most suspicious first
+        >>> bool(ranked["label_quality"].is_monotonic_increasing)
+        True
+        """
+        check_is_fitted(self, ["label_quality_", "label_issues_", "pseudo_labels_"])
+        try:
+            import pandas as pd
+        except ImportError as exc:  # pragma: no cover - pandas is an optional dependency
+            raise ImportError(
+                "find_label_issues returns a pandas DataFrame: install pandas "
+                "(pip install pandas)."
+            ) from exc
+        n_samples = len(self.label_quality_)
+        columns = {
+            "is_label_issue": np.asarray(self.label_issues_, dtype=bool),
+            "label_quality": np.asarray(self.label_quality_, dtype=np.float64),
+        }
+        if y is not None:
+            y = np.asarray(y)
+            if y.ndim != 1:
+                raise ValueError(f"y must be 1-D; got an array of shape {y.shape}.")
+            if len(y) != n_samples:
+                raise ValueError(
+                    f"y has {len(y)} labels but fit saw {n_samples} samples; pass the "
+                    f"labels given to fit."
+                )
+            unseen = ~np.isin(y, self.classes_)
+            if unseen.any():
+                raise ValueError(
+                    f"y contains labels not seen in fit: "
+                    f"{sorted(set(y[unseen].tolist()), key=repr)}; pass the labels given "
+                    f"to fit (classes {self.classes_.tolist()})."
+                )
+            columns["given_label"] = self.classes_[np.searchsorted(self.classes_, y)]
+        columns["predicted_label"] = np.asarray(self.pseudo_labels_)
+        return pd.DataFrame(columns)
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
