@@ -18,6 +18,8 @@ import contextlib
 import copy
 import numbers
 import os
+import sys
+import time
 import warnings
 
 import numpy as np
@@ -31,11 +33,14 @@ from sklearn.utils.validation import (
     _check_sample_weight, _num_samples, check_is_fitted, validate_data,
 )
 from skorch.callbacks import Callback, Freezer, LRScheduler, Unfreezer
+from torch import nn
+from tqdm import auto as tqdm_auto
 
 from . import _input
 from .losses import NTXentLoss, WeightedSupConLoss
 from .modules import (
-    ClassifierHead, ClassifierModule, ContrastiveModule, ProjectionHead, make_encoder,
+    ClassifierHead, ClassifierModule, ContrastiveModule, ProjectionHead, is_module_class,
+    make_encoder,
 )
 from .nets import ContrastiveNet, DivergenceError, NoisyLabelNet, make_criterion
 from .selection import gmm_clean_probability, label_issue_mask
@@ -52,19 +57,103 @@ class DivergenceWarning(UserWarning):
     """
 
 
-class _PhaseProgress(Callback):
-    """One updating progress line per phase (``verbose >= 1``)."""
+def _in_notebook():
+    """Whether ``tqdm.auto`` chose its notebook (widget) bar: a Jupyter kernel."""
+    return getattr(tqdm_auto, "notebook_tqdm", None) is not getattr(tqdm_auto, "std_tqdm", None)
 
-    def __init__(self, name, total):
+
+def _isatty(stream):
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):  # no isatty, or a closed stream
+        return False
+
+
+class _PhaseProgress(Callback):
+    """Progress of one phase's skorch net (``verbose >= 1``), written to ``sys.stdout``.
+
+    Two modes, chosen when the phase starts:
+
+    * **bar** (``verbose == 1`` and ``sys.stdout`` is a terminal, or a Jupyter
+      notebook): a ``tqdm.auto`` bar per phase, ``total`` epochs, with the
+      phase name, epoch n/total, the last epoch's loss as postfix, rate and
+      ETA; left on screen when the phase ends.
+    * **line** (otherwise: output redirected to a file or a pipe, captured
+      by a test, or ``verbose >= 2`` where skorch's tables already show every
+      epoch): nothing while the phase runs, then one line when it ends,
+      ``[noisyclf] <name>: <n> epochs, loss <last loss>, <seconds> s``
+      (``<done>/<total> epochs`` and ``(diverged)``/``(interrupted)`` when
+      it stopped early).
+
+    ``sys.stdout`` is looked up at each phase start (so redirections and
+    pytest's capture apply), the stream of skorch's own per-epoch tables.
+    """
+
+    def __init__(self, name, total, verbose=1):
         self.name = name
         self.total = total
+        self.verbose = verbose
+
+    def on_train_begin(self, net, **kwargs):
+        self.epochs_ = 0
+        self.loss_ = float("nan")
+        self.start_ = time.perf_counter()
+        self.finished_ = False
+        self.bar_ = None
+        stream = sys.stdout
+        if self.verbose == 1 and (_in_notebook() or _isatty(stream)):
+            try:
+                self.bar_ = tqdm_auto.tqdm(
+                    total=self.total, desc=f"[noisyclf] {self.name}", unit="epoch",
+                    file=stream, leave=True, dynamic_ncols=True)
+            except Exception:  # e.g. a notebook without ipywidgets: one line instead
+                self.bar_ = None
 
     def on_epoch_end(self, net, **kwargs):
-        epoch = len(net.history)
-        loss = net.history[-1].get("train_loss", float("nan"))
-        end = "\n" if epoch >= self.total else ""
-        print(f"\r[noisyclf] {self.name}: epoch {epoch}/{self.total} loss {loss:.4f}",
-              end=end, flush=True)
+        self.epochs_ += 1
+        self.loss_ = float(net.history[-1].get("train_loss", float("nan")))
+        if self.bar_ is not None:
+            self.bar_.set_postfix_str(f"loss={self.loss_:.4f}", refresh=False)
+            self.bar_.update(1)
+
+    def on_train_end(self, net, **kwargs):
+        self.finish("interrupted" if getattr(net, "interrupted_", False) else None)
+
+    def finish(self, note=None):
+        """Close the bar or write the phase's line (once); ``note`` says why it stopped."""
+        if getattr(self, "finished_", True):
+            return
+        self.finished_ = True
+        bar, self.bar_ = getattr(self, "bar_", None), None
+        if bar is not None:
+            if note:
+                bar.set_postfix_str(f"loss={self.loss_:.4f}, {note}", refresh=False)
+            bar.close()
+            return
+        done = (_n_epochs(self.epochs_) if self.epochs_ == self.total
+                else f"{self.epochs_}/{self.total} epochs")
+        line = (f"[noisyclf] {self.name}: {done}, loss {self.loss_:.4f}, "
+                f"{time.perf_counter() - self.start_:.1f} s")
+        print(line + (f" ({note})" if note else ""), file=sys.stdout, flush=True)
+
+    def __getstate__(self):
+        # A tqdm bar holds its stream and a lock: never pickled with a net.
+        return {k: v for k, v in self.__dict__.items() if k != "bar_"}
+
+
+def _finish_progress(net, note):
+    """Close the progress of a net whose training stopped without ``on_train_end``."""
+    for _, callback in getattr(net, "callbacks_", None) or []:
+        if isinstance(callback, _PhaseProgress):
+            callback.finish(note)
+
+
+def _n_epochs(n):
+    return f"{n} epoch{'' if n == 1 else 's'}"
+
+
+def _say(message):
+    print(f"[noisyclf] {message}", file=sys.stdout, flush=True)
 
 
 def _phase_seed(seed, phase):
@@ -103,16 +192,18 @@ def _drop_last(n_samples, batch_size):
 
 def _run_simclr(X, input_shape, encoder, mean, scale, *, epochs, lr, batch_size, temperature,
                 weight_decay, projection_dim, augment_kwargs, augment_kind, seed, device,
-                verbose=0):
+                encoder_kwargs=None, encoder_key=None, verbose=0):
     """Phase a1: SimCLR pre-training.  Label-free, so it can be cached.
 
     Returns the encoder + projection head weights (CPU tensors) and the
     skorch history as a list of dicts.  Module-level and deterministic in its
-    arguments so that :class:`joblib.Memory` can cache it.
+    arguments so that :class:`joblib.Memory` can cache it: ``encoder`` (a
+    name, a module class or a module instance) is left out of the cache key
+    and stands in it as ``encoder_key`` (:func:`_encoder_cache_key`).
     """
     with torch.random.fork_rng(devices=_fork_devices(device)):
         torch.manual_seed(seed)
-        enc = make_encoder(encoder, input_shape, mean, scale)
+        enc = make_encoder(encoder, input_shape, mean, scale, **(encoder_kwargs or {}))
         module = ContrastiveModule(enc, ProjectionHead(enc.out_features, projection_dim))
         net = _build_contrastive_net(
             module, NTXentLoss, name="a1 SimCLR pre-training", epochs=epochs, lr=lr,
@@ -125,12 +216,41 @@ def _run_simclr(X, input_shape, encoder, mean, scale, *, epochs, lr, batch_size,
             net.fit({"x": torch.as_tensor(X)}, None)
         except DivergenceError as exc:
             net.restore_last_finite()
+            _finish_progress(net, "diverged")
             diverged = str(exc)
         # Set by the net when skorch swallowed a KeyboardInterrupt.
         interrupted = bool(getattr(net, "interrupted_", False))
         state = {k: v.detach().cpu().clone() for k, v in net.module_.state_dict().items()}
         history = [dict(row) for row in net.history]
     return state, history, diverged, interrupted
+
+
+def _encoder_cache_key(encoder, encoder_kwargs):
+    """What identifies ``encoder`` in a1's :class:`joblib.Memory` cache key.
+
+    A built-in encoder by its name; a module class by its import path (its
+    ``encoder__*`` keyword arguments are a separate argument of the cached
+    call); a module instance by its class, its ``repr`` (the architecture)
+    and a hash of the bytes of every tensor of its ``state_dict`` (the
+    starting weights), so that another instance or the same one with other
+    weights never reuses a cached pre-training.
+    """
+    if isinstance(encoder, str):
+        return encoder
+    cls = encoder if isinstance(encoder, type) else type(encoder)
+    key = (cls.__module__, cls.__qualname__)
+    if isinstance(encoder, nn.Module):
+        import joblib
+
+        def tensor_key(t):
+            if isinstance(t, nn.parameter.UninitializedTensorMixin):  # lazy modules
+                return "uninitialized"
+            return (str(t.dtype), tuple(t.shape),
+                    t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
+
+        weights = {name: tensor_key(t) for name, t in encoder.state_dict().items()}
+        key += (repr(encoder), joblib.hash(weights))
+    return key
 
 
 def _prefixed(prefix, kwargs):
@@ -143,7 +263,7 @@ def _build_contrastive_net(module, criterion, *, name, epochs, lr, batch_size, t
     """The skorch net of a contrastive phase (a1 with NT-Xent, b2 with eq. 8)."""
     callbacks = [("lr_scheduler", LRScheduler(policy="CosineAnnealingLR", T_max=epochs))]
     if verbose:
-        callbacks.append(("progress", _PhaseProgress(name, epochs)))
+        callbacks.append(("progress", _PhaseProgress(name, epochs, verbose)))
     return ContrastiveNet(
         module, criterion, criterion__temperature=temperature,
         **_prefixed("criterion", criterion_kwargs or {}), augmenter=augment_kind, **_prefixed("augmenter", augment_kwargs),
@@ -160,6 +280,19 @@ def _fork_devices(device):
     if str(device).startswith("cuda") and torch.cuda.is_available():
         return [torch.device(device).index or 0]
     return []
+
+
+class _ModuleClassOrInstance(HasMethods):
+    """Parameter constraint: a :class:`torch.nn.Module` subclass or instance."""
+
+    def __init__(self):
+        super().__init__(["forward"])
+
+    def is_satisfied_by(self, val):
+        return is_module_class(val) or isinstance(val, nn.Module)
+
+    def __str__(self):
+        return "a torch.nn.Module subclass or instance"
 
 
 @contextlib.contextmanager
@@ -217,9 +350,28 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
     loss : {"elr", "nfl+rce", "ce"}, default="elr"
         Supervised loss of phases a2 and b3.  ELR is the default because the
         paper finds it best overall (section 8).
-    encoder : {"auto", "cnn", "resnet18", "mlp"}, default="auto"
+    encoder : {"auto", "cnn", "resnet18", "mlp"}, nn.Module class or instance, default="auto"
         ``"auto"`` picks a small CNN for image input and an MLP for tabular
         input.  ``"resnet18"`` is the CIFAR ResNet-18 of the paper (slow on CPU).
+
+        Your own encoder, the skorch way: a :class:`torch.nn.Module`
+        *subclass* is built at ``fit`` as ``encoder(**kwargs)`` from the
+        ``encoder__<name>=value`` keyword arguments of this estimator (see
+        ``**encoder__params``), with torch's RNG seeded from
+        ``random_state``; an *instance* is deep-copied at ``fit`` (the module
+        you pass is never trained in place) and its weights are the start of
+        a1 (of a2 for ``phases="baseline"`` or ``pretrain_epochs=0``).  The
+        module receives ``(batch, *input_shape_)`` float32 input standardised
+        as the built-in encoders get it (the training mean and scale, per
+        channel for images and per feature for tabular data, applied by a
+        :class:`~noisyclf.modules.Standardize` layer put in front of it) and
+        must return ``(batch, d)`` features; ``d`` is found by a dry forward
+        pass (no gradients, eval mode, 2 zero samples, modes restored).  A
+        module that fails on that pass or returns anything else raises a
+        ``ValueError`` naming ``encoder`` before any training.  Every encoder
+        parameter is trained (after the warm-up of a2 and b3).  A model fitted
+        with a module class pickles when the class can be imported (defined
+        at module level).  ``encoder_kind_`` is then ``"custom"``.
     image_shape : tuple of int (C, H, W) or None, default=None
         Shape of one image when ``X`` is 2-D with flattened images (e.g.
         ``(1, 8, 8)`` for sklearn's digits).  ``None`` treats 2-D ``X`` as
@@ -261,7 +413,13 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         Epochs at the start of a2 and b3 with the encoder frozen (ignored by
         the baseline, whose encoder is random).
     pretrain_epochs : int, default=100
-        Epochs of SimCLR pre-training (a1).
+        Epochs of SimCLR pre-training (a1).  ``0`` skips SimCLR: the encoder
+        enters a2 with its initial weights (random for the built-in encoders
+        and for a module class, the instance's own weights for a module
+        instance), ``pretrain_history_`` and ``history_["a1"]`` are empty and
+        the projection head that b2 trains is freshly initialised.  As the
+        paper suggests, a pre-trained encoder instance with few (or no)
+        SimCLR epochs cuts the cost of a1.
     pretrain_lr : float, default=0.1
         Learning rate of the contrastive phases a1 and b2.
     temperature : float, default=0.5
@@ -314,15 +472,31 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         Where to cache the label-free SimCLR pre-training (a1), keyed on the
         data, encoder, pre-training hyperparameters and seed, so that a grid
         over ``lr``, ``loss`` or any later-phase hyperparameter pre-trains once
-        per fold.
+        per fold.  A module class counts in the key by its import path and
+        ``encoder__*`` parameters (editing the class's code does not
+        invalidate the cache: clear it); a module instance by its class, its
+        ``repr`` and a hash of its ``state_dict`` tensors (its starting
+        weights).
     device : str, default="auto"
         ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
     random_state : int, RandomState instance or None, default=None
         Seeds every phase.  The caller's global numpy and torch RNG states are
         left untouched.
     verbose : int, default=0
-        0 is silent; 1 shows one progress line per phase; 2 adds skorch's
-        per-epoch tables.
+        0 is silent.  1 shows the progress of each phase on ``sys.stdout``:
+        in a terminal or a Jupyter notebook a ``tqdm.auto`` bar per phase
+        (phase name, epoch n/total, last loss, rate, ETA), left on screen
+        when the phase ends; elsewhere (output redirected to a file or a
+        pipe) one line per phase, written when it ends, e.g.
+        ``[noisyclf] a2 classifier (elr): 40 epochs, loss 0.1234, 12.3 s``.
+        2 adds skorch's per-epoch tables, with the one-line summaries
+        instead of bars.
+    **encoder__params : keyword arguments named ``encoder__<name>``
+        Keyword arguments of an ``encoder`` class: ``encoder__width=8`` builds
+        ``encoder(width=8)``.  They are parameters like the others
+        (``get_params``, ``set_params``, ``clone``, ``GridSearchCV``), as
+        ``module__*`` are in skorch; with a string or an instance as
+        ``encoder`` they raise a ``ValueError`` at ``fit``.
 
     Attributes
     ----------
@@ -333,7 +507,8 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
     input_shape_ : tuple of int
         Shape of one sample as the nets see it: (C, H, W) or (n_features,).
     encoder_kind_ : str
-        The encoder actually used (``encoder`` with "auto" resolved).
+        The encoder actually used: ``encoder`` with "auto" resolved, or
+        ``"custom"`` for a user's module class or instance.
     pseudo_labels_ : ndarray of shape (n_samples,)
         a2's predictions on the un-augmented training set, in ``classes_``.
     sample_weights_ : ndarray of shape (n_samples,)
@@ -358,9 +533,10 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
     classifier_net_ : NoisyLabelNet
         The skorch net that predicts (b3 for "full", a2 otherwise).
     pretrain_history_ : list of dict
-        Per-epoch log of a1 (empty for "baseline").
+        Per-epoch log of a1 (empty for "baseline" and for ``pretrain_epochs=0``).
     history_ : dict of str to list of dict
-        Per-epoch logs of every phase that ran, keyed "a1", "a2", "b1", "b2", "b3".
+        Per-epoch logs of every phase that ran, keyed "a1", "a2", "b1", "b2", "b3"
+        (``"a1"`` is an empty list with ``pretrain_epochs=0``).
     diverged_phases_ : list of str
         Phases stopped by a NaN/inf loss (see :class:`DivergenceWarning`).
     interrupted_phase_ : str or None
@@ -398,14 +574,14 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
     _parameter_constraints = {
         "phases": [StrOptions({"baseline", "pretrain", "full"})],
         "loss": [StrOptions({"ce", "nfl+rce", "elr"})],
-        "encoder": [StrOptions({"auto", "cnn", "resnet18", "mlp"})],
+        "encoder": [StrOptions({"auto", "cnn", "resnet18", "mlp"}), _ModuleClassOrInstance()],
         "image_shape": [None, tuple, list],
         "data_format": [StrOptions({"auto", "channels_first", "channels_last"})],
         "lr": [Interval(numbers.Real, 0, None, closed="neither")],
         "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "warmup_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
-        "pretrain_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
+        "pretrain_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
         "pretrain_lr": [Interval(numbers.Real, 0, None, closed="neither")],
         "temperature": [Interval(numbers.Real, 0, None, closed="neither")],
         "finetune_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -462,6 +638,7 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         device="auto",
         random_state=None,
         verbose=0,
+        **encoder__params,
     ):
         self.phases = phases
         self.loss = loss
@@ -494,6 +671,61 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        for key, value in encoder__params.items():
+            if not key.startswith("encoder__") or key == "encoder__":
+                raise TypeError(
+                    f"{type(self).__name__}.__init__() got an unexpected keyword argument "
+                    f"{key!r}; the only extra keyword arguments are encoder__<name> "
+                    f"parameters of an encoder class."
+                )
+            setattr(self, key, value)
+
+    # ---------------------------------------------------------- parameters
+    def _encoder_params(self):
+        """The ``encoder__*`` parameters, name -> value, prefix included, sorted."""
+        return {key: vars(self)[key] for key in sorted(vars(self))
+                if key.startswith("encoder__")}
+
+    def get_params(self, deep=True):
+        """Get the parameters of this estimator, ``encoder__*`` ones included.
+
+        As in skorch's ``NeuralNet``, the keyword arguments of an encoder
+        class (``encoder__<name>``, stored as attributes by ``__init__`` and
+        :meth:`set_params`) are parameters like those of the signature, so
+        that :func:`~sklearn.base.clone` and the searches see them.
+
+        Parameters
+        ----------
+        deep : bool, default=True
+            Also return the parameters of contained estimators (none here).
+
+        Returns
+        -------
+        params : dict
+            Parameter names mapped to their values.
+        """
+        params = super().get_params(deep=deep)
+        params.update(self._encoder_params())
+        return params
+
+    def set_params(self, **params):
+        """Set the parameters of this estimator, ``encoder__*`` ones included.
+
+        ``encoder__<name>`` sets (or adds) a keyword argument of the encoder
+        class; every other name must be a parameter of the signature.
+
+        Returns
+        -------
+        self : ContrastiveNoisyClassifier
+        """
+        encoder_params = {key: params.pop(key) for key in list(params)
+                          if key.startswith("encoder__")}
+        if "encoder__" in encoder_params:
+            raise ValueError("Invalid parameter 'encoder__': encoder__ needs a name after it.")
+        super().set_params(**params)
+        for key, value in encoder_params.items():
+            setattr(self, key, value)
+        return self
 
     # ------------------------------------------------------------------ fit
     def fit(self, X, y, sample_weight=None):
@@ -571,28 +803,24 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
 
     # --------------------------------------------------------------- phases
     def _pretrain(self, X):
-        """a1: SimCLR pre-training, cached with ``memory`` (label-free)."""
-        kind, kwargs = self._augment_spec(contrastive=True)
-        run = _run_simclr
-        memory = self._memory()
-        if memory is not None:
-            run = memory.cache(_run_simclr, ignore=["verbose"])
-        args = (X, self.input_shape_, self.encoder_kind_, self._mean, self._scale)
-        run_kwargs = dict(
-            epochs=self.pretrain_epochs, lr=self.pretrain_lr, batch_size=self.batch_size,
-            temperature=self.temperature, weight_decay=self.weight_decay,
-            projection_dim=self.projection_dim, augment_kwargs=kwargs, augment_kind=kind,
-            seed=_phase_seed(self._seed, 1), device=self._device, verbose=self.verbose,
-        )
-        state, history, diverged, interrupted = run(*args, **run_kwargs)
-        if interrupted and hasattr(run, "call_and_shelve"):
-            # joblib cached the interrupted run; a later fit must not reuse it.
-            run.call_and_shelve(*args, **run_kwargs).clear()
+        """a1: SimCLR pre-training, cached with ``memory`` (label-free).
+
+        With ``pretrain_epochs=0`` nothing is trained: the encoder keeps its
+        initial weights (the instance's for a user's module instance) and the
+        projection head its fresh random ones, which b2 starts from.
+        """
+        if self.pretrain_epochs == 0:
+            state, history, diverged, interrupted = None, [], None, False
+            if self.verbose:
+                _say("a1 SimCLR pre-training: skipped (pretrain_epochs=0)")
+        else:
+            state, history, diverged, interrupted = self._run_pretraining(X)
         with _torch_seeded(_phase_seed(self._seed, 11), self._device):
-            encoder = self._new_encoder()  # its random init is overwritten below
+            encoder = self._new_encoder()  # a random init is overwritten below
             module = ContrastiveModule(encoder, ProjectionHead(encoder.out_features,
                                                                self.projection_dim))
-        module.load_state_dict(state)
+        if state is not None:
+            module.load_state_dict(state)
         self.pretrain_history_ = history
         self.history_["a1"] = history
         self.encoder_net_ = self._contrastive_net(module, NTXentLoss, self.pretrain_epochs,
@@ -604,6 +832,39 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
             self._note_interrupted("a1")
         # a2 trains its own copy: encoder_net_ keeps the SimCLR weights.
         return copy.deepcopy(encoder), module.projection
+
+    def _run_pretraining(self, X):
+        """Run (or load from ``memory``) :func:`_run_simclr`; ``(state, history, diverged,
+        interrupted)``."""
+        kind, kwargs = self._augment_spec(contrastive=True)
+        encoder, encoder_kwargs = self._encoder_spec()
+        run = _run_simclr
+        memory = self._memory()
+        if memory is not None:
+            # The module itself is not hashed: encoder_key stands for it.
+            run = memory.cache(_run_simclr, ignore=["verbose", "encoder"])
+        args = (X, self.input_shape_, encoder, self._mean, self._scale)
+        run_kwargs = dict(
+            epochs=self.pretrain_epochs, lr=self.pretrain_lr, batch_size=self.batch_size,
+            temperature=self.temperature, weight_decay=self.weight_decay,
+            projection_dim=self.projection_dim, augment_kwargs=kwargs, augment_kind=kind,
+            seed=_phase_seed(self._seed, 1), device=self._device,
+            encoder_kwargs=encoder_kwargs,
+            encoder_key=None if memory is None else _encoder_cache_key(encoder, encoder_kwargs),
+            verbose=self.verbose,
+        )
+        cached = (memory is not None and self.verbose > 0
+                  and hasattr(run, "check_call_in_cache")
+                  and run.check_call_in_cache(*args, **run_kwargs))
+        state, history, diverged, interrupted = run(*args, **run_kwargs)
+        if cached:  # no progress was shown: the phase did not run
+            loss = history[-1].get("train_loss", float("nan")) if history else float("nan")
+            _say(f"a1 SimCLR pre-training: {_n_epochs(len(history))}, loss {loss:.4f} "
+                 f"(loaded from memory)")
+        if interrupted and hasattr(run, "call_and_shelve"):
+            # joblib cached the interrupted run; a later fit must not reuse it.
+            run.call_and_shelve(*args, **run_kwargs).clear()
+        return state, history, diverged, interrupted
 
     def _train_classifier(self, phase, encoder, data, y, *, frozen_warmup):
         """a2 / b3: classifier head on ``encoder`` trained with ``loss`` on ``y``."""
@@ -683,7 +944,8 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
                      *callbacks]
         if self.verbose:
             what = "pseudo-label head" if phase == "b1" else "classifier"
-            callbacks.append(("progress", _PhaseProgress(f"{phase} {what} ({self.loss})", epochs)))
+            callbacks.append(("progress", _PhaseProgress(f"{phase} {what} ({self.loss})", epochs,
+                                                         self.verbose)))
         kind, kwargs = self._augment_spec(contrastive=False)
         criterion = make_criterion(
             self.loss, n_samples=n_samples, n_classes=len(self.classes_),
@@ -725,6 +987,7 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
                 net.fit(data, y)
             except DivergenceError as exc:
                 net.restore_last_finite()
+                _finish_progress(net, "diverged")
                 self._warn_diverged(phase, str(exc))
         self.history_[phase] = [dict(row) for row in net.history]
         # The net records a KeyboardInterrupt that skorch swallowed (the
@@ -794,8 +1057,18 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
             return (float(lo), float(hi))
         return (0.0, 1.0)
 
+    def _encoder_spec(self):
+        """``(encoder, kwargs)`` for :func:`make_encoder`: a name, or the user's module and the
+        ``encoder__*`` parameters without their prefix."""
+        if self.encoder_kind_ != "custom":
+            return self.encoder_kind_, {}
+        kwargs = {key[len("encoder__"):]: value
+                  for key, value in self._encoder_params().items()}
+        return self.encoder, kwargs
+
     def _new_encoder(self):
-        return make_encoder(self.encoder_kind_, self.input_shape_, self._mean, self._scale)
+        encoder, kwargs = self._encoder_spec()
+        return make_encoder(encoder, self.input_shape_, self._mean, self._scale, **kwargs)
 
     # ---------------------------------------------------------- input prep
     def _validate_fit_input(self, X, y):
@@ -809,7 +1082,19 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         X = self._to_sample_layout(X, fitting=True)
         self.input_shape_ = tuple(int(s) for s in X.shape[1:])
         is_image = len(self.input_shape_) == 3
-        if self.encoder == "auto":
+        encoder_params = self._encoder_params()
+        custom = not isinstance(self.encoder, str)
+        if encoder_params and not is_module_class(self.encoder):
+            given = (f"an instance of {type(self.encoder).__name__}" if custom
+                     else repr(self.encoder))
+            raise ValueError(
+                f"encoder__* parameters ({', '.join(encoder_params)}) are keyword arguments "
+                f"of an encoder class, but encoder={given} is not a torch.nn.Module class; "
+                f"pass the class, or drop them."
+            )
+        if custom:
+            self.encoder_kind_ = "custom"
+        elif self.encoder == "auto":
             self.encoder_kind_ = "cnn" if is_image else "mlp"
         elif self.encoder in ("cnn", "resnet18") and not is_image:
             raise ValueError(
@@ -819,6 +1104,12 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         else:
             self.encoder_kind_ = self.encoder
         self._mean, self._scale = _input.standardization(X)
+        if custom:
+            # Build it once now, so that a module that cannot take this input or
+            # does not return (batch, d) features fails before any training (a
+            # dry forward pass in make_encoder); the caller's RNG is left alone.
+            with torch.random.fork_rng(devices=[]):
+                self._new_encoder()
         return X, y
 
     def _to_sample_layout(self, X, fitting):

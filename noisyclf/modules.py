@@ -9,8 +9,12 @@ in for the ResNet-18, which is available as :class:`CifarResNet18`.
 
 Every encoder starts with a :class:`Standardize` layer holding the
 training-set mean and standard deviation as buffers, so augmentations act on
-the raw input scale and the statistics travel with the saved model.
+the raw input scale and the statistics travel with the saved model.  A
+user's own ``nn.Module`` (a class or an instance) is wrapped the same way by
+:func:`make_encoder`, which finds its embedding size by a dry forward pass.
 """
+
+import copy
 
 import torch
 from torch import nn
@@ -26,6 +30,7 @@ __all__ = [
     "ContrastiveModule",
     "ClassifierModule",
     "make_encoder",
+    "embedding_size",
 ]
 
 
@@ -264,29 +269,75 @@ class ClassifierModule(nn.Module):
         return self.head(self.encoder(x))
 
 
-def make_encoder(kind, input_shape, mean, scale):
+_BUILT_IN = ("cnn", "resnet18", "mlp")
+
+
+def is_module_class(obj):
+    """Whether ``obj`` is a subclass of :class:`torch.nn.Module` (not an instance)."""
+    return isinstance(obj, type) and issubclass(obj, nn.Module)
+
+
+def make_encoder(kind, input_shape, mean, scale, **kwargs):
     """Build an encoder (with its :class:`Standardize` layer) for one input shape.
 
     Parameters
     ----------
-    kind : {"cnn", "resnet18", "mlp"}
+    kind : {"cnn", "resnet18", "mlp"}, nn.Module subclass or nn.Module instance
+        A built-in encoder by name, or the user's own module: a class is
+        called as ``kind(**kwargs)``; an instance is deep-copied (so the
+        caller's module is never trained in place and its weights are the
+        start).  Either way the module receives standardised input of shape
+        ``(batch, *input_shape)`` and must return ``(batch, d)`` features.
     input_shape : tuple
         ``(C, H, W)`` for images, ``(D,)`` for tabular features.
     mean, scale : array-like
         Standardisation statistics (see :class:`Standardize`).
+    **kwargs
+        Keyword arguments of a module class (``encoder__*`` of the estimator
+        without their prefix); only with a class.
 
     Returns
     -------
     encoder : torch.nn.Sequential
-        With an ``out_features`` attribute.
+        ``Standardize`` followed by the body, with an ``out_features``
+        attribute (the body's, for the built-in encoders; found by a dry
+        forward pass for a user's module, see :func:`embedding_size`).
+
+    Raises
+    ------
+    ValueError
+        For an unknown name, keyword arguments without a module class, or a
+        user's module that fails on, or does not return ``(batch, d)``
+        features for, a batch of the input shape.
 
     Examples
     --------
     >>> enc = make_encoder("mlp", (4,), [0.0] * 4, [1.0] * 4)
     >>> enc.out_features
     256
+    >>> from torch import nn
+    >>> make_encoder(nn.Linear, (4,), [0.0] * 4, [1.0] * 4, in_features=4,
+    ...              out_features=3).out_features
+    3
     """
-    if kind == "cnn":
+    custom = is_module_class(kind) or isinstance(kind, nn.Module)
+    if kwargs and not is_module_class(kind):
+        raise ValueError(
+            f"encoder__* parameters ({', '.join(sorted(kwargs))}) are keyword arguments "
+            f"of an encoder class, but encoder={_short_repr(kind)} is not an nn.Module "
+            f"class; pass the class itself, or drop them."
+        )
+    if is_module_class(kind):
+        try:
+            body = kind(**kwargs)
+        except TypeError as exc:
+            raise ValueError(
+                f"encoder={kind.__name__} could not be built with the encoder__* "
+                f"parameters {kwargs}: {exc}"
+            ) from exc
+    elif isinstance(kind, nn.Module):
+        body = copy.deepcopy(kind).to("cpu")
+    elif kind == "cnn":
         body = SmallCNN(input_shape[0], image_size=min(input_shape[1:]))
     elif kind == "resnet18":
         body = CifarResNet18(input_shape[0])
@@ -297,8 +348,73 @@ def make_encoder(kind, input_shape, mean, scale):
         body = MLPEncoder(in_features)
     else:
         raise ValueError(
-            f"encoder must be one of 'cnn', 'resnet18', 'mlp'; got {kind!r}."
+            f"encoder must be one of 'cnn', 'resnet18', 'mlp', an nn.Module subclass or "
+            f"an nn.Module instance; got {kind!r}."
         )
     encoder = nn.Sequential(Standardize(mean, scale), body)
-    encoder.out_features = body.out_features
+    encoder.out_features = (embedding_size(encoder, input_shape) if custom
+                            else body.out_features)
     return encoder
+
+
+def _short_repr(obj, limit=60):
+    if isinstance(obj, type):
+        return obj.__name__
+    if isinstance(obj, nn.Module):
+        return f"<{type(obj).__name__} instance>"
+    text = " ".join(repr(obj).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def embedding_size(encoder, input_shape):
+    """Size ``d`` of the ``(batch, d)`` features of ``encoder``, by a dry forward pass.
+
+    The pass runs on a batch of 2 zero inputs of ``input_shape`` (through the
+    :class:`Standardize` layer when ``encoder`` has one), without gradients
+    and in eval mode (so BatchNorm statistics do not move); every submodule's
+    training mode is restored afterwards.
+
+    Raises
+    ------
+    ValueError
+        Naming ``encoder``, when the pass fails or its output is not a 2-D
+        floating-point tensor with one row per sample.
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> embedding_size(nn.Sequential(nn.Flatten(), nn.Linear(12, 5)), (3, 2, 2))
+    5
+    """
+    modes = [(m, m.training) for m in encoder.modules()]
+    device = next((t.device for t in list(encoder.parameters()) + list(encoder.buffers())),
+                  torch.device("cpu"))
+    x = torch.zeros((2, *input_shape), dtype=torch.float32, device=device)
+    body = encoder[-1] if isinstance(encoder, nn.Sequential) else encoder
+    name = type(body).__name__
+    try:
+        encoder.eval()
+        with torch.no_grad():
+            try:
+                out = encoder(x)
+            except Exception as exc:
+                raise ValueError(
+                    f"encoder={name} failed on a batch of 2 training samples of shape "
+                    f"{tuple(x.shape)} (standardised input, as the built-in encoders get): "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
+    finally:
+        for module, training in modes:
+            module.training = training
+    if not torch.is_tensor(out):
+        raise ValueError(
+            f"encoder={name} must return a tensor of (batch, d) features; it returned "
+            f"a {type(out).__name__} for a batch of shape {tuple(x.shape)}."
+        )
+    if out.ndim != 2 or out.shape[0] != 2 or out.shape[1] < 1 or not out.is_floating_point():
+        raise ValueError(
+            f"encoder={name} must return (batch, d) floating-point features; for a batch "
+            f"of shape {tuple(x.shape)} it returned shape {tuple(out.shape)} ({out.dtype}). "
+            f"End the module with e.g. nn.Flatten() or a global pooling layer."
+        )
+    return int(out.shape[1])

@@ -13,6 +13,7 @@ one thread for this module (small shared CPU).
 """
 
 import copy
+import re
 
 import numpy as np
 import pytest
@@ -364,15 +365,26 @@ def test_transform_is_the_predicting_encoder(full_fit, digits):
 
 # -------------------------------------------------------------- verbose
 def test_verbose_baseline_prints_one_line(digits, capsys):
+    # stdout is no terminal under capsys: one line per phase, written when it ends.
     X, y = digits
-    _clf(phases="baseline", image_shape=(1, 8, 8), verbose=1, max_epochs=2).fit(X, y)
+    clf = _clf(phases="baseline", image_shape=(1, 8, 8), verbose=1, max_epochs=2).fit(X, y)
     out = capsys.readouterr().out
-    lines = [line for line in out.split("\n") if line.strip()]
-    assert len(lines) == 2, out  # a2, then b1's head
-    updates = lines[0].split("\r")[1:]
-    assert [u.split(" loss")[0] for u in updates] == [
-        "[noisyclf] a2 classifier (ce): epoch 1/2", "[noisyclf] a2 classifier (ce): epoch 2/2"]
-    assert lines[1].split("\r")[-1].startswith("[noisyclf] b1 pseudo-label head (ce): epoch 2/2")
+    lines = out.splitlines()
+    assert len(lines) == 2, out  # a2, then b1's head; no a1 line
+    for line, phase, head in zip(lines, ["a2", "b1"], ["classifier", "pseudo-label head"]):
+        loss = clf.history_[phase][-1]["train_loss"]
+        assert re.fullmatch(rf"\[noisyclf\] {phase} {head} \(ce\): 2 epochs, "
+                            rf"loss {loss:.4f}, \d+\.\d s", line), line
+
+
+def test_verbose_2_keeps_one_line_per_phase_after_the_tables(digits, capsys):
+    X, y = digits
+    _clf(phases="baseline", image_shape=(1, 8, 8), verbose=2, max_epochs=2).fit(X, y)
+    out = capsys.readouterr().out
+    assert "train_loss" in out  # skorch's table
+    summaries = [line for line in out.splitlines() if line.startswith("[noisyclf]")]
+    assert [line.split(":")[0] for line in summaries] == [
+        "[noisyclf] a2 classifier (ce)", "[noisyclf] b1 pseudo-label head (ce)"]
 
 
 @pytest.mark.parametrize("kind, want", [

@@ -1,5 +1,7 @@
 """The phases of Figure 2 as the estimator runs them: what each writes, and that it does what it says."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -195,16 +197,27 @@ def test_mlp_encoder_on_images(digits):
 
 @pytest.mark.parametrize("verbose", [0, 1])
 def test_verbose_prints_one_progress_line_per_phase(verbose, digits, capsys):
+    # Under capsys stdout is no terminal: no bars, one line per phase when it ends
+    # (the bars are tested in test_progress.py).
     X, y = digits
-    ContrastiveNoisyClassifier(image_shape=(1, 8, 8), verbose=verbose, **TINY).fit(X, y)
-    out = capsys.readouterr().out
+    clf = ContrastiveNoisyClassifier(image_shape=(1, 8, 8), verbose=verbose, **TINY).fit(X, y)
+    captured = capsys.readouterr()
     if verbose == 0:
-        assert out == ""
-    else:
-        lines = [line for line in out.split("\n") if line.strip()]  # "\r" updates in place
-        assert len(lines) == 5
-        for phase, line in zip(["a1", "a2", "b1", "b2", "b3"], lines):
-            assert f"[noisyclf] {phase}" in line.split("\r")[-1]
+        assert captured.out == "" and captured.err == ""
+        return
+    assert "\r" not in captured.out and "%|" not in captured.out + captured.err
+    lines = captured.out.splitlines()
+    names = ["a1 SimCLR pre-training", "a2 classifier (elr)", "b1 pseudo-label head (elr)",
+             "b2 contrastive training", "b3 classifier (elr)"]
+    assert len(lines) == len(names), captured.out
+    for (phase, name), line in zip(zip(["a1", "a2", "b1", "b2", "b3"], names), lines):
+        match = re.fullmatch(r"\[noisyclf\] (.+): (\d+) epochs, loss (-?\d+\.\d{4}), \d+\.\d s",
+                             line)  # ELR's loss can be negative
+        assert match, line
+        assert match[1] == name
+        history = clf.history_[phase]
+        assert int(match[2]) == len(history)  # TINY: 2, 3, gmm_epochs=5, 2, 3
+        assert float(match[3]) == pytest.approx(history[-1]["train_loss"], abs=6e-5)
 
 
 @pytest.mark.parametrize("loss", ["ce", "nfl+rce", "elr"])

@@ -138,10 +138,23 @@ BAD_FIT = {
                              r"sample_weight.shape == \(3,\), expected \(80,\)"),
     "encoder_cnn_on_tabular": ({"encoder": "cnn"}, _X, _Y, {}, ValueError,
                                r"encoder='cnn' needs image input"),
+    # A user's encoder (tests/test_encoder.py has more).
+    "encoder_class_not_a_module": ({"encoder": dict}, _X, _Y, {}, ValueError,
+                                   r"The 'encoder' parameter of ContrastiveNoisyClassifier "
+                                   r"must be .* a torch.nn.Module subclass or instance"),
+    "encoder_3d_output": ({"encoder": torch.nn.Unflatten(1, (4, 4))}, _X, _Y, {}, ValueError,
+                          r"encoder=Unflatten must return \(batch, d\) floating-point "
+                          r"features; .* returned shape \(2, 4, 4\)"),
+    "encoder_wrong_input_size": ({"encoder": torch.nn.Linear(3, 2)}, _X, _Y, {}, ValueError,
+                                 r"encoder=Linear failed on a batch of 2 training samples of "
+                                 r"shape \(2, 16\)"),
+    "encoder_params_without_a_class": ({"encoder__width": 4}, _X, _Y, {}, ValueError,
+                                       r"encoder__\* parameters \(encoder__width\) are "
+                                       r"keyword arguments of an encoder class"),
 }
 for _name, _value in [("lr", 0.0), ("lr", -0.1), ("lr", float("nan")), ("pretrain_lr", 0.0),
                       ("pretrain_lr", -1.0), ("batch_size", 0), ("batch_size", -8),
-                      ("max_epochs", 0), ("pretrain_epochs", 0), ("finetune_epochs", 0),
+                      ("max_epochs", 0), ("pretrain_epochs", -1), ("finetune_epochs", 0),
                       ("warmup_epochs", -1), ("max_epochs", 2.5), ("temperature", 0.0),
                       ("temperature", -0.5), ("lr", "0.1")]:
     BAD_FIT[f"{_name}={_value!r}"] = (
