@@ -142,6 +142,23 @@ def check_same_n_samples(X, y, num_samples):
         )
 
 
+def check_training_labels(values, name, n_samples):
+    """1-D array of one label per training sample, or a ``ValueError`` naming ``name``.
+
+    For arguments that describe the training set after ``fit`` (the given
+    or the true labels), e.g. ``find_label_issues(y)`` and the displays.
+    """
+    values = np.asarray(values)
+    if values.ndim != 1:
+        raise ValueError(f"{name} must be 1-D; got an array of shape {values.shape}.")
+    if len(values) != n_samples:
+        raise ValueError(
+            f"{name} has {len(values)} labels but fit saw {n_samples} samples; pass one "
+            f"label per training sample."
+        )
+    return values
+
+
 # ---------------------------------------------------------------------- layout
 def _readings(shape):
     """(C, H, W) of one sample of a 4-D ``shape`` under each layout."""

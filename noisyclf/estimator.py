@@ -180,11 +180,6 @@ def _resolve_device(device):
     return str(dev)
 
 
-def _check_X_kind(X, *, fitting):
-    """Clear errors, naming ``X``, for bad kinds of input (:func:`._input.check_X_kind`)."""
-    _input.check_X_kind(X, fitting=fitting)
-
-
 def _drop_last(n_samples, batch_size):
     # A final batch of one sample breaks BatchNorm in training mode.
     return n_samples > batch_size and n_samples % batch_size == 1
@@ -266,7 +261,8 @@ def _build_contrastive_net(module, criterion, *, name, epochs, lr, batch_size, t
         callbacks.append(("progress", _PhaseProgress(name, epochs, verbose)))
     return ContrastiveNet(
         module, criterion, criterion__temperature=temperature,
-        **_prefixed("criterion", criterion_kwargs or {}), augmenter=augment_kind, **_prefixed("augmenter", augment_kwargs),
+        **_prefixed("criterion", criterion_kwargs or {}),
+        augmenter=augment_kind, **_prefixed("augmenter", augment_kwargs),
         optimizer=torch.optim.SGD, optimizer__momentum=0.9,
         optimizer__weight_decay=weight_decay, lr=lr, max_epochs=epochs,
         batch_size=batch_size, train_split=None, callbacks=callbacks,
@@ -1075,7 +1071,7 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
 
     # ---------------------------------------------------------- input prep
     def _validate_fit_input(self, X, y):
-        _check_X_kind(X, fitting=True)
+        _input.check_X_kind(X, fitting=True)
         _input.check_same_n_samples(X, y, _num_samples)
         X, y = validate_data(
             self, X, y, allow_nd=True, dtype=[np.float32, np.float64, np.uint8],
@@ -1142,7 +1138,7 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
 
     def _check_predict_input(self, X):
         check_is_fitted(self)
-        _check_X_kind(X, fitting=False)
+        _input.check_X_kind(X, fitting=False)
         X = validate_data(self, X, reset=False, allow_nd=True,
                           dtype=[np.float32, np.float64, np.uint8], ensure_all_finite=True)
         return self._to_sample_layout(X, fitting=False)
@@ -1331,14 +1327,7 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
             "label_quality": np.asarray(self.label_quality_, dtype=np.float64),
         }
         if y is not None:
-            y = np.asarray(y)
-            if y.ndim != 1:
-                raise ValueError(f"y must be 1-D; got an array of shape {y.shape}.")
-            if len(y) != n_samples:
-                raise ValueError(
-                    f"y has {len(y)} labels but fit saw {n_samples} samples; pass the "
-                    f"labels given to fit."
-                )
+            y = _input.check_training_labels(y, "y", n_samples)
             unseen = ~np.isin(y, self.classes_)
             if unseen.any():
                 raise ValueError(

@@ -21,6 +21,8 @@ from sklearn.mixture import GaussianMixture
 from sklearn.utils._optional_dependencies import check_matplotlib_support
 from sklearn.utils.validation import check_is_fitted
 
+from ._input import check_training_labels
+
 __all__ = ["GMMSelectionDisplay", "TrainingCurvesDisplay"]
 
 _WHICH = {
@@ -42,17 +44,6 @@ def _check_which(which):
         raise ValueError(f"which must be 'given' or 'pseudo'; got {which!r}.")
 
 
-def _check_labels(values, name, n_samples):
-    """1-D array of ``n_samples`` labels, or a ValueError naming ``name``."""
-    values = np.asarray(values)
-    if values.ndim != 1:
-        raise ValueError(f"{name} must be 1-D; got an array of shape {values.shape}.")
-    if len(values) != n_samples:
-        raise ValueError(
-            f"{name} has {len(values)} labels but the estimator was fitted on "
-            f"{n_samples} samples; pass one label per training sample."
-        )
-    return values
 
 
 def _log_component_densities(x, weights, means, variances):
@@ -292,10 +283,10 @@ class GMMSelectionDisplay:
         losses = np.asarray(gmm_losses[which], dtype=np.float64).ravel()
         n_samples = len(losses)
         if y is not None:
-            y = _check_labels(y, "y", n_samples)
+            y = check_training_labels(y, "y", n_samples)
         is_clean = None
         if y_true is not None:
-            y_true = _check_labels(y_true, "y_true", n_samples)
+            y_true = check_training_labels(y_true, "y_true", n_samples)
             if which == "given":
                 if y is None:
                     raise ValueError(
