@@ -13,7 +13,8 @@ as ``X`` into what the nets see, and refuses to guess quietly:
   when it cannot) and checks flattened multi-channel rows for the
   channels-last scrambling (:func:`flat_layout_scores`).
 * **value scale** -- uint8 images are pixel values 0..255 and are scaled to
-  [0, 1]; what ``fit`` saw (:class:`InputSpec`) decides how ``predict`` reads
+  [0, 1] (they stay uint8 here; the nets scale each batch on the training
+  device, bit for bit as :func:`_scaled` does); what ``fit`` saw (:class:`InputSpec`) decides how ``predict`` reads
   a batch of another dtype (:func:`predict_scale`).  Tabular input is taken
   as it is, whatever its dtype: its values are features.
 
@@ -319,10 +320,10 @@ def _unsupported_ndim(X):
     )
 
 
-def _contiguous_float32(X):
-    """C-contiguous, writeable float32 (a copy whenever X cannot be used as it is)."""
-    X = np.ascontiguousarray(X, dtype=np.float32)
-    canonical = np.empty(X.shape, dtype=np.float32)
+def _contiguous_float32(X, dtype=np.float32):
+    """C-contiguous, writeable ``dtype`` (a copy whenever X cannot be used as it is)."""
+    X = np.ascontiguousarray(X, dtype=dtype)
+    canonical = np.empty(X.shape, dtype=dtype)
     if not X.flags.writeable or X.strides != canonical.strides:
         # A read-only caller's array: torch.from_numpy would warn about it.  Odd
         # strides on a size-1 axis (X[:, None], a transposed single channel) are
@@ -370,8 +371,10 @@ def predict_scale(X, spec):
     other floats      uint8               ValueError: convert X as in fit
     ================  ==================  ===========================================
 
-    Returns a float32 array (possibly a view of ``X`` when nothing changes;
-    never modified in place).
+    Returns a float32 array, or ``X`` itself when it is uint8 on the [0, 1]
+    scale (the nets scale uint8 batches by 1/255 on the device, as in
+    ``fit``); possibly a view of ``X`` when nothing changes; never modified
+    in place.
     """
     lo_fit, hi_fit = spec.value_range
     if X.dtype == np.uint8:
@@ -384,7 +387,7 @@ def predict_scale(X, spec):
                     f"[0, 1] as in fit to silence this warning.",
                     DataConversionWarning, stacklevel=6,
                 )
-            return _scaled(X)
+            return X  # uint8: scaled by 1/255 per batch on the device, as in fit
         if spec.domain == "raw":
             return np.asarray(X, dtype=np.float32)
         raise ValueError(
@@ -428,7 +431,10 @@ def predict_scale(X, spec):
 
 # ------------------------------------------------------------------ fit, predict
 def fit_layout(X, *, image_shape, data_format):
-    """Float32 (n, C, H, W) images or (n, D) features of validated ``X``, and its spec.
+    """(n, C, H, W) images or (n, D) float32 features of validated ``X``, and its spec.
+
+    Images are float32, or uint8 for uint8 ``X`` (pixels 0..255, to be scaled
+    by 1/255 per batch by the nets).
 
     ``X`` comes from ``validate_data`` (uint8, float32 or float64).  The
     result is a new array whenever ``X`` has to change (dtype, layout,
@@ -453,7 +459,9 @@ def fit_layout(X, *, image_shape, data_format):
                                                 data_format=data_format)
     dtype = "uint8" if X.dtype == np.uint8 else "float"
     lo, hi = float(X.min()), float(X.max())
-    images = _scaled(X) if dtype == "uint8" else np.asarray(X, dtype=np.float32)
+    # uint8 images stay uint8 (a quarter of float32's memory); the nets scale
+    # each batch by 1/255 on the training device (nets._PhaseNetMixin._on_device).
+    images = X if dtype == "uint8" else np.asarray(X, dtype=np.float32)
     if X.ndim == 2:
         shape = _image_shape(image_shape, X.shape[1])
         if data_format == "auto":
@@ -485,7 +493,7 @@ def fit_layout(X, *, image_shape, data_format):
     spec = InputSpec(is_image=True, ndim=X.ndim, data_format=data_format, layout=layout,
                      image_shape=shape, dtype=dtype, value_range=(lo, hi),
                      domain=_domain(dtype, lo, hi))
-    return _contiguous_float32(images), spec
+    return _contiguous_float32(images, images.dtype), spec
 
 
 def _predict_4d_layout(shape, spec, input_shape):
@@ -504,7 +512,8 @@ def _predict_4d_layout(shape, spec, input_shape):
 
 
 def predict_layout(X, spec, *, input_shape):
-    """Float32 samples of validated predict-time ``X``, read as ``fit`` read its input.
+    """Float32 (or uint8 pixel) samples of validated predict-time ``X``, read as ``fit``
+    read its input.
 
     Images are scaled by :func:`predict_scale` and laid out as recorded in
     ``spec`` (4-D input in ``data_format="auto"``: the reading whose sample
@@ -524,7 +533,7 @@ def predict_layout(X, spec, *, input_shape):
             out = out[:, None, :, :]
         elif X.ndim == 4:
             out = _to_chw(out, _predict_4d_layout(X.shape, spec, input_shape))
-        out = _contiguous_float32(out)
+        out = _contiguous_float32(out, out.dtype)
     if tuple(out.shape[1:]) != tuple(input_shape):
         raise ValueError(
             f"X has samples of shape {tuple(out.shape[1:])} but this estimator was fitted "
@@ -557,16 +566,36 @@ def legacy_layout(X, image_shape, *, fitting, input_shape=None):
     return X
 
 
-def standardization(X):
-    """Per-channel (images) or per-feature mean and scale of float32 samples ``X``.
+#: Samples per chunk when computing the standardisation statistics.
+STATS_CHUNK = 2048
 
+
+def standardization(X):
+    """Per-channel (images) or per-feature mean and scale of samples ``X``.
+
+    ``X`` is float32, or uint8 pixels whose statistics are those of the
+    images scaled by 1/255 (as the nets see them).  Computed in float64 over
+    chunks of :data:`STATS_CHUNK` samples (two passes: mean, then the mean
+    squared deviation), so no float copy of the whole of ``X`` is made.
     Constant channels/features get scale 1.  Image statistics have shape
     (C, 1, 1), feature statistics (D,).
     """
     is_image = X.ndim == 4
     axes = (0, 2, 3) if is_image else (0,)
-    mean = X.mean(axis=axes, dtype=np.float64).astype(np.float32)
-    scale = X.std(axis=axes, dtype=np.float64)
+    n_per_feature = X.shape[0] * (X.shape[2] * X.shape[3] if is_image else 1)
+
+    def chunks():
+        for start in range(0, X.shape[0], STATS_CHUNK):
+            chunk = X[start:start + STATS_CHUNK]
+            if chunk.dtype == np.uint8:  # the float32 values the nets will see
+                chunk = _scaled(chunk)
+            yield chunk.astype(np.float64)
+
+    mean = sum(c.sum(axis=axes) for c in chunks()) / n_per_feature
+    shape = (1, -1, 1, 1) if is_image else (1, -1)
+    var = sum(((c - mean.reshape(shape)) ** 2).sum(axis=axes) for c in chunks())
+    scale = np.sqrt(var / n_per_feature)
+    mean = mean.astype(np.float32)
     scale = np.where(scale < 1e-8, 1.0, scale).astype(np.float32)
     if is_image:
         mean, scale = mean.reshape(-1, 1, 1), scale.reshape(-1, 1, 1)

@@ -10,10 +10,24 @@
 
 Both take ``X`` as a dict: ``{"x": inputs, "index": sample ids,
 "sample_weight": user weights[, "weight": GMM weights]}``; skorch slices every
-entry per batch, and the modules ignore all keys but ``x``.  The training loop
+entry per batch, and the modules ignore all keys but ``x``.  Inputs may stay
+uint8 in host memory: each batch becomes float32 (scaled by 1/255) only on
+the training device (:meth:`_PhaseNetMixin.prepare_input`).
+
+Speed (issue 9, measured in ``benchmarks/bench_speed.py``): ``precision``
+runs the training steps' forward passes under :func:`torch.autocast` (bf16,
+or fp16 with a gradient scaler on CUDA) with fp32 master weights, the
+outputs cast to fp32 before every loss; eval-mode passes (GMM inputs,
+pseudo-labels, predictions) stay fp32.  ``channels_last`` stores conv
+weights and image batches in the channels-last memory format.  On CUDA,
+batches are pinned and copied without blocking.  The training loop
 itself is skorch's; these classes only override the named hooks
 (``train_step_single``, ``get_loss``, ``initialize_criterion``, ``on_*``).
 """
+
+import functools
+import re
+from collections.abc import Mapping
 
 import numpy as np
 import torch
@@ -25,7 +39,55 @@ from .augment import make_augmenter
 from .losses import ELRLoss, NFLRCELoss
 from .selection import normalise_losses
 
-__all__ = ["ContrastiveNet", "NoisyLabelNet", "DivergenceError", "TensorBatches", "make_criterion"]
+__all__ = ["ContrastiveNet", "NoisyLabelNet", "DivergenceError", "TensorBatches", "make_criterion",
+           "PRECISIONS", "resolve_precision"]
+
+#: Values of the nets' ``precision`` (the estimator also takes "auto").
+PRECISIONS = ("fp32", "bf16", "fp16")
+_AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@functools.lru_cache(maxsize=None)
+def _cpu_has_fast_bf16():
+    """Whether this CPU computes bf16 natively (AVX-512 BF16 or AMX), read from
+    ``/proc/cpuinfo`` (Linux); ``False`` where that cannot be read."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return bool(re.search(r"\b(avx512_bf16|amx_bf16)\b", flags))
+
+
+def resolve_precision(precision, device):
+    """The concrete precision of the nets for the estimator's ``precision``.
+
+    ``"auto"`` is "bf16" where the device computes bf16 fast -- a CUDA GPU
+    of compute capability 8.0 or newer (Ampere), a CPU with AVX-512 BF16 or
+    AMX instructions -- and "fp32" elsewhere (emulated bf16 is slower than
+    fp32).  Explicit values are returned as they are; "fp16" needs CUDA.
+
+    Examples
+    --------
+    >>> resolve_precision("fp32", "cpu")
+    'fp32'
+    """
+    if precision != "auto":
+        if precision not in PRECISIONS:
+            raise ValueError(
+                f"precision must be 'auto' or one of {PRECISIONS}; got {precision!r}.")
+        if precision == "fp16" and torch.device(device).type != "cuda":
+            raise ValueError(
+                f"precision='fp16' needs a CUDA device (mixed precision with a gradient "
+                f"scaler); got device={str(device)!r}. Use 'bf16' or 'fp32' on the CPU."
+            )
+        return precision
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        fast = torch.cuda.get_device_capability(dev)[0] >= 8
+    else:
+        fast = _cpu_has_fast_bf16()
+    return "bf16" if fast else "fp32"
 
 
 class DivergenceError(FloatingPointError):
@@ -84,8 +146,10 @@ class TensorBatches:
     y : torch.Tensor or None
     batch_size : int
         ``-1`` means one batch with everything, as in skorch.
-    shuffle, drop_last : bool
-        As in :class:`torch.utils.data.DataLoader`.
+    shuffle, drop_last, pin_memory : bool
+        As in :class:`torch.utils.data.DataLoader`: ``pin_memory`` puts each
+        batch in page-locked memory so that its copy to a CUDA device can run
+        without blocking (the nets set it when training on CUDA).
 
     Examples
     --------
@@ -95,13 +159,14 @@ class TensorBatches:
     [[0, 1], [2, 3], [4]]
     """
 
-    def __init__(self, X, y, batch_size, shuffle=False, drop_last=False):
+    def __init__(self, X, y, batch_size, shuffle=False, drop_last=False, pin_memory=False):
         self.X = X
         self.y = y
         self.n = len(next(iter(X.values())))
         self.batch_size = self.n if batch_size in (-1, None) else int(batch_size)
         self.shuffle = shuffle
         self.drop_last = drop_last
+        self.pin_memory = pin_memory
 
     def __len__(self):
         if self.drop_last:
@@ -112,12 +177,16 @@ class TensorBatches:
         order = torch.randperm(self.n) if self.shuffle else torch.arange(self.n)
         for b in range(len(self)):
             idx = order[b * self.batch_size:(b + 1) * self.batch_size]
-            Xi = {k: v[idx] for k, v in self.X.items()}
-            yield Xi, (None if self.y is None else self.y[idx])
+            Xi = {k: self._pinned(v[idx]) for k, v in self.X.items()}
+            yield Xi, (None if self.y is None else self._pinned(self.y[idx]))
+
+    def _pinned(self, t):
+        return t.pin_memory() if self.pin_memory and t.device.type == "cpu" else t
 
 
 class _PhaseNetMixin:
-    """Shared by both nets: fast batching, augmentation on the device, divergence guard."""
+    """Shared by both nets: fast batching, input on the device, mixed precision,
+    augmentation on the device, divergence guard."""
 
     def get_iterator(self, dataset, training=False):
         X, y = getattr(dataset, "X", None), getattr(dataset, "y", None)
@@ -128,20 +197,94 @@ class _PhaseNetMixin:
         return TensorBatches(
             X, y, kwargs.get("batch_size", self.batch_size),
             shuffle=kwargs.get("shuffle", False), drop_last=kwargs.get("drop_last", False),
+            pin_memory=self._on_cuda(),
         )
 
     prefixes_ = NeuralNet.prefixes_ + ["augmenter"]
 
+    def _on_cuda(self):
+        return torch.device(self.device).type == "cuda"
+
+    def initialize(self):
+        precision = getattr(self, "precision", "fp32")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}; got {precision!r}.")
+        if precision == "fp16" and not self._on_cuda():
+            raise ValueError(
+                f"precision='fp16' needs a CUDA device (mixed precision with a gradient "
+                f"scaler); got device={self.device!r}. Use 'bf16' or 'fp32' on the CPU."
+            )
+        super().initialize()
+        # fp16 gradients underflow without loss scaling; bf16 has fp32's range.
+        self.grad_scaler_ = torch.amp.GradScaler(
+            "cuda", enabled=precision == "fp16" and self._on_cuda())
+        return self
+
     def initialize_module(self):
         super().initialize_module()
+        if getattr(self, "channels_last", False):
+            # 4-D (conv) weights only; linear layers are unaffected.
+            self.module_.to(memory_format=torch.channels_last)
         # The augmenter is named by ``augmenter`` ("simclr", "weak", "tabular",
         # "none") and configured with ``augmenter__*`` parameters, skorch-style.
         self.augmenter_ = make_augmenter(self.augmenter, **self.get_params_for("augmenter"))
         return self
 
+    def _on_device(self, x):
+        """Batch ``x`` on the net's device as float32; uint8 pixels scaled by 1/255.
+
+        The division is the same float32 division as the estimator's (bit
+        for bit), so uint8 images give the same results whether they are
+        scaled on the host or here.  On CUDA the copy does not block (the
+        batches are pinned, see :class:`TensorBatches`).
+        """
+        if not torch.is_tensor(x):
+            x = to_tensor(x, device="cpu")
+        x = x.to(self.device, non_blocking=self._on_cuda())
+        if x.dtype == torch.uint8:
+            x = x.to(torch.float32).div_(255.0)
+        return x
+
+    def _module_format(self, x):
+        if getattr(self, "channels_last", False) and x.dim() == 4:
+            return x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    def prepare_input(self, x):
+        """What the module receives for batch ``x``: on the device, float32, in the
+        net's memory format (channels-last for image batches when ``channels_last``)."""
+        return self._module_format(self._on_device(x))
+
+    def infer(self, x, **fit_params):
+        if isinstance(x, Mapping):
+            x = dict(x, x=self.prepare_input(x["x"]))
+        else:
+            x = self.prepare_input(x)
+        return super().infer(x, **fit_params)
+
+    def _autocast(self):
+        """Autocast context of the training steps' forward passes (``precision``)."""
+        dtype = _AUTOCAST_DTYPES.get(getattr(self, "precision", "fp32"))
+        return torch.autocast(torch.device(self.device).type, dtype=dtype or torch.bfloat16,
+                              enabled=dtype is not None)
+
+    def _backward(self, loss):
+        scaler = getattr(self, "grad_scaler_", None)
+        (loss if scaler is None else scaler.scale(loss)).backward()
+
+    def _step_optimizer(self, step_fn):
+        scaler = getattr(self, "grad_scaler_", None)
+        if scaler is None or not scaler.is_enabled():
+            return super()._step_optimizer(step_fn)
+        # GradScaler: unscale, skip the step on inf/NaN gradients, adapt the scale.
+        step_fn()
+        for name in self._optimizers:
+            scaler.step(getattr(self, name + "_"))
+        scaler.update()
+        return None
+
     def _augment(self, x):
-        x = to_tensor(x, device=self.device)
-        return self.augmenter_(x)
+        return self.augmenter_(self._on_device(x))
 
     def _check_finite(self, loss):
         if not torch.isfinite(loss).all():
@@ -216,20 +359,39 @@ class ContrastiveNet(_PhaseNetMixin, NeuralNet):
         configured with ``augmenter__*`` parameters and built as
         ``augmenter_`` on the device.  Applied independently twice per batch
         to make the two views.
+    precision : {"fp32", "bf16", "fp16"}, default="fp32"
+        Autocast dtype of the training forward passes; the projections are
+        cast to fp32 before the loss, so the similarity logits and the loss
+        are fp32.  "fp16" needs CUDA and uses a gradient scaler.
+    channels_last : bool, default=False
+        Channels-last memory format for conv weights and image batches.
+    joint_views : bool, default=False
+        Encode both views in one forward pass of a 2N batch (as SimCLR's and
+        SupContrast's code do), so BatchNorm statistics span both views;
+        ``False`` runs one pass per view.
     **kwargs
         Passed to :class:`skorch.NeuralNet`.
     """
 
-    def __init__(self, module, criterion, *args, augmenter="none", **kwargs):
+    def __init__(self, module, criterion, *args, augmenter="none", precision="fp32",
+                 channels_last=False, joint_views=False, **kwargs):
         super().__init__(module, criterion, *args, **kwargs)
         self.augmenter = augmenter
+        self.precision = precision
+        self.channels_last = channels_last
+        self.joint_views = joint_views
 
     def train_step_single(self, batch, **fit_params):
         self._set_training(True)
         Xi, yi = unpack_data(batch)
-        x = Xi["x"]
-        z1 = self.infer(self._augment(x), **fit_params)
-        z2 = self.infer(self._augment(x), **fit_params)
+        x = self._on_device(Xi["x"])
+        v1, v2 = self.augmenter_(x), self.augmenter_(x)
+        with self._autocast():
+            if getattr(self, "joint_views", False):
+                z1, z2 = self.infer(torch.cat([v1, v2]), **fit_params).float().chunk(2)
+            else:
+                z1 = self.infer(v1, **fit_params).float()
+                z2 = self.infer(v2, **fit_params).float()
         if "weight" not in Xi:  # a1: label-free (skorch puts a placeholder in yi)
             per_anchor = self.criterion_(z1, z2)
         else:
@@ -241,7 +403,7 @@ class ContrastiveNet(_PhaseNetMixin, NeuralNet):
             per_anchor = per_anchor * torch.cat([sw, sw])
         loss = per_anchor.mean()
         self._check_finite(loss)
-        loss.backward()
+        self._backward(loss)
         return {"loss": loss, "y_pred": z1}
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
@@ -276,16 +438,24 @@ class NoisyLabelNet(_PhaseNetMixin, NeuralNet):
         Size of the training set (sample ids run over ``range(n_samples)``).
     record_epochs : int, default=5
         How many of the last epochs' per-sample losses to record (0: none).
+    precision : {"fp32", "bf16", "fp16"}, default="fp32"
+        Autocast dtype of the training forward passes; logits are cast to
+        fp32 before the loss (and ELR's targets stay fp32).  Eval-mode passes
+        are fp32.  "fp16" needs CUDA and uses a gradient scaler.
+    channels_last : bool, default=False
+        Channels-last memory format for conv weights and image batches.
     **kwargs
         Passed to :class:`skorch.NeuralNet`.
     """
 
     def __init__(self, module, criterion, *args, augmenter="none", n_samples=None,
-                 record_epochs=5, **kwargs):
+                 record_epochs=5, precision="fp32", channels_last=False, **kwargs):
         super().__init__(module, criterion, *args, **kwargs)
         self.augmenter = augmenter
         self.n_samples = n_samples
         self.record_epochs = record_epochs
+        self.precision = precision
+        self.channels_last = channels_last
 
     def _encoder_frozen(self):
         params = list(self.module_.encoder.parameters())
@@ -322,10 +492,13 @@ class NoisyLabelNet(_PhaseNetMixin, NeuralNet):
         if self._encoder_frozen():
             self.module_.encoder.eval()
         Xi, yi = unpack_data(batch)
-        logits = self.infer(self._augment(Xi["x"]), **fit_params)
+        x = self._augment(Xi["x"])
+        with self._autocast():
+            logits = self.infer(x, **fit_params)
+        logits = logits.float()
         loss = self.get_loss(logits, yi, X=Xi, training=True)
         self._check_finite(loss)
-        loss.backward()
+        self._backward(loss)
         return {"loss": loss, "y_pred": logits}
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
