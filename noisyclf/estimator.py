@@ -37,12 +37,15 @@ from torch import nn
 from tqdm import auto as tqdm_auto
 
 from . import _input
+from .bootstrap import BootstrapNet, MixupBootstrappingLoss
 from .losses import NTXentLoss, WeightedSupConLoss
 from .modules import (
     ClassifierHead, ClassifierModule, ContrastiveModule, ProjectionHead, is_module_class,
     make_encoder,
 )
-from .nets import ContrastiveNet, DivergenceError, NoisyLabelNet, make_criterion
+from .nets import (
+    ContrastiveNet, DivergenceError, NoisyLabelNet, make_criterion, resolve_precision,
+)
 from .selection import gmm_clean_probability, label_issue_mask
 
 __all__ = ["ContrastiveNoisyClassifier", "DivergenceWarning"]
@@ -180,6 +183,13 @@ def _resolve_device(device):
     return str(dev)
 
 
+#: Both contrastive views in one forward pass of a 2N batch?  Measured in
+#: ``benchmarks/bench_speed.py``: about 1.2x faster per a1 epoch on 8x8 digits,
+#: no faster in bf16 and slower in fp32 on 32x32 RGB, and it changes what
+#: BatchNorm normalises over; so one pass per view, as before.
+JOINT_VIEWS = False
+
+
 def _drop_last(n_samples, batch_size):
     # A final batch of one sample breaks BatchNorm in training mode.
     return n_samples > batch_size and n_samples % batch_size == 1
@@ -187,7 +197,8 @@ def _drop_last(n_samples, batch_size):
 
 def _run_simclr(X, input_shape, encoder, mean, scale, *, epochs, lr, batch_size, temperature,
                 weight_decay, projection_dim, augment_kwargs, augment_kind, seed, device,
-                encoder_kwargs=None, encoder_key=None, verbose=0):
+                precision="fp32", channels_last=False, encoder_kwargs=None, encoder_key=None,
+                verbose=0):
     """Phase a1: SimCLR pre-training.  Label-free, so it can be cached.
 
     Returns the encoder + projection head weights (CPU tensors) and the
@@ -204,7 +215,7 @@ def _run_simclr(X, input_shape, encoder, mean, scale, *, epochs, lr, batch_size,
             module, NTXentLoss, name="a1 SimCLR pre-training", epochs=epochs, lr=lr,
             batch_size=batch_size, temperature=temperature, weight_decay=weight_decay,
             augment_kind=augment_kind, augment_kwargs=augment_kwargs, n_samples=len(X),
-            device=device, verbose=verbose,
+            device=device, precision=precision, channels_last=channels_last, verbose=verbose,
         )
         diverged = None
         try:
@@ -254,7 +265,8 @@ def _prefixed(prefix, kwargs):
 
 def _build_contrastive_net(module, criterion, *, name, epochs, lr, batch_size, temperature,
                            weight_decay, augment_kind, augment_kwargs, n_samples, device,
-                           verbose, criterion_kwargs=None):
+                           verbose, precision="fp32", channels_last=False,
+                           criterion_kwargs=None):
     """The skorch net of a contrastive phase (a1 with NT-Xent, b2 with eq. 8)."""
     callbacks = [("lr_scheduler", LRScheduler(policy="CosineAnnealingLR", T_max=epochs))]
     if verbose:
@@ -268,6 +280,7 @@ def _build_contrastive_net(module, criterion, *, name, epochs, lr, batch_size, t
         batch_size=batch_size, train_split=None, callbacks=callbacks,
         iterator_train__shuffle=True,
         iterator_train__drop_last=_drop_last(n_samples, batch_size),
+        precision=precision, channels_last=channels_last, joint_views=JOINT_VIEWS,
         device=device, verbose=max(0, verbose - 1),
     )
 
@@ -339,9 +352,18 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
     ``label_quality_`` and ``label_issues_`` always exist.  Each fitted net
     keeps its own weights: phases hand copies of the encoder on.
 
+    ``phases="bootstrap"`` is the paper's other way to continue after the
+    pre-training block (section 6.4, Figure 7): a1, a2 and b1 as for
+    "pretrain", then a copy of a2's classifier is trained further on the
+    *given* labels with dynamic bootstrapping and mixup (Arazo et al., ICML
+    2019; :mod:`noisyclf.bootstrap`): each epoch a beta mixture on the
+    per-sample losses gives each sample's probability ``B`` of being
+    mislabelled, and the loss target mixes the given label with the
+    network's own prediction by ``B``; that net predicts.
+
     Parameters
     ----------
-    phases : {"full", "pretrain", "baseline"}, default="full"
+    phases : {"full", "pretrain", "baseline", "bootstrap"}, default="full"
         Which part of the framework to run (see above).
     loss : {"elr", "nfl+rce", "ce"}, default="elr"
         Supervised loss of phases a2 and b3.  ELR is the default because the
@@ -435,6 +457,25 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         SupContrast's L_out form divided by the sum of weights).  "paper" is
         the default: on digits it is 0.0013 ahead on average over 60 paired
         cells (``benchmarks/bench_phase_b.py``).
+    bootstrap_variant : {"hard", "soft"}, default="hard"
+        ``phases="bootstrap"``: the bootstrapping target mixes the given
+        label with the network's argmax ("hard", M-DYR-H) or its softmax
+        ("soft", M-DYR-S).  "hard" is the original code's default and its
+        best method up to 80 % noise.
+    bootstrap_mixup_alpha : float, default=32.0
+        ``phases="bootstrap"``: mixup's ``lam ~ Beta(alpha, alpha)``; the
+        original code's default.
+    bootstrap_reg_weight : float, default=1.0
+        ``phases="bootstrap"``: weight of the uniform class-prior regulariser
+        (the original's ``reg_loss_class``, weight 1 in all its published
+        runs).
+    bootstrap_epochs : int or None, default=None
+        ``phases="bootstrap"``: epochs of bootstrapping; ``None`` is
+        ``max_epochs``.
+    bootstrap_lr : float or None, default=None
+        ``phases="bootstrap"``: learning rate of bootstrapping (SGD, momentum
+        0.9, cosine annealing); ``None`` is ``lr / 10`` (the original starts
+        bootstrapping after its first tenfold learning-rate step).
     nfl_gamma : float, default=0.5
         Focusing parameter gamma of NFL (eq. 2); the paper's value.
     nfl_alpha : float, default=1.0
@@ -478,6 +519,20 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         weights).
     device : str, default="auto"
         ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
+        On CUDA, batches are copied from pinned memory without blocking.
+    precision : {"auto", "fp32", "bf16", "fp16"}, default="auto"
+        Arithmetic of the training steps' forward passes (mixed precision
+        with :func:`torch.autocast`; the weights, the optimiser, the
+        similarity logits of eqs. 6 and 8, every loss, ELR's targets and the
+        GMMs stay fp32, and every eval-mode pass -- the GMM inputs, the
+        pseudo-labels, ``predict`` -- runs in fp32).  ``"bf16"``: bfloat16,
+        on CPU or GPU.  ``"fp16"``: float16 with a gradient scaler, CUDA only.
+        ``"auto"``: "bf16" where the device computes it natively (a CPU with
+        AVX-512 BF16 or AMX, a GPU of compute capability >= 8.0), else
+        "fp32"; the choice is ``precision_``.  Measured in
+        ``benchmarks/bench_speed.py`` (speed) and ``benchmarks/bench_digits.py``
+        (accuracy, fp32 against bf16).  The built-in conv encoders also run
+        in the channels-last memory format.
     random_state : int, RandomState instance or None, default=None
         Seeds every phase.  The caller's global numpy and torch RNG states are
         left untouched.
@@ -508,6 +563,8 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
     encoder_kind_ : str
         The encoder actually used: ``encoder`` with "auto" resolved, or
         ``"custom"`` for a user's module class or instance.
+    precision_ : {"fp32", "bf16", "fp16"}
+        The precision the training steps ran in (``precision`` resolved).
     pseudo_labels_ : ndarray of shape (n_samples,)
         a2's predictions on the un-augmented training set, in ``classes_``.
     sample_weights_ : ndarray of shape (n_samples,)
@@ -530,12 +587,18 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         b1's head trained on the pseudo-labels over a frozen copy of a2's
         encoder; its recorded losses fed the GMM of ``sample_weights_``.
     classifier_net_ : NoisyLabelNet
-        The skorch net that predicts (b3 for "full", a2 otherwise).
+        The skorch net that predicts (b3 for "full", the
+        :class:`~noisyclf.bootstrap.BootstrapNet` for "bootstrap", a2
+        otherwise).
+    bootstrap_noise_prob_ : ndarray of shape (n_samples,)
+        ``phases="bootstrap"`` only: each training sample's probability of a
+        wrong given label under the beta mixture of the last bootstrapping
+        epoch.
     pretrain_history_ : list of dict
         Per-epoch log of a1 (empty for "baseline" and for ``pretrain_epochs=0``).
     history_ : dict of str to list of dict
         Per-epoch logs of every phase that ran, keyed "a1", "a2", "b1", "b2", "b3"
-        (``"a1"`` is an empty list with ``pretrain_epochs=0``).
+        and "bootstrap" (``"a1"`` is an empty list with ``pretrain_epochs=0``).
     diverged_phases_ : list of str
         Phases stopped by a NaN/inf loss (see :class:`DivergenceWarning`).
     interrupted_phase_ : str or None
@@ -571,7 +634,7 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
     """
 
     _parameter_constraints = {
-        "phases": [StrOptions({"baseline", "pretrain", "full"})],
+        "phases": [StrOptions({"baseline", "pretrain", "full", "bootstrap"})],
         "loss": [StrOptions({"ce", "nfl+rce", "elr"})],
         "encoder": [StrOptions({"auto", "cnn", "resnet18", "mlp"}), _ModuleClassOrInstance()],
         "image_shape": [None, tuple, list],
@@ -595,11 +658,17 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         "weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
         "projection_dim": [Interval(numbers.Integral, 1, None, closed="left")],
         "gmm_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
+        "bootstrap_variant": [StrOptions({"hard", "soft"})],
+        "bootstrap_mixup_alpha": [Interval(numbers.Real, 0, None, closed="neither")],
+        "bootstrap_reg_weight": [Interval(numbers.Real, 0, None, closed="left")],
+        "bootstrap_epochs": [None, Interval(numbers.Integral, 1, None, closed="left")],
+        "bootstrap_lr": [None, Interval(numbers.Real, 0, None, closed="neither")],
         "min_crop_scale": [Interval(numbers.Real, 0, 1, closed="right")],
         "hflip_prob": [Interval(numbers.Real, 0, 1, closed="both"), StrOptions({"auto"})],
         "corruption_rate": [Interval(numbers.Real, 0, 1, closed="both")],
         "memory": [None, str, os.PathLike, HasMethods(["cache"])],
         "device": [str, torch.device],
+        "precision": [StrOptions({"auto", "fp32", "bf16", "fp16"})],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -621,6 +690,11 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         finetune_epochs=20,
         finetune_temperature=0.1,
         supcon_weighting="paper",
+        bootstrap_variant="hard",
+        bootstrap_mixup_alpha=32.0,
+        bootstrap_reg_weight=1.0,
+        bootstrap_epochs=None,
+        bootstrap_lr=None,
         nfl_gamma=0.5,
         nfl_alpha=1.0,
         rce_beta=1.0,
@@ -635,6 +709,7 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         corruption_rate=0.6,
         memory=None,
         device="auto",
+        precision="auto",
         random_state=None,
         verbose=0,
         **encoder__params,
@@ -654,6 +729,11 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         self.finetune_epochs = finetune_epochs
         self.finetune_temperature = finetune_temperature
         self.supcon_weighting = supcon_weighting
+        self.bootstrap_variant = bootstrap_variant
+        self.bootstrap_mixup_alpha = bootstrap_mixup_alpha
+        self.bootstrap_reg_weight = bootstrap_reg_weight
+        self.bootstrap_epochs = bootstrap_epochs
+        self.bootstrap_lr = bootstrap_lr
         self.nfl_gamma = nfl_gamma
         self.nfl_alpha = nfl_alpha
         self.rce_beta = rce_beta
@@ -668,6 +748,7 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         self.corruption_rate = corruption_rate
         self.memory = memory
         self.device = device
+        self.precision = precision
         self.random_state = random_state
         self.verbose = verbose
         for key, value in encoder__params.items():
@@ -754,6 +835,7 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
                 f"y must contain at least 2 classes; got only {self.classes_.tolist()}."
             )
         self._device = _resolve_device(self.device)
+        self.precision_ = resolve_precision(self.precision, self._device)
         self._seed = self._base_seed()
         self.history_ = {}
         self.gmm_losses_ = {}
@@ -762,7 +844,7 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         # Nothing from a previous fit may survive an interrupted one.
         for attr in ("classifier_net_", "encoder_net_", "selection_net_", "pseudo_labels_",
                      "sample_weights_", "label_quality_", "label_issues_",
-                     "pretrain_history_"):
+                     "pretrain_history_", "bootstrap_noise_prob_"):
             self.__dict__.pop(attr, None)
 
         data = self._make_data(X, sample_weight)
@@ -791,6 +873,9 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
 
         # Figure 2, panel b: fine-tuning phase; the pseudo-labels are the new ground truth.
         self.sample_weights_ = self._select(net, data, pseudo)           # b1
+        if self.phases == "bootstrap" and not self.interrupted_phase_:
+            # Section 6.4: dynamic bootstrapping with mixup instead of panel b.
+            self.classifier_net_ = self._bootstrap(net, data, y_enc)
         if self.phases != "full" or self.interrupted_phase_:
             return self
         encoder = self._contrast(net, projection, data, pseudo)         # b2
@@ -848,6 +933,7 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
             temperature=self.temperature, weight_decay=self.weight_decay,
             projection_dim=self.projection_dim, augment_kwargs=kwargs, augment_kind=kind,
             seed=_phase_seed(self._seed, 1), device=self._device,
+            precision=self.precision_, channels_last=self._channels_last(),
             encoder_kwargs=encoder_kwargs,
             encoder_key=None if memory is None else _encoder_cache_key(encoder, encoder_kwargs),
             verbose=self.verbose,
@@ -936,31 +1022,55 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
                       self.finetune_epochs)
         return encoder
 
+    def _bootstrap(self, net, data, y):
+        """Section 6.4: dynamic bootstrapping with mixup (Arazo et al.) of a copy of
+        a2's classifier on the given labels ``y``."""
+        module = copy.deepcopy(net.module_)
+        for param in module.parameters():
+            param.requires_grad_(True)
+        epochs = self.max_epochs if self.bootstrap_epochs is None else self.bootstrap_epochs
+        lr = self.lr / 10 if self.bootstrap_lr is None else self.bootstrap_lr
+        boot = self._noisy_label_net(
+            "bootstrap", module, len(y), epochs=epochs, record_epochs=0, callbacks=[],
+            net_class=BootstrapNet, lr=lr, criterion=MixupBootstrappingLoss,
+            variant=self.bootstrap_variant, mixup_alpha=self.bootstrap_mixup_alpha,
+            reg_weight=self.bootstrap_reg_weight)
+        self._fit_net(boot, "bootstrap", _phase_seed(self._seed, 8), data, y, epochs)
+        if getattr(boot, "noise_prob_", None) is not None:
+            self.bootstrap_noise_prob_ = boot.noise_prob_
+        return boot
+
     # -------------------------------------------------------------- helpers
-    def _noisy_label_net(self, phase, module, n_samples, *, epochs, record_epochs, callbacks):
-        """The skorch net of a supervised phase (a2, b1's head, b3) trained with ``loss``."""
+    def _noisy_label_net(self, phase, module, n_samples, *, epochs, record_epochs, callbacks,
+                         net_class=NoisyLabelNet, lr=None, criterion=None, **net_kwargs):
+        """The skorch net of a supervised phase (a2, b1's head, b3) trained with ``loss``
+        (or of bootstrapping: ``net_class``, ``criterion`` and ``net_kwargs``)."""
         callbacks = [("lr_scheduler", LRScheduler(policy="CosineAnnealingLR", T_max=epochs)),
                      *callbacks]
         if self.verbose:
-            what = "pseudo-label head" if phase == "b1" else "classifier"
-            callbacks.append(("progress", _PhaseProgress(f"{phase} {what} ({self.loss})", epochs,
+            what = {"b1": f"pseudo-label head ({self.loss})",
+                    "bootstrap": f"dynamic bootstrapping ({self.bootstrap_variant}, mixup)"
+                    }.get(phase, f"classifier ({self.loss})")
+            callbacks.append(("progress", _PhaseProgress(f"{phase} {what}", epochs,
                                                          self.verbose)))
         kind, kwargs = self._augment_spec(contrastive=False)
-        criterion = make_criterion(
-            self.loss, n_samples=n_samples, n_classes=len(self.classes_),
-            nfl_gamma=self.nfl_gamma, nfl_alpha=self.nfl_alpha, rce_beta=self.rce_beta,
-            rce_log_zero=self.rce_log_zero, elr_lambda=self.elr_lambda,
-            elr_beta=self.elr_beta,
-        )
-        return NoisyLabelNet(
+        if criterion is None:
+            criterion = make_criterion(
+                self.loss, n_samples=n_samples, n_classes=len(self.classes_),
+                nfl_gamma=self.nfl_gamma, nfl_alpha=self.nfl_alpha, rce_beta=self.rce_beta,
+                rce_log_zero=self.rce_log_zero, elr_lambda=self.elr_lambda,
+                elr_beta=self.elr_beta,
+            )
+        return net_class(
             module, criterion, augmenter=kind, **_prefixed("augmenter", kwargs),
             n_samples=n_samples, record_epochs=record_epochs,
+            precision=self.precision_, channels_last=self._channels_last(),
             optimizer=torch.optim.SGD, optimizer__momentum=0.9,
-            optimizer__weight_decay=self.weight_decay, lr=self.lr,
+            optimizer__weight_decay=self.weight_decay, lr=self.lr if lr is None else lr,
             max_epochs=epochs, batch_size=self.batch_size, train_split=None,
             callbacks=callbacks, iterator_train__shuffle=True,
             iterator_train__drop_last=_drop_last(n_samples, self.batch_size),
-            device=self._device, verbose=max(0, self.verbose - 1),
+            device=self._device, verbose=max(0, self.verbose - 1), **net_kwargs,
         )
 
     def _contrastive_net(self, module, criterion, epochs, phase, n_samples):
@@ -975,6 +1085,7 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
             lr=self.pretrain_lr, batch_size=self.batch_size, temperature=temperature,
             weight_decay=self.weight_decay, augment_kind=kind, augment_kwargs=kwargs,
             n_samples=n_samples, device=self._device, verbose=self.verbose,
+            precision=self.precision_, channels_last=self._channels_last(),
             criterion_kwargs=criterion_kwargs,
         )
 
@@ -1055,6 +1166,12 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
             lo, hi = spec.value_range
             return (float(lo), float(hi))
         return (0.0, 1.0)
+
+    def _channels_last(self):
+        """Channels-last memory format for the built-in conv encoders on images
+        (a user's module may reshape its activations with ``view``, which
+        channels-last tensors do not allow)."""
+        return len(self.input_shape_) == 3 and self.encoder_kind_ in ("cnn", "resnet18")
 
     def _encoder_spec(self):
         """``(encoder, kwargs)`` for :func:`make_encoder`: a name, or the user's module and the
@@ -1232,15 +1349,15 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         Z : ndarray of shape (n_samples, n_embedding)
         """
         X = self._check_predict_input(X)
-        module = self.classifier_net_.module_
+        net = self.classifier_net_
+        module = net.module_
         was_training = module.training
         module.eval()
         out = []
-        device = self.classifier_net_.device
         with torch.no_grad():
             for start in range(0, len(X), 1024):
-                xb = torch.from_numpy(X[start:start + 1024]).to(device)
-                out.append(module.embed(xb).cpu())
+                xb = net.prepare_input(torch.from_numpy(X[start:start + 1024]))
+                out.append(module.embed(xb).float().cpu())
         module.train(was_training)
         return torch.cat(out).numpy()
 

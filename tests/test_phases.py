@@ -31,12 +31,14 @@ def digits():
 @pytest.mark.parametrize("phases, keys", [
     ("baseline", {"a2", "b1"}), ("pretrain", {"a1", "a2", "b1"}),
     ("full", {"a1", "a2", "b1", "b2", "b3"}),
+    ("bootstrap", {"a1", "a2", "b1", "bootstrap"}),
 ])
 def test_each_mode_runs_its_phases(phases, keys, digits):
     X, y = digits
     clf = ContrastiveNoisyClassifier(phases=phases, image_shape=(1, 8, 8), **TINY).fit(X, y)
     assert set(clf.history_) == keys
-    epochs = {"a1": 2, "a2": 3, "b1": 5, "b2": 2, "b3": 3}  # b1: gmm_epochs
+    # b1: gmm_epochs; bootstrap: max_epochs (bootstrap_epochs=None)
+    epochs = {"a1": 2, "a2": 3, "b1": 5, "b2": 2, "b3": 3, "bootstrap": 3}
     assert {k: len(v) for k, v in clf.history_.items()} == {k: epochs[k] for k in keys}
     assert clf.sample_weights_.shape == (len(X),)
     assert np.all((clf.sample_weights_ >= 0) & (clf.sample_weights_ <= 1))
@@ -230,3 +232,59 @@ def test_every_loss_in_every_mode(loss, phases, digits):
     assert clf.diverged_phases_ == []
     assert type(clf.classifier_net_.criterion_).__name__ in {
         "ce": {"_CrossEntropy"}, "nfl+rce": {"_NFLRCE"}, "elr": {"ELRLoss"}}[loss]
+
+
+def test_bootstrap_continues_a2_on_the_given_labels(digits, monkeypatch):
+    X, y = digits
+    y_noisy = make_noisy_labels(y, "symmetric", 0.4, random_state=0)
+    fitted = {}
+    original = est_mod.ContrastiveNoisyClassifier._bootstrap
+
+    def spy(self, net, data, labels):
+        fitted["a2_state"] = {k: v.clone() for k, v in net.module_.state_dict().items()}
+        fitted["labels"] = labels.clone()
+        return original(self, net, data, labels)
+
+    monkeypatch.setattr(est_mod.ContrastiveNoisyClassifier, "_bootstrap", spy)
+    clf = ContrastiveNoisyClassifier(phases="bootstrap", image_shape=(1, 8, 8),
+                                     bootstrap_variant="soft", bootstrap_epochs=2,
+                                     bootstrap_mixup_alpha=4.0, **TINY).fit(X, y_noisy)
+    net = clf.classifier_net_
+    from noisyclf.bootstrap import BootstrapNet
+    assert isinstance(net, BootstrapNet)
+    assert (net.variant, net.mixup_alpha, net.reg_weight) == ("soft", 4.0, 1.0)
+    assert net.lr == pytest.approx(TINY["lr"] / 10)  # bootstrap_lr=None
+    assert len(clf.history_["bootstrap"]) == 2
+    # Trained on the given (noisy) labels, not on the pseudo-labels.
+    np.testing.assert_array_equal(clf.classes_[fitted["labels"].numpy()], y_noisy)
+    # Started from a copy of a2's weights, which it then changed.
+    start = fitted["a2_state"]
+    now = net.module_.state_dict()
+    assert any(not torch.equal(start[k], now[k]) for k in start)
+    assert clf.bootstrap_noise_prob_.shape == (len(X),)
+    assert np.all((clf.bootstrap_noise_prob_ >= 0) & (clf.bootstrap_noise_prob_ <= 1))
+    np.testing.assert_array_equal(clf.predict(X), clf.classes_[
+        clf._predict_encoded(net, clf._make_data(clf._check_predict_input(X),
+                                                 np.ones(len(X), np.float32))).argmax(1)])
+
+
+@pytest.mark.parametrize("param, value", [
+    ("bootstrap_variant", "medium"), ("bootstrap_mixup_alpha", 0.0),
+    ("bootstrap_reg_weight", -1.0), ("bootstrap_epochs", 0), ("bootstrap_lr", 0.0),
+])
+def test_bootstrap_settings_are_validated(param, value, digits):
+    X, y = digits
+    clf = ContrastiveNoisyClassifier(phases="bootstrap", image_shape=(1, 8, 8),
+                                     **{**TINY, param: value})
+    with pytest.raises(ValueError, match=param):
+        clf.fit(X, y)
+
+
+def test_bootstrap_finds_flipped_labels(digits):
+    X, y = digits
+    y_noisy = make_noisy_labels(y, "symmetric", 0.4, random_state=1)
+    clf = ContrastiveNoisyClassifier(phases="bootstrap", image_shape=(1, 8, 8),
+                                     **{**TINY, "max_epochs": 6}).fit(X, y_noisy)
+    flipped = y_noisy != y
+    # The beta mixture's B ranks the flipped given labels above the kept ones.
+    assert roc_auc_score(flipped, clf.bootstrap_noise_prob_) > 0.8

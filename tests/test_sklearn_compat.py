@@ -33,7 +33,7 @@ from noisyclf import ContrastiveNoisyClassifier, make_noisy_labels
 # lr and pretrain_lr are pinned so that tuning their defaults cannot break the checks.
 FAST = dict(pretrain_epochs=2, max_epochs=3, finetune_epochs=1, warmup_epochs=1,
             batch_size=32, lr=0.05, pretrain_lr=0.1, random_state=0)
-PHASES = ["baseline", "pretrain", "full"]
+PHASES = ["baseline", "pretrain", "full", "bootstrap"]
 
 
 def _clf(**params):
@@ -165,7 +165,14 @@ HYPERPARAMETERS = [
     ("hflip_prob", 1.0, "images", _IMG, "a1"),
     ("corruption_rate", 0.1, "tabular", {}, "a1"),
     ("memory", "<tmp_path>", "tabular", {}, "memory"),
+    ("bootstrap_variant", "soft", "noisy", dict(phases="bootstrap"), "bootstrap"),
+    ("bootstrap_mixup_alpha", 1.0, "noisy", dict(phases="bootstrap"), "bootstrap"),
+    ("bootstrap_reg_weight", 0.0, "noisy", dict(phases="bootstrap"), "bootstrap"),
+    ("bootstrap_epochs", 1, "noisy", dict(phases="bootstrap"), "bootstrap"),
+    ("bootstrap_lr", 0.05, "noisy", dict(phases="bootstrap"), "bootstrap"),
     ("device", "cpu", "tabular", {}, "device"),
+    # Reference in bf16 (autocast runs on every CPU, natively or emulated).
+    ("precision", "fp32", "images", dict(_IMG, precision="bf16"), "precision"),
     ("random_state", 1, "tabular", {}, "a1"),
     ("verbose", 1, "tabular", {}, "stdout"),
 ]
@@ -232,6 +239,11 @@ def test_set_params_changes_the_fit(param, value, data_name, base, changed, refe
         if not torch.cuda.is_available():
             with pytest.raises(ValueError, match="CUDA is not available"):
                 clone(clf).set_params(device="cuda").fit(X, y)
+    elif changed == "precision":
+        assert (reference.precision_, clf.precision_) == ("bf16", "fp32")
+        assert clf.classifier_net_.precision == "fp32"
+        assert _losses(clf, "a1") != _losses(reference, "a1")
+        assert _losses(clf, "a2") != _losses(reference, "a2")
     elif changed == "stdout":
         # stdout is no terminal under capsys: one line per phase, when it ends.
         lines = capsys.readouterr().out.splitlines()
