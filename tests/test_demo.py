@@ -90,7 +90,9 @@ def test_main_passes_the_schedule_writes_csv_and_restores_threads(monkeypatch, t
     assert demo.main(["--loss", "ce", "--seed", "3", "--csv", str(path)]) == rows
     assert demo.main(["--defaults", "--threads", "2"]) == rows
     assert torch.get_num_threads() == threads
-    assert calls[0]["params"] == demo.DEMO_PARAMS and calls[1]["params"] == {}
+    assert calls[0]["params"] == dict(demo.DEMO_PARAMS, precision="auto")
+    assert calls[1]["params"] == {"precision": "auto"}
+    assert calls[0]["settings"] == demo.SETTINGS and calls[0]["n_jobs"] >= 1
     assert (calls[0]["loss"], calls[0]["random_state"]) == ("ce", 3)
     assert calls[0]["threads"] == 1 and calls[1]["threads"] == 2
     with open(path, newline="") as fh:
@@ -98,3 +100,26 @@ def test_main_passes_the_schedule_writes_csv_and_restores_threads(monkeypatch, t
     assert [r["method"] for r in written] == ["kNN", "full"]
     assert written[0]["auc"] == "" and float(written[1]["auc"]) == 0.625
     assert "| symm 0.4 | 0.500 | 0.750 |" in capsys.readouterr().out
+
+
+def test_main_quick_jobs_and_precision(monkeypatch):
+    calls = []
+    monkeypatch.setattr(demo, "run", lambda **kwargs: calls.append(kwargs) or [])
+    monkeypatch.setattr(demo, "format_table", lambda rows: "")
+    demo.main(["--quick", "--jobs", "1", "--precision", "fp32"])
+    (call,) = calls
+    assert call["n_jobs"] == 1 and call["params"]["precision"] == "fp32"
+    assert len(call["settings"]) == 1 and call["params"]["pretrain_epochs"] == 2
+
+
+def test_parallel_fits_give_the_same_rows_as_sequential(tmp_path):
+    settings = [("symmetric", 0.4)]
+    one = run(settings, ["baseline", "pretrain"], params=TINY, n_jobs=1, out=io.StringIO(),
+              memory=str(tmp_path / "one"))
+    two = run(settings, ["baseline", "pretrain"], params=TINY, n_jobs=2, out=io.StringIO(),
+              memory=str(tmp_path / "two"))
+    strip = [{k: v for k, v in r.items() if k != "seconds"} for r in one]
+    assert strip == [{k: v for k, v in r.items() if k != "seconds"} for r in two]
+    # The pre-training ran once, in this process, before the fan-out.
+    cached = [p for p in (tmp_path / "two").rglob("output.pkl") if "_run_simclr" in str(p)]
+    assert len(cached) == 1
