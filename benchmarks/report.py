@@ -148,6 +148,133 @@ def lr_table():
     return "\n".join(lines)
 
 
+def precision_table(a="digits_fp32", b="digits_bf16"):
+    """Digits accuracy in fp32 against bf16 (issue 9: within 0.5 points in every cell)."""
+    paths = [RESULTS / f"{n}_summary.csv" for n in (a, b)]
+    if not all(p.exists() for p in paths):
+        return "(" + " or ".join(p.name for p in paths) + " not found)"
+    x, y = (pd.read_csv(p) for p in paths)
+    x = x[~x["method"].isin(["kNN", "logreg"])]
+    m = x.merge(y, on=["setting", "method", "loss"], suffixes=("_fp32", "_bf16"))
+    n = int(min(m["n_seeds_fp32"].min(), m["n_seeds_bf16"].min()))
+    lines = [f"Test accuracy, mean ± std over {n} seeds, defaults (loss elr):", "",
+             "| noise | mode | fp32 | bf16 | bf16 - fp32 | seconds fp32 / bf16 |",
+             "|---|---|---|---|---|---|"]
+    for _, r in m.iterrows():
+        d = r["accuracy_mean_bf16"] - r["accuracy_mean_fp32"]
+        lines.append(f"| {r['setting']} | {r['method']} | "
+                     f"{_pm(r['accuracy_mean_fp32'], r['accuracy_std_fp32'])} | "
+                     f"{_pm(r['accuracy_mean_bf16'], r['accuracy_std_bf16'])} | {d:+.3f} | "
+                     f"{r['seconds_mean_fp32'] / r['seconds_mean_bf16']:.2f}x |")
+    worst = (m["accuracy_mean_bf16"] - m["accuracy_mean_fp32"]).abs().max()
+    lines += ["", f"Largest |bf16 - fp32| over the {len(m)} cells: {worst:.3f}."]
+    return "\n".join(lines)
+
+
+def _csv(name):
+    path = RESULTS / f"{name}.csv"
+    return pd.read_csv(path) if path.exists() else None
+
+
+def speed_tables():
+    """The speed sections of bench_speed.py (speed_*.csv)."""
+    out = []
+    a1 = _csv("speed_a1")
+    if a1 is not None:
+        env = a1.iloc[0]
+        out += [f"Seconds per epoch, {int(env['torch_threads'])} torch threads, batch 128, "
+                f"median of {int(env['rounds'])} round-robin epochs; speed-up against the "
+                "first row of each image size and phase (NCHW fp32, one pass per view: the "
+                "code before issue 9):", "",
+                "| phase | images | n | precision | channels-last | 2N pass | loop "
+                "| s/epoch | images/s | speed-up |", "|---|---|---|---|---|---|---|---|---|---|"]
+        for _, r in a1.iterrows():
+            joint = "" if pd.isna(r["joint_views"]) else str(r["joint_views"])
+            out.append(f"| {r['phase']} | {r['images']} {r['shape']} | {r['n']} | "
+                       f"{r['precision']} | {r['channels_last']} | {joint} | {r['loop']} | "
+                       f"{r['sec_per_epoch']:.2f} | {r['images_per_s']:.0f} | "
+                       f"{r['speedup']:.2f}x |")
+    comp = _csv("speed_compile")
+    if comp is not None:
+        out += ["", "torch.compile (skorch's `compile=True`), a1 on "
+                f"{int(comp['n'].iloc[0])} images, {comp['precision'].iloc[0]}:", "",
+                "| compiled | first epoch (s) | later epochs (s) |", "|---|---|---|"]
+        for _, r in comp.iterrows():
+            out.append(f"| {r['compiled']} | {r['first_epoch_s']:.1f} | "
+                       f"{r['later_epoch_s']:.2f} |")
+        c = comp[comp["compiled"]].iloc[0]
+        out += ["", f"Compiled later epochs: {c['later_speedup']:.2f}x; compiling pays off "
+                f"after {c['break_even_epochs']:.0f} epochs of this size."]
+    pred = _csv("speed_predict")
+    if pred is not None:
+        out += ["", "`predict_proba` throughput (fitted small CNN, 32x32 RGB):", "",
+                "| batch | ms per call | images/s |", "|---|---|---|"]
+        for _, r in pred.iterrows():
+            out.append(f"| {r['batch']} | {1000 * r['seconds_per_call']:.2f} | "
+                       f"{r['images_per_s']:.0f} |")
+    sc = _csv("speed_scaling")
+    if sc is not None:
+        out += ["", f"a1 epoch time against data size ({sc['precision'].iloc[0]}):", "",
+                "| n | s/epoch | ms/image |", "|---|---|---|"]
+        for _, r in sc.iterrows():
+            out.append(f"| {r['n']} | {r['sec_per_epoch']:.2f} | {r['ms_per_image']:.3f} |")
+        r = sc.iloc[0]
+        out += ["", f"Least-squares fit: {r['intercept_s']:.2f} s + "
+                f"{r['slope_ms_per_image']:.3f} ms x n."]
+    mem = _csv("speed_memory")
+    if mem is not None:
+        r = mem.iloc[0]
+        out += ["", f"Peak memory growth of `fit` on {int(r['n'])} uint8 images "
+                f"({r['images']}, {r['uint8_mb']:.0f} MB): {r['peak_growth_mb']:.0f} MB = "
+                f"{r['growth_over_uint8']:.2f}x their uint8 size (a float32 copy alone "
+                f"would be {r['float32_copy_mb']:.0f} MB); one epoch per phase, "
+                f"{r['fit_seconds']:.0f} s."]
+    for name, title in [("speed_demo", "Main job"), ("speed_fit4000", "Default fit")]:
+        d = _csv(name)
+        if d is not None:
+            out += ["", f"{title}:", "", "| job | precision | wall (s) |", "|---|---|---|"]
+            for _, r in d.iterrows():
+                out.append(f"| {r['job']} | {r['precision']} ({r['resolved']}) | "
+                           f"{r['wall_s']:.0f} |")
+    gpu = _csv("speed_gpu")
+    if gpu is not None and "sec_per_epoch" in gpu:
+        out += ["", f"GPU ({gpu['gpu'].iloc[0]}), CIFAR ResNet-18 a1 on "
+                f"{int(gpu['n'].iloc[0])} images ({gpu['images'].iloc[0]}):", "",
+                "| batch | precision | loop | s/epoch | images/s | vs fp32 "
+                "| skorch / hand-written |", "|---|---|---|---|---|---|---|"]
+        for _, r in gpu.iterrows():
+            batch = r["batch_size"] if "batch_size" in gpu else 128
+            out.append(f"| {batch} | {r['precision']} | {r['loop']} | "
+                       f"{r['sec_per_epoch']:.2f} | {r['images_per_s']:.0f} | "
+                       f"{r['vs_fp32']:.2f}x | {r['skorch_over_hand']:.2f} |")
+    return "\n".join(out) if out else "(speed_*.csv not found)"
+
+
+def bootstrap_table(name="digits_bootstrap"):
+    """Figure 7's shape: bootstrapping's gain over pre-training alone, per loss and noise."""
+    path = RESULTS / f"{name}_summary.csv"
+    if not path.exists():
+        return f"({path.name} not found)"
+    s = pd.read_csv(path)
+    n = int(s["n_seeds"].max())
+    lines = [f"Test accuracy, mean ± std over {n} seeds; gain = bootstrap - pretrain "
+             "(mean of the paired per-seed differences):", "",
+             "| noise | loss | pretrain | bootstrap | gain |", "|---|---|---|---|---|"]
+    runs = pd.read_csv(RESULTS / f"{name}.csv")
+    for (setting, loss), g in s[s["loss"] != "-"].groupby(["setting", "loss"], sort=False):
+        g = g.set_index("method")
+        if not {"pretrain", "bootstrap"} <= set(g.index):
+            continue
+        r = runs[(runs["setting"] == setting) & (runs["loss"] == loss)]
+        paired = (r[r["method"] == "bootstrap"].set_index("seed")["accuracy"]
+                  - r[r["method"] == "pretrain"].set_index("seed")["accuracy"]).dropna()
+        lines.append(f"| {setting} | {loss} | "
+                     f"{_pm(g.loc['pretrain', 'accuracy_mean'], g.loc['pretrain', 'accuracy_std'])}"
+                     f" | {_pm(g.loc['bootstrap', 'accuracy_mean'], g.loc['bootstrap', 'accuracy_std'])}"
+                     f" | {paired.mean():+.3f} ({(paired > 0).sum()}/{len(paired)} seeds up) |")
+    return "\n".join(lines)
+
+
 def main():
     for title, text in [("digits (bench_digits.py)", digits_table()),
                         ("digits before / after issue 8", before_after_table()),
@@ -155,7 +282,11 @@ def main():
                         ("digits, other losses", digits_table("digits_losses")),
                         ("tabular (bench_tabular.py)", tabular_table()),
                         ("memory cache (bench_memory_cache.py)", memory_table()),
-                        ("learning-rate sensitivity (bench_lr_sensitivity.py)", lr_table())]:
+                        ("learning-rate sensitivity (bench_lr_sensitivity.py)", lr_table()),
+                        ("precision: fp32 against bf16 (bench_digits.py)", precision_table()),
+                        ("speed (bench_speed.py)", speed_tables()),
+                        ("dynamic bootstrapping (bench_digits.py --modes pretrain bootstrap)",
+                         bootstrap_table())]:
         print(f"### {title}\n\n{text}\n")
 
 

@@ -1,0 +1,482 @@
+"""Speed of the training phases: precision, memory format, joint views, torch.compile, memory.
+
+Every number here is a ratio or a rate measured inside one run on the same
+machine (timings on shared machines drift; a ratio of two timings taken side
+by side does not), written with the settings beside it.  Sections
+(``--sections``, default all but the slow ``fit4000``):
+
+``a1``
+    Seconds per SimCLR epoch (phase a1) through the package's skorch
+    :class:`~noisyclf.nets.ContrastiveNet` on 32x32 RGB images (CIFAR-10
+    when ``../shared/data`` has it, else random uint8 images) and on 8x8
+    digits, for fp32/bf16 x NCHW/channels-last x one pass per view/one 2N
+    pass, plus a hand-written loop over the same module (skorch's overhead)
+    and the a2 step (:class:`~noisyclf.nets.NoisyLabelNet`) in fp32/bf16.
+    The variants train round-robin, one epoch each per round (``--rounds``,
+    after a warm-up round), and the median epoch counts, so that a slow spell
+    of the shared machine hits every variant alike.  ``speedup`` is against the first row of its image size (NCHW
+    fp32, one pass per view: the code before issue 9).
+``compile``
+    ``torch.compile`` through skorch's ``compile=True``: first epoch
+    (compilation included) and later epochs against eager mode, and the
+    number of epochs after which compiling pays off.
+``predict``
+    ``predict_proba`` images/s of a fitted model at batch 1, 64 and 1,024.
+``scaling``
+    a1 seconds per epoch at 1k, 5k and 20k samples and the fitted slope.
+``memory``
+    Peak resident memory growth of ``fit`` on uint8 images against the
+    images' own size (one epoch per phase), sampled every 20 ms.
+``demo``
+    Wall time of ``python -m noisyclf`` with ``precision`` fp32 and auto.
+``fit4000``
+    Default-settings ``fit`` on 4,000 28x28 single-channel images (fp32 and
+    auto precision); slow (about 15 minutes).
+``gpu``
+    The CIFAR ResNet-18's a1 epoch on a CUDA GPU, skorch against the
+    hand-written loop, fp32 / bf16 / fp16, at batch 128 and 512
+    (``benchmarks/gpu_check.sh``; not in the default sections).
+
+Writes ``benchmarks/results/speed_<section>.csv``.  Usage::
+
+    python benchmarks/bench_speed.py                       # all but fit4000
+    python benchmarks/bench_speed.py --sections a1 compile
+    python benchmarks/bench_speed.py --quick               # smoke test (seconds)
+"""
+
+import contextlib
+import copy
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from noisyclf import ContrastiveNoisyClassifier
+from noisyclf.estimator import JOINT_VIEWS, _build_contrastive_net
+from noisyclf.losses import NTXentLoss
+from noisyclf.modules import (
+    ClassifierHead, ClassifierModule, ContrastiveModule, ProjectionHead, make_encoder,
+)
+from noisyclf.nets import NoisyLabelNet, make_criterion, resolve_precision
+
+_HERE = str(Path(__file__).resolve().parent)
+if _HERE not in sys.path:  # loaded by path, not run as a script
+    sys.path.insert(0, _HERE)
+from _common import environment, make_parser, parse_args, write_csv  # noqa: E402
+
+SECTIONS = ["a1", "compile", "predict", "scaling", "memory", "demo", "fit4000", "gpu"]
+DEFAULT_SECTIONS = SECTIONS[:-2]
+#: (precision, channels_last, joint_views) of the a1 variants; the first is
+#: the code before issue 9.
+A1_VARIANTS = [("fp32", False, False), ("fp32", True, False), ("bf16", False, False),
+               ("bf16", True, False), ("fp32", True, True), ("bf16", True, True)]
+
+
+# ----------------------------------------------------------------- data
+def cifar_images(n, seed=0):
+    """``n`` CIFAR-10 training images as uint8 (n, 3, 32, 32), or random ones."""
+    try:
+        from noisyclf.datasets import load_cifar10
+        X, _ = load_cifar10(n_samples=n, random_state=seed)
+        source = "CIFAR-10"
+    except (FileNotFoundError, OSError, ValueError):
+        X = np.random.default_rng(seed).integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
+        source = "random uint8"
+    return np.ascontiguousarray(X.transpose(0, 3, 1, 2)), source
+
+
+def digits_images():
+    from sklearn.datasets import load_digits
+    X = load_digits().data.astype(np.float32).reshape(-1, 1, 8, 8)
+    return X, "digits"
+
+
+def _stats(X):
+    Xf = X.astype(np.float32) / (255.0 if X.dtype == np.uint8 else 1.0)
+    return (Xf.mean(axis=(0, 2, 3)).reshape(-1, 1, 1),
+            Xf.std(axis=(0, 2, 3)).reshape(-1, 1, 1) + 1e-6)
+
+
+# ------------------------------------------------------------- the nets
+def simclr_net(X, *, precision, channels_last, joint_views, epochs, batch_size=128,
+               compile=False, seed=0, encoder="cnn", device="cpu"):
+    """The package's a1 net (as :func:`noisyclf.estimator._run_simclr` builds it)."""
+    torch.manual_seed(seed)
+    mean, scale = _stats(X)
+    enc = make_encoder(encoder, X.shape[1:], mean, scale)
+    module = ContrastiveModule(enc, ProjectionHead(enc.out_features, 128))
+    hflip = 0.5 if X.shape[1] == 3 else 0.0
+    net = _build_contrastive_net(
+        module, NTXentLoss, name="a1", epochs=epochs, lr=0.1, batch_size=batch_size,
+        temperature=0.5, weight_decay=5e-4, augment_kind="simclr",
+        augment_kwargs={"crop_scale": (0.2, 1.0), "hflip_prob": hflip,
+                        "value_range": (0.0, 1.0 if X.dtype == np.uint8 else 16.0)},
+        n_samples=len(X), device=device, verbose=0, precision=precision,
+        channels_last=channels_last)
+    net.set_params(joint_views=joint_views)
+    if compile:
+        net.set_params(compile=True)
+    return net
+
+
+def epoch_runner(net, data, y=None):
+    """A callable that trains ``net`` one more epoch and returns its seconds."""
+    net.initialize()
+
+    def one_epoch():
+        start = time.perf_counter()
+        net.partial_fit(data, y, epochs=1)
+        return time.perf_counter() - start
+    return one_epoch
+
+
+def simclr_runner(X, **kwargs):
+    return epoch_runner(simclr_net(X, epochs=100, **kwargs), {"x": torch.from_numpy(X)})
+
+
+def _sync(run, device):
+    if torch.device(device).type != "cuda":
+        return run
+
+    def synced():
+        seconds = run()
+        torch.cuda.synchronize()
+        return seconds
+    return synced
+
+
+def hand_loop_runner(X, *, precision, batch_size=128, encoder="cnn", device="cpu"):
+    """a1 written by hand (no skorch) with the same module, augmenter and loss,
+    channels-last, one pass per view (as the nets), pinned batches and
+    non-blocking copies on CUDA, a gradient scaler for fp16: what skorch's
+    loop adds, if anything."""
+    net = simclr_net(X, precision=precision, channels_last=True, joint_views=False, epochs=1,
+                     encoder=encoder, device=device)
+    net.initialize()
+    module, aug, crit = net.module_, net.augmenter_, net.criterion_
+    opt = torch.optim.SGD(module.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+    cuda = torch.device(device).type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=cuda and precision == "fp16")
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.bfloat16)
+    xt = torch.from_numpy(X)
+
+    def one_epoch():
+        start = time.perf_counter()
+        order = torch.randperm(len(xt))
+        for b in range(0, len(xt), batch_size):
+            x = xt[order[b:b + batch_size]]
+            if cuda:
+                x = x.pin_memory()
+            x = x.to(device, non_blocking=cuda)
+            x = x.float().div_(255.0) if x.dtype == torch.uint8 else x
+            v1 = aug(x).contiguous(memory_format=torch.channels_last)
+            v2 = aug(x).contiguous(memory_format=torch.channels_last)
+            with torch.autocast(torch.device(device).type, dtype=dtype,
+                                enabled=precision != "fp32"):
+                z1, z2 = module(v1).float(), module(v2).float()
+            loss = crit(z1, z2).mean()
+            opt.zero_grad()
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            loss.item()  # as skorch, which logs every batch's loss
+        if cuda:
+            torch.cuda.synchronize()
+        return time.perf_counter() - start
+    return one_epoch
+
+
+def interleaved(runners, rounds):
+    """Median seconds per epoch of each runner, run round-robin for ``rounds``
+    rounds after one warm-up round, so that a slow spell of the machine hits
+    every variant alike."""
+    for run in runners.values():
+        run()
+    times = {name: [] for name in runners}
+    for _ in range(rounds):
+        for name, run in runners.items():
+            times[name].append(run())
+    return {name: float(np.median(t)) for name, t in times.items()}
+
+
+def supervised_net(X, y, *, precision, channels_last, epochs, seed=0):
+    torch.manual_seed(seed)
+    mean, scale = _stats(X)
+    enc = make_encoder("cnn", X.shape[1:], mean, scale)
+    module = ClassifierModule(enc, ClassifierHead(enc.out_features, 10))
+    return NoisyLabelNet(
+        module, make_criterion("elr", n_samples=len(X), n_classes=10), augmenter="weak",
+        augmenter__hflip_prob=0.5 if X.shape[1] == 3 else 0.0, n_samples=len(X),
+        record_epochs=0, precision=precision, channels_last=channels_last,
+        optimizer=torch.optim.SGD, optimizer__momentum=0.9, lr=0.02, max_epochs=epochs,
+        batch_size=128, train_split=None, iterator_train__shuffle=True, device="cpu",
+        verbose=0)
+
+
+# ------------------------------------------------------------- sections
+def section_a1(args, env):
+    rows = []
+    n = 256 if args.quick else 4096
+    rounds = 1 if args.quick else args.rounds
+    for X, source in [cifar_images(n), digits_images()]:
+        X = X[:n]
+        shape = "x".join(map(str, X.shape[1:]))
+        runners = {}
+        for precision, cl, joint in A1_VARIANTS:
+            runners[("a1", precision, cl, joint, "skorch")] = simclr_runner(
+                X, precision=precision, channels_last=cl, joint_views=joint)
+        for precision in ["fp32", "bf16"]:
+            runners[("a1", precision, True, True, "hand-written")] = hand_loop_runner(
+                X, precision=precision)
+        y = torch.as_tensor(np.arange(len(X)) % 10)
+        data = {"x": torch.from_numpy(X), "index": torch.arange(len(X)),
+                "sample_weight": torch.ones(len(X))}
+        for precision, cl in [("fp32", False), ("fp32", True), ("bf16", True)]:
+            net = supervised_net(X, y, precision=precision, channels_last=cl, epochs=100)
+            runners[("a2", precision, cl, "", "skorch")] = epoch_runner(net, data, y)
+        seconds = interleaved(runners, rounds)
+        base = {}
+        for (phase, precision, cl, joint, loop), sec in seconds.items():
+            base.setdefault(phase, sec)
+            rows.append(dict(phase=phase, images=source, shape=shape, n=len(X),
+                             precision=precision, channels_last=cl, joint_views=joint,
+                             loop=loop, sec_per_epoch=sec, images_per_s=len(X) / sec,
+                             speedup=base[phase] / sec, rounds=rounds))
+            print(_fmt(rows[-1]), flush=True)
+    return rows
+
+
+def section_compile(args, env):
+    n = 256 if args.quick else 2048
+    X, source = cifar_images(n)
+    precision = resolve_precision("auto", "cpu")
+    rows = []
+    runners = {}
+    for compiled in [False, True]:
+        net = simclr_net(X, precision=precision, channels_last=True, joint_views=JOINT_VIEWS,
+                         epochs=100, compile=compiled)
+        run = epoch_runner(net, {"x": torch.from_numpy(X)})
+        try:
+            first, error = run(), ""  # compilation happens in the first epoch
+        except Exception as exc:  # e.g. no C compiler: report, do not crash the run
+            first, error = float("nan"), f"{type(exc).__name__}: {exc}"[:200]
+        rows.append(dict(images=source, n=n, precision=precision, compiled=compiled,
+                         first_epoch_s=first, error=error))
+        if not error:
+            runners[compiled] = run
+    later = interleaved(runners, 1 if args.quick else 3) if len(runners) == 2 else {}
+    for row in rows:
+        row["later_epoch_s"] = later.get(row["compiled"], float("nan"))
+        print(_fmt(row), flush=True)
+    eager, comp = rows
+    gain = eager["later_epoch_s"] - comp["later_epoch_s"]
+    cost = comp["first_epoch_s"] - eager["first_epoch_s"]
+    comp["later_speedup"] = eager["later_epoch_s"] / comp["later_epoch_s"]
+    comp["break_even_epochs"] = cost / gain if gain > 0 else float("inf")
+    print(f"compile: {cost:.1f} s extra in epoch 1, {gain:.2f} s/epoch saved later -> "
+          f"pays off after {comp['break_even_epochs']:.0f} epochs of {n} images", flush=True)
+    return rows
+
+
+def section_predict(args, env):
+    n = 256 if args.quick else 2000
+    X, source = cifar_images(n)
+    y = np.arange(n) % 10
+    clf = ContrastiveNoisyClassifier(pretrain_epochs=0, max_epochs=1, warmup_epochs=0,
+                                     gmm_epochs=1, phases="pretrain", random_state=0)
+    clf.fit(X.transpose(0, 2, 3, 1), y)
+    rows = []
+    Xp = X.transpose(0, 2, 3, 1)
+    for batch in [1, 64, 1024]:
+        reps = max(1, (64 if args.quick else 512) // batch) if batch < 1024 else 2
+        xb = np.ascontiguousarray(Xp[:batch])
+        clf.predict_proba(xb)  # warm-up
+        start = time.perf_counter()
+        for _ in range(reps):
+            clf.predict_proba(xb)
+        sec = (time.perf_counter() - start) / reps
+        rows.append(dict(images=source, batch=batch, seconds_per_call=sec,
+                         images_per_s=batch / sec))
+        print(_fmt(rows[-1]), flush=True)
+    return rows
+
+
+def section_scaling(args, env):
+    sizes = [128, 256, 512] if args.quick else [1000, 5000, 20000]
+    X_all, source = cifar_images(max(sizes))
+    precision = resolve_precision("auto", "cpu")
+    runners = {n: simclr_runner(X_all[:n], precision=precision, channels_last=True,
+                                joint_views=JOINT_VIEWS) for n in sizes}
+    seconds = interleaved(runners, 1 if args.quick else 2)
+    rows = [dict(images=source, n=n, precision=precision, sec_per_epoch=sec,
+                 ms_per_image=1000 * sec / n) for n, sec in seconds.items()]
+    slope, intercept = np.polyfit([r["n"] for r in rows], [r["sec_per_epoch"] for r in rows], 1)
+    for r in rows:
+        r["slope_ms_per_image"] = 1000 * slope
+        r["intercept_s"] = intercept
+        print(_fmt(r), flush=True)
+    print(f"a1 epoch = {intercept:.2f} s + {1000 * slope:.3f} ms x n", flush=True)
+    return rows
+
+
+class _PeakRSS:
+    """Peak resident set size of this process while the block runs (sampled)."""
+
+    def __init__(self, interval=0.02):
+        self.interval = interval
+
+    @staticmethod
+    def rss():
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    def __enter__(self):
+        self.start = self.peak = self.rss()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.rss())
+            time.sleep(self.interval)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.rss())
+
+
+def section_memory(args, env):
+    n = 2000 if args.quick else 50000
+    X, source = cifar_images(n)
+    X = np.ascontiguousarray(X.transpose(0, 2, 3, 1))  # as users hold them: (n, 32, 32, 3)
+    y = np.arange(n) % 10
+    params = dict(pretrain_epochs=1, max_epochs=1, finetune_epochs=1, gmm_epochs=1,
+                  warmup_epochs=0, random_state=0)
+    # Warm up torch's allocator and kernels on a few images first.
+    ContrastiveNoisyClassifier(**params).fit(X[:300], y[:300])
+    with _PeakRSS() as peak:
+        start = time.perf_counter()
+        ContrastiveNoisyClassifier(**params).fit(X, y)
+        seconds = time.perf_counter() - start
+    growth = peak.peak - peak.start
+    row = dict(images=source, n=n, uint8_mb=X.nbytes / 2**20, peak_growth_mb=growth / 2**20,
+               growth_over_uint8=growth / X.nbytes, float32_copy_mb=4 * X.nbytes / 2**20,
+               fit_seconds=seconds)
+    print(_fmt(row), flush=True)
+    return [row]
+
+
+def _timed(cmd, env_extra=None):
+    env = dict(os.environ, **(env_extra or {}))
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if proc.returncode:
+        raise RuntimeError(f"{cmd} failed:\n{proc.stderr[-2000:]}")
+    return seconds, proc.stdout
+
+
+def section_demo(args, env):
+    rows = []
+    for precision in ["fp32", "auto"]:
+        cmd = [sys.executable, "-m", "noisyclf", "--precision", precision]
+        if args.quick:
+            cmd += ["--quick"]
+        seconds, out = _timed(cmd)
+        rows.append(dict(job="python -m noisyclf", precision=precision, wall_s=seconds,
+                         resolved=resolve_precision(precision, "cpu")))
+        print(_fmt(rows[-1]), flush=True)
+    return rows
+
+
+def section_fit4000(args, env):
+    n = 200 if args.quick else 4000
+    rng = np.random.default_rng(0)
+    X = (rng.random((n, 28, 28)) * 255).astype(np.uint8)
+    y = rng.integers(0, 10, n)
+    rows = []
+    for precision in ["fp32", "auto"]:
+        params = dict(random_state=0, precision=precision)
+        if args.quick:
+            params.update(pretrain_epochs=1, max_epochs=1, finetune_epochs=1, gmm_epochs=1,
+                          warmup_epochs=0)
+        start = time.perf_counter()
+        clf = ContrastiveNoisyClassifier(**params).fit(X, y)
+        rows.append(dict(job=f"fit {n} 28x28 uint8, defaults", precision=precision,
+                         resolved=clf.precision_, wall_s=time.perf_counter() - start))
+        print(_fmt(rows[-1]), flush=True)
+    return rows
+
+
+def section_gpu(args, env):
+    """The CIFAR ResNet-18's a1 on a CUDA GPU: skorch against the hand-written loop,
+    fp32 / bf16 / fp16 (``benchmarks/gpu_check.sh``)."""
+    if not torch.cuda.is_available():
+        print("no CUDA device: nothing to measure", flush=True)
+        return [dict(gpu="none", note="no CUDA device")]
+    device = "cuda"
+    name = torch.cuda.get_device_name(0)
+    n = 512 if args.quick else 8192
+    X, source = cifar_images(n)
+    rows = []
+    for batch_size in args.gpu_batch_sizes:
+        runners = {}
+        for precision in ["fp32", "bf16", "fp16"]:
+            runners[(precision, "skorch")] = _sync(simclr_runner(
+                X, precision=precision, channels_last=True, joint_views=JOINT_VIEWS,
+                encoder="resnet18", device=device, batch_size=batch_size), device)
+            runners[(precision, "hand-written")] = hand_loop_runner(
+                X, precision=precision, encoder="resnet18", device=device,
+                batch_size=batch_size)
+        seconds = interleaved(runners, 1 if args.quick else args.rounds)
+        for (precision, loop), sec in seconds.items():
+            rows.append(dict(gpu=name, encoder="resnet18", images=source, n=n,
+                             batch_size=batch_size, precision=precision, loop=loop,
+                             sec_per_epoch=sec, images_per_s=n / sec,
+                             vs_fp32=seconds[("fp32", loop)] / sec,
+                             skorch_over_hand=(seconds[(precision, "hand-written")]
+                                               / seconds[(precision, "skorch")])))
+            print(_fmt(rows[-1]), flush=True)
+    return rows
+
+
+def _fmt(row):
+    return "  " + ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                            for k, v in row.items())
+
+
+def main(argv=None):
+    parser = make_parser(__doc__)
+    parser.add_argument("--sections", nargs="+", default=DEFAULT_SECTIONS, choices=SECTIONS)
+    parser.add_argument("--gpu-batch-sizes", type=int, nargs="+", default=[128, 512],
+                        help="batch sizes of the gpu section")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="timed epochs per variant, run round-robin (after a warm-up)")
+    args = parse_args(parser, argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    env = environment()
+    env["cpu_bf16"] = resolve_precision("auto", "cpu") == "bf16"
+    written = []
+    for name in args.sections:
+        print(f"[{name}]", flush=True)
+        rows = globals()[f"section_{name}"](args, env)
+        rows = [dict(r, **env) for r in rows]
+        columns = list(dict.fromkeys(k for r in rows for k in r))
+        path = out / f"speed_{name}.csv"
+        write_csv(rows, columns, path)
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    main()
