@@ -120,3 +120,27 @@ def test_bench_phase_b_quick_appends_each_cell_and_resumes(tmp_path, capsys):
     assert "accuracy" not in capsys.readouterr().out.split("setting")[0]
     assert len(_read(tmp_path / "phase_b.csv")[1]) == 4
     assert (tmp_path / "phase_b.png").stat().st_size > 0
+
+
+def test_bench_speed_quick(tmp_path):
+    module = _load("bench_speed")
+    written = module.main(["--quick", "--out", str(tmp_path), "--sections", "a1", "predict",
+                           "scaling", "memory", "gpu"])
+    assert [p.name for p in written] == ["speed_a1.csv", "speed_predict.csv",
+                                         "speed_scaling.csv", "speed_memory.csv",
+                                         "speed_gpu.csv"]
+    columns, rows = _read(tmp_path / "speed_a1.csv")
+    assert {"phase", "precision", "channels_last", "joint_views", "loop", "sec_per_epoch",
+            "speedup", "torch_threads", "cpu_bf16"} <= set(columns)
+    # Two image sizes: 6 SimCLR variants, 2 hand-written loops, 3 supervised variants each.
+    assert len(rows) == 2 * (len(module.A1_VARIANTS) + 2 + 3)
+    assert all(float(r["sec_per_epoch"]) > 0 for r in rows)
+    assert {r["loop"] for r in rows} == {"skorch", "hand-written"}
+    _, rows = _read(tmp_path / "speed_predict.csv")
+    assert [int(r["batch"]) for r in rows] == [1, 64, 1024]
+    _, rows = _read(tmp_path / "speed_scaling.csv")
+    assert len(rows) == 3 and len({r["slope_ms_per_image"] for r in rows}) == 1
+    _, (row,) = _read(tmp_path / "speed_memory.csv")
+    assert float(row["peak_growth_mb"]) >= 0 and float(row["uint8_mb"]) > 0
+    _, rows = _read(tmp_path / "speed_gpu.csv")
+    assert rows and "gpu" in rows[0]
