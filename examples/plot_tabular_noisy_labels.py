@@ -14,6 +14,10 @@ to the other class) and compares, on the *clean* test labels, logistic
 regression and gradient boosting with the framework's three modes, all trained
 on the same noisy labels.  One seed only; ``benchmarks/bench_tabular.py``
 repeats this over several seeds and adds the wine data.
+
+**Settings.** Two noise rates (symmetric 0.2 and 0.4), a1 cached with
+``memory`` and shared by every fit, ``pretrain_epochs=30, max_epochs=20,
+finetune_epochs=10``; about 10 s on two CPU cores.
 """
 
 # %%
