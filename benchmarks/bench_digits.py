@@ -51,6 +51,10 @@ def main(argv=None):
     parser.add_argument("--out", default=str(RESULTS))
     parser.add_argument("--name", default="digits", help="stem of the output files")
     parser.add_argument("--modes", nargs="+", default=list(MODES))
+    parser.add_argument("--memory", default=None,
+                        help="a1 cache folder kept across losses and runs (SimCLR is "
+                             "label-free: one pre-training per seed); default: a temporary "
+                             "folder per (loss, seed)")
     parser.add_argument("--params", nargs="*", default=[], metavar="KEY=VALUE",
                         help="extra estimator hyperparameters, e.g. finetune_temperature=0.07")
     args = parser.parse_args(argv)
@@ -73,7 +77,8 @@ def main(argv=None):
             if done is not None and ((done["loss"] == loss) & (done["seed"] == seed)).any():
                 print(f"skipping loss={loss} seed={seed}: already in {csv_path}")
                 continue
-            with tempfile.TemporaryDirectory() as cache:
+            with tempfile.TemporaryDirectory() as tmp:
+                cache = args.memory or tmp
                 for r in run(settings, args.modes, loss=loss, random_state=seed,
                              memory=cache, params=params, out=sys.stdout):
                     rows.append(dict(r, loss=loss, seed=seed, settings=label))

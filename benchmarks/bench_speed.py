@@ -387,7 +387,7 @@ def _timed(cmd, env_extra=None):
 
 def section_demo(args, env):
     rows = []
-    for precision in ["fp32", "auto"]:
+    for precision in args.precisions:
         cmd = [sys.executable, "-m", "noisyclf", "--precision", precision]
         if args.quick:
             cmd += ["--quick"]
@@ -404,7 +404,7 @@ def section_fit4000(args, env):
     X = (rng.random((n, 28, 28)) * 255).astype(np.uint8)
     y = rng.integers(0, 10, n)
     rows = []
-    for precision in ["fp32", "auto"]:
+    for precision in args.precisions:
         params = dict(random_state=0, precision=precision)
         if args.quick:
             params.update(pretrain_epochs=1, max_epochs=1, finetune_epochs=1, gmm_epochs=1,
@@ -457,6 +457,9 @@ def _fmt(row):
 def main(argv=None):
     parser = make_parser(__doc__)
     parser.add_argument("--sections", nargs="+", default=DEFAULT_SECTIONS, choices=SECTIONS)
+    parser.add_argument("--precisions", nargs="+", default=["fp32", "auto"],
+                        choices=["fp32", "bf16", "auto"],
+                        help="precisions of the demo and fit4000 sections")
     parser.add_argument("--gpu-batch-sizes", type=int, nargs="+", default=[128, 512],
                         help="batch sizes of the gpu section")
     parser.add_argument("--rounds", type=int, default=3,

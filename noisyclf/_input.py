@@ -567,7 +567,7 @@ def legacy_layout(X, image_shape, *, fitting, input_shape=None):
 
 
 #: Samples per chunk when computing the standardisation statistics.
-STATS_CHUNK = 2048
+STATS_CHUNK = 256
 
 
 def standardization(X):

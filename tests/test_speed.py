@@ -251,3 +251,10 @@ def test_predict_proba_is_batch_invariant_in_bf16(digits_uint8):
     whole = clf.predict_proba(X)
     parts = np.vstack([clf.predict_proba(X[i:i + 7]) for i in range(0, len(X), 7)])
     np.testing.assert_allclose(parts, whole, rtol=1e-5, atol=1e-6)
+
+
+def test_malloc_threshold_is_fixed_on_glibc():
+    import platform
+    fixed = nets_mod.fix_malloc_threshold()
+    # mallopt(M_MMAP_THRESHOLD) returns 1 on glibc; other platforms are left alone.
+    assert fixed == (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc")
