@@ -150,9 +150,8 @@ def run(settings=SETTINGS, modes=MODES, *, loss="elr", random_state=0, verbose=0
             # it, here, then fan the rest out (each finds a1 in memory).
             first = next((k for k, (i, _) in enumerate(jobs)
                           if rows[i]["method"] != "baseline"), 0)
-            i, (func, args, kwargs) = jobs.pop(first)
-            # Nothing else runs yet: the pre-training gets every worker's thread.
-            report(i, func(*args, **dict(kwargs, threads=n_jobs)))
+            i, job = jobs.pop(first)
+            report(i, _call(job))
             results = zip([i for i, _ in jobs], Parallel(n_jobs=n_jobs, return_as="generator")(
                 job for _, job in jobs))
         for i, row in results:
