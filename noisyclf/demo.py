@@ -97,8 +97,9 @@ def run(settings=SETTINGS, modes=MODES, *, loss="elr", random_state=0, verbose=0
         Extra hyperparameters for every :class:`ContrastiveNoisyClassifier`.
     n_jobs : int, default=1
         Worker processes for the fits (joblib), one torch thread each; the
-        first fit that pre-trains runs first, alone, so that the others find
-        a1 in ``memory``.  ``verbose > 0`` runs everything in this process.
+        first fit that pre-trains runs beside the baselines (which need no
+        a1), before the other fits, so that they find a1 in ``memory``.
+        ``verbose > 0`` runs everything in this process.
     out : file-like
         Where progress lines go.
 
@@ -144,18 +145,22 @@ def run(settings=SETTINGS, modes=MODES, *, loss="elr", random_state=0, verbose=0
                   f"{row['accuracy']:.3f} ({row['seconds']:.1f} s)", file=out, flush=True)
 
         if n_jobs == 1 or verbose:
-            results = ((i, _call(job)) for i, job in jobs)
+            for i, job in jobs:
+                report(i, _call(job))
         else:
-            # a1 is label-free and cached: pre-train in the first fit that needs
-            # it, here, then fan the rest out (each finds a1 in memory).
+            # a1 is label-free and cached: the first fit that needs it pre-trains
+            # while the baselines (no a1) run beside it; then the other fits fan
+            # out and find a1 in memory.
             first = next((k for k, (i, _) in enumerate(jobs)
                           if rows[i]["method"] != "baseline"), 0)
-            i, job = jobs.pop(first)
-            report(i, _call(job))
-            results = zip([i for i, _ in jobs], Parallel(n_jobs=n_jobs, return_as="generator")(
-                job for _, job in jobs))
-        for i, row in results:
-            report(i, row)
+            stage1 = [jobs[first]] + [(i, job) for k, (i, job) in enumerate(jobs)
+                                      if k != first and rows[i]["method"] == "baseline"]
+            taken = {i for i, _ in stage1}
+            stage2 = [(i, job) for i, job in jobs if i not in taken]
+            with Parallel(n_jobs=n_jobs, return_as="generator") as parallel:
+                for stage in (stage1, stage2):
+                    for k, row in enumerate(parallel(job for _, job in stage)):
+                        report(stage[k][0], row)
     finally:
         if tmp is not None:
             tmp.cleanup()
