@@ -44,12 +44,9 @@ Writes ``benchmarks/results/speed_<section>.csv``.  Usage::
     python benchmarks/bench_speed.py --quick               # smoke test (seconds)
 """
 
-import contextlib
-import copy
 import os
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -58,6 +55,7 @@ import numpy as np
 import torch
 
 from noisyclf import ContrastiveNoisyClassifier
+from noisyclf._input import standardization
 from noisyclf.estimator import JOINT_VIEWS, _build_contrastive_net
 from noisyclf.losses import NTXentLoss
 from noisyclf.modules import (
@@ -97,18 +95,12 @@ def digits_images():
     return X, "digits"
 
 
-def _stats(X):
-    Xf = X.astype(np.float32) / (255.0 if X.dtype == np.uint8 else 1.0)
-    return (Xf.mean(axis=(0, 2, 3)).reshape(-1, 1, 1),
-            Xf.std(axis=(0, 2, 3)).reshape(-1, 1, 1) + 1e-6)
-
-
 # ------------------------------------------------------------- the nets
 def simclr_net(X, *, precision, channels_last, joint_views, epochs, batch_size=128,
                compile=False, seed=0, encoder="cnn", device="cpu"):
     """The package's a1 net (as :func:`noisyclf.estimator._run_simclr` builds it)."""
     torch.manual_seed(seed)
-    mean, scale = _stats(X)
+    mean, scale = standardization(X)  # as the estimator computes them
     enc = make_encoder(encoder, X.shape[1:], mean, scale)
     module = ContrastiveModule(enc, ProjectionHead(enc.out_features, 128))
     hflip = 0.5 if X.shape[1] == 3 else 0.0
@@ -207,7 +199,7 @@ def interleaved(runners, rounds):
 
 def supervised_net(X, y, *, precision, channels_last, epochs, seed=0):
     torch.manual_seed(seed)
-    mean, scale = _stats(X)
+    mean, scale = standardization(X)  # as the estimator computes them
     enc = make_encoder("cnn", X.shape[1:], mean, scale)
     module = ClassifierModule(enc, ClassifierHead(enc.out_features, 10))
     return NoisyLabelNet(

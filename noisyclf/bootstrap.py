@@ -567,16 +567,6 @@ class BootstrapNet(NoisyLabelNet):
         return self
 
     # ---- the noise model
-    def _train_losses(self, X, y):
-        """Raw eval-mode, un-augmented cross-entropy of every sample against ``y``."""
-        was_training = self.module_.training
-        with torch.random.fork_rng(devices=[]):
-            logits = self.forward({"x": X["x"]}, training=False, device=self.device)
-        self.module_.train(was_training)
-        with torch.no_grad():
-            return F.cross_entropy(logits.float(), to_tensor(y, device=logits.device),
-                                   reduction="none").cpu().numpy()
-
     def fit_noise_model(self, X, y):
         """Fit ``bmm_`` to the training losses of ``(X, y)``; set ``noise_prob_``.
 
@@ -587,7 +577,7 @@ class BootstrapNet(NoisyLabelNet):
         -------
         self : BootstrapNet
         """
-        losses = self._train_losses(X, y)
+        losses = self.eval_cross_entropy(X, y)
         if not np.isfinite(losses).all():
             raise DivergenceError(
                 f"the training losses became non-finite at epoch {len(self.history)} "

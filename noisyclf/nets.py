@@ -91,6 +91,19 @@ def _cpu_has_fast_bf16():
     return bool(re.search(r"\b(avx512_bf16|amx_bf16)\b", flags))
 
 
+def _check_precision(precision, device, choices=PRECISIONS):
+    """Raise a ``ValueError`` for a ``precision`` outside ``choices`` or fp16 off CUDA."""
+    if precision not in choices:
+        names = " or ".join(repr(c) for c in choices if c not in PRECISIONS)
+        raise ValueError(f"precision must be {names + ' or ' if names else ''}one of "
+                         f"{PRECISIONS}; got {precision!r}.")
+    if precision == "fp16" and torch.device(device).type != "cuda":
+        raise ValueError(
+            f"precision='fp16' needs a CUDA device (mixed precision with a gradient "
+            f"scaler); got device={str(device)!r}. Use 'bf16' or 'fp32' on the CPU."
+        )
+
+
 def resolve_precision(precision, device):
     """The concrete precision of the nets for the estimator's ``precision``.
 
@@ -104,15 +117,8 @@ def resolve_precision(precision, device):
     >>> resolve_precision("fp32", "cpu")
     'fp32'
     """
+    _check_precision(precision, device, choices=("auto",) + PRECISIONS)
     if precision != "auto":
-        if precision not in PRECISIONS:
-            raise ValueError(
-                f"precision must be 'auto' or one of {PRECISIONS}; got {precision!r}.")
-        if precision == "fp16" and torch.device(device).type != "cuda":
-            raise ValueError(
-                f"precision='fp16' needs a CUDA device (mixed precision with a gradient "
-                f"scaler); got device={str(device)!r}. Use 'bf16' or 'fp32' on the CPU."
-            )
         return precision
     dev = torch.device(device)
     if dev.type == "cuda":
@@ -239,13 +245,7 @@ class _PhaseNetMixin:
 
     def initialize(self):
         precision = getattr(self, "precision", "fp32")
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}; got {precision!r}.")
-        if precision == "fp16" and not self._on_cuda():
-            raise ValueError(
-                f"precision='fp16' needs a CUDA device (mixed precision with a gradient "
-                f"scaler); got device={self.device!r}. Use 'bf16' or 'fp32' on the CPU."
-            )
+        _check_precision(precision, self.device)
         if FIX_MALLOC_THRESHOLD:
             fix_malloc_threshold()
         super().initialize()
@@ -506,8 +506,8 @@ class NoisyLabelNet(_PhaseNetMixin, NeuralNet):
             self.recorded_losses_.append(self.eval_losses(dataset_train.X, dataset_train.y))
             self.recorded_losses_ = self.recorded_losses_[-self.record_epochs:]
 
-    def eval_losses(self, X, y):
-        """Min-max normalised eval-mode cross-entropy of every sample against ``y``.
+    def eval_cross_entropy(self, X, y):
+        """Eval-mode cross-entropy of every sample against ``y`` (ndarray).
 
         One un-augmented pass in eval mode (DivideMix's ``eval_train``); the
         training mode of the module is restored afterwards.
@@ -519,7 +519,11 @@ class NoisyLabelNet(_PhaseNetMixin, NeuralNet):
         with torch.no_grad():
             ce = torch.nn.functional.cross_entropy(
                 logits.float(), to_tensor(y, device=logits.device), reduction="none")
-        return normalise_losses(ce.cpu().numpy())
+        return ce.cpu().numpy()
+
+    def eval_losses(self, X, y):
+        """:meth:`eval_cross_entropy`, min-max normalised (the GMMs' input)."""
+        return normalise_losses(self.eval_cross_entropy(X, y))
 
     def train_step_single(self, batch, **fit_params):
         self._set_training(True)
