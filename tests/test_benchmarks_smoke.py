@@ -144,3 +144,34 @@ def test_bench_speed_quick(tmp_path):
     assert float(row["peak_growth_mb"]) >= 0 and float(row["uint8_mb"]) > 0
     _, rows = _read(tmp_path / "speed_gpu.csv")
     assert rows and "gpu" in rows[0]
+
+
+def test_bench_cifar10_quick_every_column_and_resumes(tmp_path, capsys):
+    module = _load("bench_cifar10")
+    argv = ["--quick", "--workers", "1", "--out", str(tmp_path)]
+    module.main(argv)
+    columns, rows = _read(tmp_path / "cifar10_quick.csv")
+    assert columns == module.COLUMNS
+    methods = {r["method"] for r in rows}
+    assert {"baseline", "pretrain", "full", "cleanlab CleanLearning", "SimCLR + logreg",
+            "pretrain (clean labels)"} <= methods
+    assert {r["setting"] for r in rows} >= {"sym0.4", "worse_label"}
+    for r in rows:
+        assert 0.0 <= float(r["test_accuracy"]) <= 1.0
+        assert r["params"] and r["seed"] == "0" and r["n_train"] == "200"
+    framework = [r for r in rows if r["method"] in ("baseline", "full", "cleanlab CleanLearning")]
+    assert all(r["issues_f1"] != "" for r in framework)
+    for png in ("cifar10_quick.png", "cifar10_quick_finetune_gain.png",
+                "cifar10_quick_pseudo_labels.png", "cifar10_quick_gmm.png"):
+        assert (tmp_path / png).stat().st_size > 0
+    # Resuming runs nothing that is already in the CSV.
+    capsys.readouterr()
+    module.main(argv)
+    assert " ..." not in capsys.readouterr().out
+    assert len(_read(tmp_path / "cifar10_quick.csv")[1]) == len(rows)
+    # The README's tables render from it.
+    report = _load("report")
+    report.RESULTS = tmp_path
+    text = report.cifar10_tables("cifar10_quick")
+    assert "| sym0.4 (0.400) |" in text and "cleanlab" in text
+    assert "pretrain >= baseline in" in text and "label-issue F1" in text

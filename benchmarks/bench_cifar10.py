@@ -1,0 +1,553 @@
+"""The paper's own ground at CPU scale: CIFAR-10 with synthetic and real (CIFAR-10N) label noise.
+
+Protocol (every setting is written beside every result row):
+
+* a stratified subset of ``--n-train`` CIFAR-10 training images (seed
+  ``--subset-seed``) and the full 10,000-image test set (clean labels), both
+  from ``../shared/data/cifar10_jpeg.npz`` (JPEG quality 75: up to about one
+  point below the original PNGs), decoded once and cached;
+* label settings: symmetric 0.2/0.4/0.6/0.8, asymmetric 0.2/0.4 with the
+  paper's CIFAR-10 class map (truck->automobile, bird->airplane, cat<->dog,
+  deer->horse), and the CIFAR-10N human labels ``worse_label``,
+  ``aggre_label`` and ``random_label1`` of the same images;
+* the estimator with its default hyperparameters (the small CNN, bf16 where
+  the CPU has it) except ``pretrain_epochs`` (``--pretrain-epochs``): one
+  SimCLR pre-training (a1) per subset, shared through ``memory=`` by every
+  label setting and loss (it is label-free);
+* for each label setting and loss (CE, NFL+RCE, ELR): ``baseline`` (the same
+  network from scratch) and one ``phases="full"`` fit, which gives both the
+  ``pretrain`` column (phase a2's classifier, which is what
+  ``phases="pretrain"`` predicts: every phase is seeded on its own, so a2 is
+  the same in both modes) and the ``full`` column (b3);
+* peers on the same subset, labels and network: cleanlab's ``CleanLearning``
+  wrapping the CE baseline (out-of-sample ``pred_probs`` by
+  ``--cleanlab-folds``-fold cross-validation, then a refit on the kept
+  labels), and a logistic-regression probe on the frozen SimCLR features;
+* finding the wrong labels: precision, recall, F1 of ``label_issues_`` and
+  ROC AUC of ``label_quality_`` against the known flips (the CIFAR-10N
+  labels against ``clean_label``), beside cleanlab's ``find_label_issues``
+  on its cross-validated ``pred_probs``.
+
+Test accuracy is that of the final epoch (never the best one).  Cells are
+claimed through lock files by ``--workers`` worker processes (one torch
+thread each) and appended to ``benchmarks/results/cifar10.csv`` as soon as
+they finish, so a run can be stopped and resumed; the per-sample GMM inputs
+of each full fit go to ``results/cifar10_losses/`` for the Figure 4 plot.
+
+Usage::
+
+    python benchmarks/bench_cifar10.py                 # the grid (hours on 2 cores)
+    python benchmarks/bench_cifar10.py --plot-only     # figures from the CSV
+    python benchmarks/bench_cifar10.py --quick         # smoke test (seconds)
+"""
+
+import fcntl
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+_HERE = str(Path(__file__).resolve().parent)
+if _HERE not in sys.path:  # loaded by path, not run as a script
+    sys.path.insert(0, _HERE)
+from _common import (  # noqa: E402
+    RESULTS, environment, limit_threads, make_parser, pyplot, save_figure,
+)
+
+import noisyclf  # noqa: E402
+from noisyclf import ContrastiveNoisyClassifier, make_noisy_labels  # noqa: E402
+
+#: Label settings, most informative first (claim (i) at symmetric 0.8, the
+#: cleanlab target on worse_label), so that a run cut short has those.
+SETTINGS = [
+    ("symmetric", 0.8), ("cifar10n", "worse_label"), ("symmetric", 0.4),
+    ("asymmetric", 0.4), ("cifar10n", "aggre_label"), ("symmetric", 0.2),
+    ("symmetric", 0.6), ("cifar10n", "random_label1"), ("asymmetric", 0.2),
+]
+LOSSES = ["ce", "elr", "nfl+rce"]
+#: Settings where cleanlab's CleanLearning runs (its cross-validation costs
+#: ``folds + 1`` baseline fits).
+CLEANLAB_SETTINGS = [("cifar10n", "worse_label"), ("symmetric", 0.4), ("symmetric", 0.8),
+                     ("cifar10n", "aggre_label")]
+COLUMNS = [
+    "setting", "noise_type", "noise", "actual_noise", "loss", "method", "seed",
+    "n_train", "n_test", "test_accuracy", "given_accuracy", "pseudo_accuracy",
+    "issues_precision", "issues_recall", "issues_f1", "issues_auc", "n_issues",
+    "weights_auc", "wall_s", "params", "torch_threads", "noisyclf", "torch", "finished",
+]
+
+
+def setting_name(kind, value):
+    if kind in ("cifar10n", "probe"):
+        return value
+    return f"{kind[:3]}{value}"
+
+
+# ----------------------------------------------------------------- data
+def load(args):
+    """Training subset (uint8, channels last), its clean labels, the test set,
+    and the CIFAR-10N labels of the subset, decoded once (``joblib.Memory``)."""
+    from noisyclf.datasets import CIFAR10N_LABEL_KEYS, load_cifar10
+    cache = str(Path(args.cache) / "decoded")
+    if args.quick and not _have_cifar10():
+        return synthetic(args, CIFAR10N_LABEL_KEYS)
+    X, y = load_cifar10(n_samples=args.n_train, random_state=args.subset_seed, memory=cache)
+    Xte, yte = load_cifar10(subset="test", memory=cache,
+                            n_samples=None if args.n_test >= 10000 else args.n_test,
+                            random_state=0)
+    human = {}
+    for key in CIFAR10N_LABEL_KEYS:
+        _, y_key, y_clean = load_cifar10(n_samples=args.n_train, random_state=args.subset_seed,
+                                         label_noise=key, memory=cache)
+        assert np.array_equal(y_clean, y)
+        human[key] = y_key
+    return X, y, Xte, yte, human
+
+
+def _have_cifar10():
+    from noisyclf.datasets import load_cifar10
+    try:
+        load_cifar10(n_samples=10, random_state=0, label_noise="worse_label")
+    except (FileNotFoundError, OSError):
+        return False
+    return True
+
+
+def synthetic(args, keys):
+    """``--quick`` without the CIFAR-10 files: random images and labels of the
+    same shapes (a smoke test of the script, not of the method)."""
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, (args.n_train, 32, 32, 3), dtype=np.uint8)
+    Xte = rng.integers(0, 256, (args.n_test, 32, 32, 3), dtype=np.uint8)
+    y, yte = np.arange(args.n_train) % 10, np.arange(args.n_test) % 10
+    human = {k: np.where(rng.random(len(y)) < 0.3, rng.integers(0, 10, len(y)), y)
+             for k in keys}
+    human["clean_label"] = y.copy()
+    print("NOTE: CIFAR-10 files not found; --quick runs on random images", flush=True)
+    return X, y, Xte, yte, human
+
+
+def noisy_labels(kind, value, y, human, seed):
+    if kind == "cifar10n":
+        return human[value]
+    if kind == "asymmetric":
+        return make_noisy_labels(y, "asymmetric", value, mapping="cifar10", n_classes=10,
+                                 random_state=seed)
+    return make_noisy_labels(y, "symmetric", value, n_classes=10, random_state=seed)
+
+
+# ------------------------------------------------------------ the models
+class _Recording(ContrastiveNoisyClassifier):
+    """The estimator, keeping phase a2's net (the ``pretrain`` column) and the
+    SimCLR encoder (for the probe) as attributes; nothing else changes."""
+
+    def _pretrain(self, X):
+        encoder, projection = super()._pretrain(X)
+        self.simclr_encoder_ = encoder
+        return encoder, projection
+
+    def _train_classifier(self, phase, encoder, data, y, *, frozen_warmup):
+        net = super()._train_classifier(phase, encoder, data, y, frozen_warmup=frozen_warmup)
+        if phase == "a2":
+            self.a2_net_ = net
+        return net
+
+    def a2_score(self, X, y):
+        final, self.classifier_net_ = self.classifier_net_, self.a2_net_
+        try:
+            return self.score(X, y)
+        finally:
+            self.classifier_net_ = final
+
+    def simclr_features(self, X):
+        """Frozen SimCLR (a1) features of uint8 channels-last images, fp32, eval mode."""
+        enc = self.simclr_encoder_.eval()
+        out = []
+        with torch.no_grad():
+            for start in range(0, len(X), 1000):
+                x = torch.from_numpy(np.ascontiguousarray(
+                    X[start:start + 1000].transpose(0, 3, 1, 2))).float().div_(255.0)
+                out.append(enc(x).float())
+        return torch.cat(out).numpy()
+
+
+def estimator_params(args, loss, phases):
+    params = dict(phases=phases, loss=loss, pretrain_epochs=args.pretrain_epochs,
+                  random_state=args.model_seed, memory=str(Path(args.cache) / "a1"))
+    params.update(args.params)
+    return params
+
+
+def label_issue_metrics(flipped, is_issue, quality):
+    from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
+    out = dict(issues_precision=precision_score(flipped, is_issue, zero_division=0),
+               issues_recall=recall_score(flipped, is_issue, zero_division=0),
+               issues_f1=f1_score(flipped, is_issue, zero_division=0),
+               n_issues=int(np.sum(is_issue)))
+    if 0 < flipped.sum() < len(flipped):
+        out["issues_auc"] = roc_auc_score(flipped, -np.asarray(quality))
+    return out
+
+
+# --------------------------------------------------------------- the cells
+def cells(args):
+    """(setting kind, value, loss, job, seed) in the order they are claimed."""
+    out = [] if args.no_probe else [("probe", "clean", "ce", "probe", args.model_seed)]
+    for seed in ([] if args.probe_only else args.seeds):
+        for kind, value in args.settings:
+            for loss in args.losses:
+                out += [(kind, value, loss, job, seed) for job in args.jobs]
+            if (kind, value) in CLEANLAB_SETTINGS and not args.no_cleanlab:
+                out.append((kind, value, "ce", "cleanlab", seed))
+    return out
+
+
+def cell_id(cell):
+    kind, value, loss, job, seed = cell
+    return f"{setting_name(kind, value)}__{loss}__{job}__s{seed}".replace("+", "")
+
+
+def run_cell(cell, data, args):
+    kind, value, loss, job, seed = cell
+    X, y, Xte, yte, human = data
+    if job == "probe":
+        return run_probe(data, args, seed)
+    y_noisy = noisy_labels(kind, value, y, human, seed)
+    flipped = y_noisy != y
+    base = dict(setting=setting_name(kind, value), noise_type=kind, noise=value,
+                actual_noise=float(flipped.mean()), loss=loss, seed=seed,
+                given_accuracy=float(1 - flipped.mean()))
+    start = time.perf_counter()
+    if job == "cleanlab":
+        return run_cleanlab(X, y_noisy, Xte, yte, flipped, args, base, start)
+    params = estimator_params(args, loss, job)
+    clf = _Recording(**params).fit(X, y_noisy)
+    wall = time.perf_counter() - start
+    issues = label_issue_metrics(flipped, clf.label_issues_, clf.label_quality_)
+    pseudo_ok = clf.pseudo_labels_ == y
+    wauc = {}
+    if 0 < pseudo_ok.sum() < len(pseudo_ok):
+        from sklearn.metrics import roc_auc_score
+        wauc["weights_auc"] = roc_auc_score(~pseudo_ok, -clf.sample_weights_)
+    common = dict(base, pseudo_accuracy=float(pseudo_ok.mean()), wall_s=round(wall, 1),
+                  params=json.dumps({k: v for k, v in params.items() if k != "memory"}),
+                  **issues, **wauc)
+    if job in ("baseline", "pretrain"):
+        return [dict(common, method=job, test_accuracy=clf.score(Xte, yte))]
+    save_losses(clf, flipped, pseudo_ok, base, args)
+    return [dict(common, method="pretrain", test_accuracy=clf.a2_score(Xte, yte)),
+            dict(common, method="full", test_accuracy=clf.score(Xte, yte))]
+
+
+def run_probe(data, args, seed):
+    """SimCLR features + logistic regression, on the clean labels (the
+    representation's quality) and, per label setting, on the noisy ones."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    X, y, Xte, yte, human = data
+    start = time.perf_counter()
+    # phases="pretrain" on the clean labels: a1 (cached for every later cell)
+    # and a2 on clean labels, the ceiling of the pretrain column.
+    params = estimator_params(args, "ce", "pretrain")
+    clf = _Recording(**params).fit(X, y)
+    wall = time.perf_counter() - start
+    F, Fte = clf.simclr_features(X), clf.simclr_features(Xte)
+    pjson = json.dumps({k: v for k, v in params.items() if k != "memory"})
+    rows = [dict(setting="clean", noise_type="clean", noise=0.0, actual_noise=0.0, loss="ce",
+                 method="pretrain (clean labels)", seed=seed, given_accuracy=1.0,
+                 test_accuracy=clf.score(Xte, yte), wall_s=round(wall, 1), params=pjson)]
+    for kind, value in [("clean", 0.0)] + list(args.settings):
+        yn = y if kind == "clean" else noisy_labels(kind, value, y, human, seed)
+        probe = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000))
+        t0 = time.perf_counter()
+        probe.fit(F, yn)
+        rows.append(dict(setting="clean" if kind == "clean" else setting_name(kind, value),
+                         noise_type=kind, noise=value, actual_noise=float(np.mean(yn != y)),
+                         loss="-", method="SimCLR + logreg", seed=seed,
+                         given_accuracy=float(np.mean(yn == y)),
+                         test_accuracy=probe.score(Fte, yte),
+                         wall_s=round(time.perf_counter() - t0, 1),
+                         params=pjson + " + StandardScaler + LogisticRegression(C=0.1)"))
+    return rows
+
+
+def run_cleanlab(X, y_noisy, Xte, yte, flipped, args, base, start):
+    from cleanlab.classification import CleanLearning
+    params = estimator_params(args, "ce", "baseline")
+    params.pop("memory")
+    cl = CleanLearning(ContrastiveNoisyClassifier(**params), cv_n_folds=args.cleanlab_folds,
+                       seed=base["seed"], verbose=False)
+    issues_df = cl.find_label_issues(X, y_noisy)
+    cl.fit(X, y_noisy, label_issues=issues_df)
+    wall = time.perf_counter() - start
+    issues = label_issue_metrics(flipped, issues_df["is_label_issue"].to_numpy(),
+                                 issues_df["label_quality"].to_numpy())
+    return [dict(base, method="cleanlab CleanLearning", test_accuracy=cl.score(Xte, yte),
+                 wall_s=round(wall, 1), **issues,
+                 params=json.dumps(dict(params, cv_n_folds=args.cleanlab_folds)))]
+
+
+def save_losses(clf, flipped, pseudo_ok, base, args):
+    folder = Path(args.out) / "cifar10_losses"
+    folder.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(
+        folder / f"{base['setting']}__{base['loss'].replace('+', '')}__s{base['seed']}.npz",
+        given=clf.gmm_losses_["given"].astype(np.float32),
+        pseudo=clf.gmm_losses_["pseudo"].astype(np.float32),
+        flipped=flipped, pseudo_correct=pseudo_ok,
+        label_quality=clf.label_quality_.astype(np.float32),
+        sample_weights=clf.sample_weights_.astype(np.float32))
+
+
+# --------------------------------------------------------------- plumbing
+def append_rows(rows, path):
+    import csv
+    env = environment()
+    with open(path, "a", newline="") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        new = fh.tell() == 0
+        writer = csv.DictWriter(fh, fieldnames=COLUMNS)
+        if new:
+            writer.writeheader()
+        for r in rows:
+            r = dict(r, torch_threads=env["torch_threads"], noisyclf=env["noisyclf"],
+                     torch=env["torch"], finished=time.strftime("%Y-%m-%d %H:%M:%S"))
+            r.setdefault("n_train", ROW_N[0])
+            r.setdefault("n_test", ROW_N[1])
+            writer.writerow({k: (f"{r[k]:.4f}" if isinstance(r.get(k), float)
+                                 and k not in ("noise", "wall_s") else r.get(k, ""))
+                             for k in COLUMNS})
+        fh.flush()
+        fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+ROW_N = [0, 0]
+
+
+def claim(cell, locks):
+    """True when this process takes ``cell`` (an O_EXCL lock file; a ``.done``
+    marker skips cells already in the CSV)."""
+    name = cell_id(cell)
+    if (locks / f"{name}.done").exists():
+        return False
+    try:
+        fd = os.open(locks / f"{name}.lock", os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return False
+    os.write(fd, str(os.getpid()).encode())
+    os.close(fd)
+    return True
+
+
+def worker(args):
+    data = load(args)
+    ROW_N[:] = [len(data[1]), len(data[3])]
+    out = Path(args.out)
+    locks = Path(args.cache) / f"locks_{args.name}"
+    locks.mkdir(parents=True, exist_ok=True)
+    csv_path = out / f"{args.name}.csv"
+    todo = cells(args)
+    probe = ("probe", "clean", "ce", "probe", args.model_seed)
+    probe_done = locks / f"{cell_id(probe)}.done"
+    for cell in todo:
+        # a1 first: the probe cell pre-trains once for every other cell.
+        while cell[3] != "probe" and not args.no_probe and not probe_done.exists():
+            time.sleep(5)
+        if not claim(cell, locks):
+            continue
+        t0 = time.perf_counter()
+        print(f"[{os.getpid()}] {cell_id(cell)} ...", flush=True)
+        threads = torch.get_num_threads()
+        if cell[3] == "probe" and args.worker:  # the other workers wait: every core
+            torch.set_num_threads(os.cpu_count() or 1)
+        try:
+            rows = run_cell(cell, data, args)
+        except Exception:
+            (locks / f"{cell_id(cell)}.lock").unlink(missing_ok=True)
+            raise
+        finally:
+            torch.set_num_threads(threads)
+        append_rows(rows, csv_path)
+        (locks / f"{cell_id(cell)}.done").touch()
+        (locks / f"{cell_id(cell)}.lock").unlink(missing_ok=True)
+        accs = ", ".join(f"{r['method']} {r['test_accuracy']:.3f}" for r in rows[:4])
+        print(f"[{os.getpid()}] {cell_id(cell)}: {accs} ({time.perf_counter() - t0:.0f} s)",
+              flush=True)
+
+
+# ------------------------------------------------------------------ plots
+def plot(args):
+    import pandas as pd
+    out = Path(args.out)
+    csv_path = out / f"{args.name}.csv"
+    if not csv_path.exists():
+        return
+    df = pd.read_csv(csv_path)
+    plt = pyplot()
+    fw = df[df["method"].isin(["baseline", "pretrain", "full"])]
+    if len(fw):
+        order = [setting_name(k, v) for k, v in SETTINGS if setting_name(k, v) in set(fw.setting)]
+        losses = [l for l in LOSSES if l in set(fw["loss"])]
+        fig, axes = plt.subplots(1, len(losses), figsize=(4.5 * len(losses), 3.6), sharey=True,
+                                 squeeze=False)
+        for ax, loss in zip(axes[0], losses):
+            g = fw[fw["loss"] == loss].groupby(["setting", "method"])["test_accuracy"].mean()
+            xs = np.arange(len(order))
+            for i, m in enumerate(["baseline", "pretrain", "full"]):
+                vals = [g.get((s, m), np.nan) for s in order]
+                ax.bar(xs + (i - 1) * 0.27, vals, 0.27, label=m)
+            ax.set_xticks(xs)
+            ax.set_xticklabels(order, rotation=45, ha="right", fontsize=8)
+            ax.set_title(f"loss {loss}")
+            ax.set_ylim(0, 1)
+        axes[0][0].set_ylabel("test accuracy (final epoch)")
+        axes[0][0].legend(fontsize=8)
+        save_figure(fig, out / f"{args.name}.png")
+        # Figure 6's idea: full - pretrain per cell; Figure 3's: pseudo vs given accuracy.
+        piv = fw.pivot_table(index=["setting", "loss", "seed"], columns="method",
+                             values="test_accuracy").reset_index()
+        if {"full", "pretrain"} <= set(piv.columns):
+            piv["gain"] = piv["full"] - piv["pretrain"]
+            fig, ax = plt.subplots(figsize=(7, 3.4))
+            gains = piv.groupby(["setting", "loss"])["gain"].mean()
+            labels = [f"{s} {l}" for s, l in gains.index]
+            ax.bar(range(len(gains)), gains.values,
+                   color=["tab:green" if v >= 0 else "tab:red" for v in gains.values])
+            ax.set_xticks(range(len(gains)))
+            ax.set_xticklabels(labels, rotation=70, ha="right", fontsize=7)
+            ax.axhline(0, color="k", lw=0.8)
+            ax.set_ylabel("full - pretrain accuracy")
+            save_figure(fig, out / f"{args.name}_finetune_gain.png")
+        full = fw[fw["method"] == "full"]
+        if len(full):
+            fig, ax = plt.subplots(figsize=(4.2, 4))
+            for loss, g in full.groupby("loss"):
+                ax.scatter(g["given_accuracy"], g["pseudo_accuracy"], label=loss, s=20)
+            ax.plot([0, 1], [0, 1], "k--", lw=0.8)
+            ax.set_xlabel("given-label accuracy")
+            ax.set_ylabel("pseudo-label accuracy (a2)")
+            ax.legend(fontsize=8)
+            save_figure(fig, out / f"{args.name}_pseudo_labels.png")
+    plot_gmm(out, args.name)
+
+
+def plot_gmm(out, name):
+    """Figure 4's idea: a2's normalised losses against the given labels, clean
+    and flipped, with the two fitted GMM components."""
+    from noisyclf.selection import gmm_clean_probability  # noqa: F401 (same settings)
+    from sklearn.mixture import GaussianMixture
+    files = sorted((out / "cifar10_losses").glob("*__elr__s*.npz"))
+    if not files:
+        return
+    plt = pyplot()
+    files = files[:6]
+    fig, axes = plt.subplots(1, len(files), figsize=(3.3 * len(files), 3), squeeze=False)
+    for ax, f in zip(axes[0], files):
+        d = np.load(f)
+        losses = d["given"].astype(np.float64)
+        bins = np.linspace(0, 1, 41)
+        ax.hist(losses[~d["flipped"]], bins, alpha=0.6, density=True, label="clean label")
+        ax.hist(losses[d["flipped"]], bins, alpha=0.6, density=True, label="wrong label")
+        gmm = GaussianMixture(2, max_iter=100, tol=1e-2, reg_covar=5e-4, random_state=0)
+        gmm.fit(losses.reshape(-1, 1))
+        grid = np.linspace(0, 1, 200)
+        for k in range(2):
+            mu, var, w = gmm.means_[k, 0], gmm.covariances_[k].ravel()[0], gmm.weights_[k]
+            ax.plot(grid, w * np.exp(-(grid - mu) ** 2 / (2 * var)) / np.sqrt(2 * np.pi * var),
+                    "k-" if k == 0 else "k--", lw=1)
+        ax.set_title(f.stem.split("__")[0] + " (elr)", fontsize=9)
+        ax.set_xlabel("normalised loss")
+    axes[0][0].legend(fontsize=7)
+    save_figure(fig, out / f"{name}_gmm.png")
+
+
+# ------------------------------------------------------------------- main
+def parse(argv):
+    parser = make_parser(__doc__)
+    parser.add_argument("--n-train", type=int, default=4000)
+    parser.add_argument("--n-test", type=int, default=10000)
+    parser.add_argument("--subset-seed", type=int, default=0)
+    parser.add_argument("--model-seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0],
+                        help="noise seeds (synthetic noise); every seed reuses the one a1")
+    parser.add_argument("--losses", nargs="+", default=LOSSES)
+    parser.add_argument("--settings", nargs="+", default=None,
+                        help="e.g. sym0.8 worse_label (default: all)")
+    parser.add_argument("--pretrain-epochs", type=int, default=200)
+    parser.add_argument("--cleanlab-folds", type=int, default=3)
+    parser.add_argument("--no-cleanlab", action="store_true")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--worker", action="store_true", help=argparse_suppress())
+    parser.add_argument("--jobs", nargs="+", default=["full", "baseline"],
+                        choices=["full", "baseline", "pretrain"],
+                        help="fits per (setting, loss): 'full' also gives the pretrain column")
+    parser.add_argument("--no-probe", action="store_true",
+                        help="skip the probe cell (a1 must then be cached or is run per fit)")
+    parser.add_argument("--plot-only", action="store_true")
+    parser.add_argument("--probe-only", action="store_true",
+                        help="only a1 and its probes (e.g. to compare --pretrain-epochs)")
+    parser.add_argument("--name", default="cifar10")
+    parser.add_argument("--cache", default=str(Path(_HERE).parent / ".noisyclf_cache" / "cifar10"))
+    parser.add_argument("--params", nargs="*", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads with --workers 1 (default: as torch has it)")
+    args = parser.parse_args(argv)
+    names = {setting_name(k, v): (k, v) for k, v in SETTINGS}
+    args.settings = (SETTINGS if args.settings is None
+                     else [names[s] for s in args.settings])
+    args.params = {k: _value(v) for k, v in (p.split("=", 1) for p in args.params)}
+    if args.quick:
+        args.n_train, args.n_test, args.pretrain_epochs, args.cleanlab_folds = 200, 200, 1, 2
+        args.settings = [("symmetric", 0.4), ("cifar10n", "worse_label")]
+        args.losses, args.seeds = ["elr"], args.seeds[:1]
+        args.name = args.name + "_quick"
+        args.params.update(max_epochs=2, finetune_epochs=1, warmup_epochs=1, gmm_epochs=1)
+        if args.cache == parser.get_default("cache"):
+            args.cache = str(Path(args.out) / ".cache_quick")
+    return args
+
+
+def argparse_suppress():
+    import argparse
+    return argparse.SUPPRESS
+
+
+def _value(text):
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse(argv)
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    if args.plot_only:
+        return plot(args)
+    if args.worker or args.workers <= 1:
+        limit_threads(1 if args.workers > 1 or args.worker
+                      else args.threads or torch.get_num_threads())
+        worker(args)
+    else:
+        # The first worker pre-trains a1 (the probe cell) with every thread;
+        # the others wait for it, then all run one torch thread each.
+        procs = [subprocess.Popen([sys.executable, __file__, *argv, "--worker"])
+                 for _ in range(args.workers)]
+        codes = [p.wait() for p in procs]
+        if any(codes):
+            raise SystemExit(f"a worker failed: exit codes {codes}")
+    if not args.worker:
+        plot(args)
+        print(f"wrote {Path(args.out) / (args.name + '.csv')} "
+              f"(noisyclf {noisyclf.__version__})")
+
+
+if __name__ == "__main__":
+    main()
