@@ -37,6 +37,7 @@ from torch import nn
 from tqdm import auto as tqdm_auto
 
 from . import _input
+from ._parallel import limit_worker_threads
 from .bootstrap import BootstrapNet, MixupBootstrappingLoss
 from .losses import NTXentLoss, WeightedSupConLoss
 from .modules import (
@@ -808,6 +809,7 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     # ------------------------------------------------------------------ fit
+    @limit_worker_threads  # one torch thread per dask/Ray task: noisyclf/_parallel.py
     def fit(self, X, y, sample_weight=None):
         """Run the framework on ``X`` with (possibly noisy) labels ``y``.
 

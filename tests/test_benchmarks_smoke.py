@@ -175,3 +175,25 @@ def test_bench_cifar10_quick_every_column_and_resumes(tmp_path, capsys):
     text = report.cifar10_tables("cifar10_quick")
     assert "| sym0.4 (0.400) |" in text and "cleanlab" in text
     assert "pretrain >= baseline in" in text and "label-issue F1" in text
+
+
+def test_bench_scale_out_quick(tmp_path):
+    pytest.importorskip("dask.distributed")
+    module = _load("bench_scale_out")
+    has_ray = importlib.util.find_spec("ray") is not None
+    engines = ["dask", "ray"] if has_ray else ["dask"]
+    module.main(["--quick", "--out", str(tmp_path), "--engines", *engines])
+    columns, rows = _read(tmp_path / "scale_out.csv")
+    assert columns == module.COLUMNS
+    expected = ["sequential", "dask, 1 worker", "dask, 2 workers"]
+    if has_ray:
+        expected += ["ray, 1 worker", "ray, 2 workers"]
+    assert [r["setting"] for r in rows] == expected
+    for r in rows:
+        # The same CV scores on every engine, one a1 pre-training per fold on a
+        # shared memory= folder, one torch thread per fit.
+        assert r["identical"] == "True"
+        assert int(r["a1_pretrainings"]) == int(r["cv"]) == module.QUICK["cv"]
+        assert r["worker_torch_threads"] == "1"
+        assert float(r["wall_s"]) > 0 and r["loadavg_1min_before"] != ""
+        assert (r["speedup"] != "") == (r["workers"] == "2")
