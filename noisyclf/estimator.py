@@ -36,7 +36,7 @@ from skorch.callbacks import Callback, Freezer, LRScheduler, Unfreezer
 from torch import nn
 from tqdm import auto as tqdm_auto
 
-from . import _input
+from . import _input, _streaming
 from ._parallel import limit_worker_threads
 from .bootstrap import BootstrapNet, MixupBootstrappingLoss
 from .losses import NTXentLoss, WeightedSupConLoss
@@ -199,14 +199,16 @@ def _drop_last(n_samples, batch_size):
 def _run_simclr(X, input_shape, encoder, mean, scale, *, epochs, lr, batch_size, temperature,
                 weight_decay, projection_dim, augment_kwargs, augment_kind, seed, device,
                 precision="fp32", channels_last=False, encoder_kwargs=None, encoder_key=None,
-                verbose=0):
+                data_key=None, verbose=0):
     """Phase a1: SimCLR pre-training.  Label-free, so it can be cached.
 
     Returns the encoder + projection head weights (CPU tensors) and the
     skorch history as a list of dicts.  Module-level and deterministic in its
     arguments so that :class:`joblib.Memory` can cache it: ``encoder`` (a
     name, a module class or a module instance) is left out of the cache key
-    and stands in it as ``encoder_key`` (:func:`_encoder_cache_key`).
+    and stands in it as ``encoder_key`` (:func:`_encoder_cache_key`); a
+    streamed Dataset ``X`` (:class:`~noisyclf._streaming.ImageStream`) is left
+    out too and stands in it as ``data_key``, the digest of its images.
     """
     with torch.random.fork_rng(devices=_fork_devices(device)):
         torch.manual_seed(seed)
@@ -220,7 +222,7 @@ def _run_simclr(X, input_shape, encoder, mean, scale, *, epochs, lr, batch_size,
         )
         diverged = None
         try:
-            net.fit({"x": torch.as_tensor(X)}, None)
+            net.fit({"x": _as_net_input(X)}, None)
         except DivergenceError as exc:
             net.restore_last_finite()
             _finish_progress(net, "diverged")
@@ -230,6 +232,11 @@ def _run_simclr(X, input_shape, encoder, mean, scale, *, epochs, lr, batch_size,
         state = {k: v.detach().cpu().clone() for k, v in net.module_.state_dict().items()}
         history = [dict(row) for row in net.history]
     return state, history, diverged, interrupted
+
+
+def _as_net_input(X):
+    """The nets' ``"x"``: a streamed Dataset as it is, an array as a tensor (no copy)."""
+    return X if isinstance(X, _streaming.ImageStream) else torch.as_tensor(X)
 
 
 def _encoder_cache_key(encoder, encoder_kwargs):
@@ -422,6 +429,21 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         ``ValueError`` asks for ``data_format="channels_last"`` when the rows
         are clearly more spatially coherent read as (H, W, C) (a flattened
         channels-last array).  ``predict`` uses the layout chosen in ``fit``.
+    image_size : int, (height, width) or None, default=None
+        For a :class:`torch.utils.data.Dataset` ``X`` (streamed, see ``fit``):
+        resize every image whose size differs to this, PIL images with
+        PIL's bilinear filter (as :func:`noisyclf.datasets.load_image_folder`),
+        arrays and tensors with :func:`torch.nn.functional.interpolate`
+        (bilinear, antialiased); ``predict`` resizes its Dataset images to
+        the same size.  ``None`` takes the images as the dataset gives them,
+        all of one size (a ``ValueError`` naming the first that differs asks
+        for ``image_size``).  Array ``X`` is never resized: ``image_size``
+        with an array ``X`` raises a ``ValueError``.
+    num_workers : int, default=0
+        For a Dataset ``X``: the :class:`torch.utils.data.DataLoader` worker
+        processes that read (decode, resize) its items in every pass over
+        it, in ``fit`` and ``predict``; ``0`` reads them in this process.
+        Results do not depend on it.  Ignored for array ``X``.
     lr : float, default=0.02
         Learning rate of the supervised phases a2 and b3 (SGD, momentum 0.9).
     max_epochs : int, default=40
@@ -640,6 +662,8 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         "encoder": [StrOptions({"auto", "cnn", "resnet18", "mlp"}), _ModuleClassOrInstance()],
         "image_shape": [None, tuple, list],
         "data_format": [StrOptions({"auto", "channels_first", "channels_last"})],
+        "image_size": [None, Interval(numbers.Integral, 1, None, closed="left"), tuple, list],
+        "num_workers": [Interval(numbers.Integral, 0, None, closed="left")],
         "lr": [Interval(numbers.Real, 0, None, closed="neither")],
         "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -681,6 +705,8 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         encoder="auto",
         image_shape=None,
         data_format="auto",
+        image_size=None,
+        num_workers=0,
         lr=0.02,
         max_epochs=40,
         batch_size=128,
@@ -720,6 +746,8 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         self.encoder = encoder
         self.image_shape = image_shape
         self.data_format = data_format
+        self.image_size = image_size
+        self.num_workers = num_workers
         self.lr = lr
         self.max_epochs = max_epochs
         self.batch_size = batch_size
@@ -810,15 +838,34 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ fit
     @limit_worker_threads  # one torch thread per dask/Ray task: noisyclf/_parallel.py
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Run the framework on ``X`` with (possibly noisy) labels ``y``.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features), (n, H, W), (n, C, H, W) or (n, H, W, C)
+        X : array-like of shape (n_samples, n_features), (n, H, W), (n, C, H, W) or \
+(n, H, W, C), or torch.utils.data.Dataset
             Training inputs; uint8 images are scaled to [0, 1].  Not modified.
-        y : array-like of shape (n_samples,)
-            Given (noisy) labels of any type.
+
+            A map-style :class:`torch.utils.data.Dataset` of images (e.g.
+            torchvision's ``ImageFolder``) is streamed, never held in memory
+            as a whole: each pass over it is a
+            :class:`~torch.utils.data.DataLoader` whose ``num_workers``
+            processes read item ``i`` -- an image or ``(image, label, ...)``;
+            the image a PIL image, an (H, W[, C]) uint8 array or a (C, H, W)
+            uint8 tensor, or floats in [0, 1] -- and resize it to
+            ``image_size``; uint8 batches go to the device, where they are
+            scaled and augmented.  Samples are identified by their dataset
+            position (ELR's targets, the GMMs' losses, ``pseudo_labels_``,
+            ``label_quality_``: entry ``i`` is item ``i``); one pass before
+            training computes the standardisation statistics (exact, from
+            pixel histograms) and reads the labels.  A Dataset and the array
+            of its images give the same model (``num_workers`` changes
+            nothing).  ``n_features_in_`` is not set.
+        y : array-like of shape (n_samples,) or None, default=None
+            Given (noisy) labels of any type.  ``None`` only for a Dataset
+            ``X``: the labels are then the second element of its items
+            (``ImageFolder``'s class indices, after its ``target_transform``).
         sample_weight : array-like of shape (n_samples,), default=None
             Multiplies each sample's loss in the supervised phases (a2, b3)
             and its anchors' losses in b2.  SimCLR (a1) is label-free and
@@ -829,7 +876,10 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         self : ContrastiveNoisyClassifier
         """
         self._validate_params()
-        X, y = self._validate_fit_input(X, y)
+        if _streaming.is_dataset(X):
+            X, y = self._validate_stream_input(X, y)
+        else:
+            X, y = self._validate_fit_input(X, y)
         sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float32)
         self.classes_, y_enc = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
@@ -926,9 +976,12 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         encoder, encoder_kwargs = self._encoder_spec()
         run = _run_simclr
         memory = self._memory()
+        streamed = isinstance(X, _streaming.ImageStream)
         if memory is not None:
-            # The module itself is not hashed: encoder_key stands for it.
-            run = memory.cache(_run_simclr, ignore=["verbose", "encoder"])
+            # The module itself is not hashed: encoder_key stands for it; nor is
+            # a streamed Dataset: data_key, the digest of its images, does.
+            run = memory.cache(_run_simclr,
+                               ignore=["verbose", "encoder"] + (["X"] if streamed else []))
         args = (X, self.input_shape_, encoder, self._mean, self._scale)
         run_kwargs = dict(
             epochs=self.pretrain_epochs, lr=self.pretrain_lr, batch_size=self.batch_size,
@@ -938,6 +991,7 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
             precision=self.precision_, channels_last=self._channels_last(),
             encoder_kwargs=encoder_kwargs,
             encoder_key=None if memory is None else _encoder_cache_key(encoder, encoder_kwargs),
+            data_key=X.digest if streamed and memory is not None else None,
             verbose=self.verbose,
         )
         cached = (memory is not None and self.verbose > 0
@@ -1190,6 +1244,11 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
 
     # ---------------------------------------------------------- input prep
     def _validate_fit_input(self, X, y):
+        if self.image_size is not None:
+            raise ValueError(
+                f"image_size={self.image_size!r} resizes the images of a torch Dataset X; "
+                f"array X is never resized: resize it first, or pass image_size=None."
+            )
         _input.check_X_kind(X, fitting=True)
         _input.check_same_n_samples(X, y, _num_samples)
         X, y = validate_data(
@@ -1199,6 +1258,15 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         check_classification_targets(y)
         X = self._to_sample_layout(X, fitting=True)
         self.input_shape_ = tuple(int(s) for s in X.shape[1:])
+        self._resize_to = None
+        self._resolve_encoder_kind(f"X with shape {X.shape}")
+        self._mean, self._scale = _input.standardization(X)
+        self._check_custom_encoder()
+        return X, y
+
+    def _resolve_encoder_kind(self, what):
+        """Set ``encoder_kind_`` for ``input_shape_``; ``ValueError`` for encoder__* parameters
+        without an encoder class and for a conv encoder on tabular input (``what``)."""
         is_image = len(self.input_shape_) == 3
         encoder_params = self._encoder_params()
         custom = not isinstance(self.encoder, str)
@@ -1217,18 +1285,71 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         elif self.encoder in ("cnn", "resnet18") and not is_image:
             raise ValueError(
                 f"encoder={self.encoder!r} needs image input: pass image_shape=(C, H, W) "
-                f"for 2-D X, or 3-D/4-D X; got X with shape {X.shape}."
+                f"for 2-D X, or 3-D/4-D X; got {what}."
             )
         else:
             self.encoder_kind_ = self.encoder
-        self._mean, self._scale = _input.standardization(X)
-        if custom:
+
+    def _check_custom_encoder(self):
+        if self.encoder_kind_ == "custom":
             # Build it once now, so that a module that cannot take this input or
             # does not return (batch, d) features fails before any training (a
             # dry forward pass in make_encoder); the caller's RNG is left alone.
             with torch.random.fork_rng(devices=[]):
                 self._new_encoder()
-        return X, y
+
+    def _validate_stream_input(self, X, y):
+        """``(ImageStream, labels)`` of a torch Dataset ``X`` (see ``fit``).
+
+        Checks what can be checked cheaply first (the dataset, ``image_size``,
+        ``y``, the first image, the encoder on it), then makes the one pass over
+        the data: standardisation statistics, labels when ``y`` is None, and a
+        digest of the images for ``memory``.
+        """
+        size = _streaming.check_image_size(self.image_size)
+        n = _streaming.check_dataset(X)
+        if n < 2:
+            raise ValueError(f"X is a Dataset of {n} item(s); fit needs at least 2.")
+        if y is not None:
+            y = np.asarray(y)
+            if y.ndim != 1:
+                raise ValueError(f"y must be 1-D (one label per item of X); got an array of "
+                                 f"shape {y.shape}.")
+            if len(y) != n:
+                raise ValueError(f"X and y must have the same number of samples; got {n} "
+                                 f"items in the Dataset X and {len(y)} labels in y.")
+            check_classification_targets(y)
+        first, _ = _streaming.ImageStream(X, size=size).read(0)
+        self.input_shape_ = tuple(int(s) for s in first.shape)
+        self._resize_to = size
+        self._resolve_encoder_kind(f"a Dataset of images of shape {self.input_shape_}")
+        # Placeholder statistics: a bad encoder fails before the pass over the data.
+        c = self.input_shape_[0]
+        self._mean = np.zeros((c, 1, 1), np.float32)
+        self._scale = np.ones((c, 1, 1), np.float32)
+        self._check_custom_encoder()
+        stream = _streaming.ImageStream(X, size=size, image_shape=self.input_shape_,
+                                        num_workers=self.num_workers)
+        stats = _streaming.scan(stream, digest=self._memory() is not None)
+        stream.digest = stats.digest
+        self._mean, self._scale = stats.mean, stats.scale
+        if y is None:
+            missing = [i for i, label in enumerate(stats.labels) if label is None]
+            if missing:
+                raise ValueError(
+                    f"y is None, so the labels are read from the items of X, but X[{missing[0]}]"
+                    f" has no label ({len(missing)} item(s) without one): pass y, or a Dataset "
+                    f"whose items are (image, label)."
+                )
+            y = np.asarray(stats.labels)
+            check_classification_targets(y)
+        self._input_spec = _input.InputSpec(
+            is_image=True, ndim=4, data_format=self.data_format, layout="channels_first",
+            dtype="uint8", value_range=stats.value_range, domain="unit")
+        # Array-only attributes of an earlier fit (validate_data sets them).
+        for attr in ("n_features_in_", "feature_names_in_"):
+            self.__dict__.pop(attr, None)
+        return stream, y
 
     def _to_sample_layout(self, X, fitting):
         """Float32 (n, C, H, W) images or (n, D) features of validated X (see ``_input``).
@@ -1250,17 +1371,40 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
     def _make_data(self, X, sample_weight):
         n = len(X)
         return {
-            "x": torch.from_numpy(X),
+            "x": X if isinstance(X, _streaming.ImageStream) else torch.from_numpy(X),
             "index": torch.arange(n),
             "sample_weight": torch.as_tensor(sample_weight, dtype=torch.float32),
         }
 
     def _check_predict_input(self, X):
         check_is_fitted(self)
+        if _streaming.is_dataset(X):
+            return self._predict_stream(X)
         _input.check_X_kind(X, fitting=False)
         X = validate_data(self, X, reset=False, allow_nd=True,
                           dtype=[np.float32, np.float64, np.uint8], ensure_all_finite=True)
         return self._to_sample_layout(X, fitting=False)
+
+    def _predict_stream(self, X):
+        """:class:`~noisyclf._streaming.ImageStream` of a predict-time Dataset ``X``: images
+        resized as in ``fit`` and of the fitted shape."""
+        spec = getattr(self, "_input_spec", None)
+        if len(self.input_shape_) != 3:
+            raise ValueError(
+                f"X is a torch Dataset (images) but this estimator was fitted on tabular "
+                f"features of shape {self.input_shape_}; pass an array as in fit."
+            )
+        if spec is not None and spec.domain != "unit":
+            lo, hi = spec.value_range
+            raise ValueError(
+                f"X is a torch Dataset, whose images are read as 8-bit pixels scaled to "
+                f"[0, 1], but this estimator was fitted on float images with values in "
+                f"[{lo:g}, {hi:g}]; pass an array on the training scale instead."
+            )
+        _streaming.check_dataset(X)
+        return _streaming.ImageStream(
+            X, size=getattr(self, "_resize_to", None), image_shape=self.input_shape_,
+            num_workers=self.num_workers, reference="every image this estimator was fitted on")
 
     def __sklearn_is_fitted__(self):
         return hasattr(self, "classifier_net_")
@@ -1279,7 +1423,10 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like, same layout as in ``fit``
+        X : array-like, same layout as in ``fit``, or torch.utils.data.Dataset
+            A Dataset of images (item ``i``: an image or ``(image, label,
+            ...)``, labels ignored) is streamed as in ``fit``, its images
+            resized to the fitted ``image_size``; row ``i`` is item ``i``.
 
         Returns
         -------
@@ -1291,14 +1438,16 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
                 f"was trained; call fit again."
             )
         X = self._check_predict_input(X)
-        return self._predict_encoded(self.classifier_net_, {"x": torch.from_numpy(X)})
+        x = X if isinstance(X, _streaming.ImageStream) else torch.from_numpy(X)
+        return self._predict_encoded(self.classifier_net_, {"x": x})
 
     def predict(self, X):
         """Predicted labels (from ``classes_``).
 
         Parameters
         ----------
-        X : array-like, same layout as in ``fit``
+        X : array-like, same layout as in ``fit``, or torch.utils.data.Dataset
+            See :meth:`predict_proba`.
 
         Returns
         -------
@@ -1307,7 +1456,7 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         proba = self.predict_proba(X)  # first: raises NotFittedError before classes_ is read
         return self.classes_[np.argmax(proba, axis=1)]
 
-    def score(self, X, y, sample_weight=None):
+    def score(self, X, y=None, sample_weight=None):
         """Mean accuracy of :meth:`predict` on ``(X, y)``.
 
         Unlike scikit-learn's default, which silently counts labels never
@@ -1317,9 +1466,11 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like, same layout as in ``fit``
-        y : array-like of shape (n_samples,)
-            True labels, all from ``classes_``.
+        X : array-like, same layout as in ``fit``, or torch.utils.data.Dataset
+            See :meth:`predict_proba`.
+        y : array-like of shape (n_samples,) or None, default=None
+            True labels, all from ``classes_``.  ``None`` only for a Dataset
+            ``X``: the second element of its items (read in one more pass).
         sample_weight : array-like of shape (n_samples,), default=None
 
         Returns
@@ -1327,6 +1478,18 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         score : float
         """
         check_is_fitted(self)
+        if y is None and _streaming.is_dataset(X):
+            labels = _streaming.read_labels(self._predict_stream(X))
+            missing = [i for i, label in enumerate(labels) if label is None]
+            if missing:
+                raise ValueError(
+                    f"y is None, so the labels are read from the items of X, but "
+                    f"X[{missing[0]}] has no label: pass y."
+                )
+            y = np.asarray(labels)
+        elif y is None:
+            raise ValueError("score needs the true labels y (only a Dataset X can give them "
+                             "itself).")
         y_arr = np.asarray(y)
         if y_arr.ndim == 1:
             seen = set(self.classes_.tolist())
@@ -1346,6 +1509,11 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
     def transform(self, X):
         """Encoder embeddings of ``X`` from the predicting model's encoder.
 
+        Parameters
+        ----------
+        X : array-like, same layout as in ``fit``, or torch.utils.data.Dataset
+            See :meth:`predict_proba`.
+
         Returns
         -------
         Z : ndarray of shape (n_samples, n_embedding)
@@ -1356,15 +1524,22 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         was_training = module.training
         module.eval()
         out = []
+        if isinstance(X, _streaming.ImageStream):
+            batches = (xb["x"] for xb, _ in _streaming.batches({"x": X}, None, 1024))
+        else:
+            batches = (torch.from_numpy(X[start:start + 1024])
+                       for start in range(0, len(X), 1024))
         with torch.no_grad():
-            for start in range(0, len(X), 1024):
-                xb = net.prepare_input(torch.from_numpy(X[start:start + 1024]))
+            for xb in batches:
+                xb = net.prepare_input(xb)
                 out.append(module.embed(xb).float().cpu())
         module.train(was_training)
         return torch.cat(out).numpy()
 
-    def fit_transform(self, X, y, sample_weight=None):
+    def fit_transform(self, X, y=None, sample_weight=None):
         """Fit on ``(X, y)`` and return the embeddings of ``X`` (:meth:`transform`).
+
+        A Dataset ``X`` is streamed twice: by ``fit``, then by ``transform``.
 
         Returns
         -------

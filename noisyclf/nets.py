@@ -12,7 +12,10 @@ Both take ``X`` as a dict: ``{"x": inputs, "index": sample ids,
 "sample_weight": user weights[, "weight": GMM weights]}``; skorch slices every
 entry per batch, and the modules ignore all keys but ``x``.  Inputs may stay
 uint8 in host memory: each batch becomes float32 (scaled by 1/255) only on
-the training device (:meth:`_PhaseNetMixin.prepare_input`).
+the training device (:meth:`_PhaseNetMixin.prepare_input`).  ``"x"`` may
+also be a streamed Dataset (:class:`noisyclf._streaming.ImageStream`): its
+batches come from a :class:`torch.utils.data.DataLoader` whose workers read
+the images, each batch with its samples' dataset positions in ``"index"``.
 
 Speed (issue 9, measured in ``benchmarks/bench_speed.py``): ``precision``
 runs the training steps' forward passes under :func:`torch.autocast` (bf16,
@@ -35,6 +38,7 @@ from skorch import NeuralNet
 from skorch.dataset import unpack_data
 from skorch.utils import to_tensor
 
+from . import _streaming
 from .augment import make_augmenter
 from .losses import ELRLoss, NFLRCELoss
 from .selection import normalise_losses
@@ -228,10 +232,19 @@ class _PhaseNetMixin:
 
     def get_iterator(self, dataset, training=False):
         X, y = getattr(dataset, "X", None), getattr(dataset, "y", None)
+        kwargs = self.get_params_for("iterator_train" if training else "iterator_valid")
+        if (_streaming.is_stream_input(X) and (y is None or torch.is_tensor(y))
+                and all(torch.is_tensor(v) for k, v in X.items() if k != "x")):
+            # A streamed Dataset (issue 12): DataLoader workers read the images;
+            # the same batches as TensorBatches would give the images in memory.
+            return _streaming.batches(
+                X, y, kwargs.get("batch_size", self.batch_size),
+                shuffle=kwargs.get("shuffle", False), drop_last=kwargs.get("drop_last", False),
+                pin_memory=self._on_cuda(),
+            )
         if not (isinstance(X, dict) and all(torch.is_tensor(v) for v in X.values())
                 and (y is None or torch.is_tensor(y))):
             return super().get_iterator(dataset, training=training)
-        kwargs = self.get_params_for("iterator_train" if training else "iterator_valid")
         return TensorBatches(
             X, y, kwargs.get("batch_size", self.batch_size),
             shuffle=kwargs.get("shuffle", False), drop_last=kwargs.get("drop_last", False),

@@ -177,6 +177,21 @@ def test_bench_cifar10_quick_every_column_and_resumes(tmp_path, capsys):
     assert "pretrain >= baseline in" in text and "label-issue F1" in text
 
 
+def test_bench_streaming_quick(tmp_path):
+    pytest.importorskip("torchvision")
+    module = _load("bench_streaming")
+    module.main(["--quick", "--workers", "1", "--out", str(tmp_path)])
+    columns, rows = _read(tmp_path / "streaming.csv")
+    assert columns == module.COLUMNS
+    assert [(r["mode"], r["n"]) for r in rows] == [
+        ("in-memory", "96"), ("streamed", "96"), ("in-memory", "192"), ("streamed", "192")]
+    # A streamed fit is the in-memory fit of the same images.
+    assert all(r["identical_to_in_memory"] == "True" for r in rows)
+    for r in rows:
+        assert float(r["peak_growth_mb"]) >= 0 and float(r["images_per_s"]) > 0
+    assert all(float(r["worker_peak_mb"]) > 0 for r in rows if r["mode"] == "streamed")
+
+
 def test_bench_scale_out_quick(tmp_path):
     pytest.importorskip("dask.distributed")
     module = _load("bench_scale_out")

@@ -142,6 +142,9 @@ HYPERPARAMETERS = [
     # read as 4-channel 4x4 images, (C, H, W) rows versus (H, W, C) rows.
     ("data_format", "channels_last", "images",
      dict(image_shape=(4, 4, 4), data_format="channels_first"), "a1"),
+    # A torch Dataset X (streamed): resized images; worker processes read the same.
+    ("image_size", (4, 4), "dataset", {}, "input_shape_"),
+    ("num_workers", 1, "dataset", {}, "nothing"),
     ("lr", 0.01, "tabular", {}, "a2"),
     ("max_epochs", 2, "tabular", {}, "a2"),
     ("batch_size", 16, "tabular", {}, "a1"),
@@ -190,11 +193,26 @@ def test_every_hyperparameter_is_covered():
     assert {row[0] for row in HYPERPARAMETERS} == names
 
 
+class _ImageDataset(torch.utils.data.Dataset):
+    """(uint8 (1, 8, 8) tensor, label) items: the digits as a torch Dataset."""
+
+    def __init__(self, X, y):
+        self.X = torch.from_numpy((X * 15).astype(np.uint8).reshape(-1, 1, 8, 8))
+        self.y = y
+
+    def __len__(self):
+        return len(self.X)
+
+    def __getitem__(self, i):
+        return self.X[i], int(self.y[i])
+
+
 @pytest.fixture(scope="module")
 def datasets(data, images):
     X, y = data
     return {"tabular": data, "images": images,
-            "noisy": (X, make_noisy_labels(y, "symmetric", 0.3, random_state=0))}
+            "noisy": (X, make_noisy_labels(y, "symmetric", 0.3, random_state=0)),
+            "dataset": (_ImageDataset(*images), None)}
 
 
 @pytest.fixture(scope="module")
@@ -226,6 +244,13 @@ def test_set_params_changes_the_fit(param, value, data_name, base, changed, refe
     elif changed == "encoder_kind_":
         assert clf.encoder_kind_ != reference.encoder_kind_
         assert _losses(clf, "a1") != _losses(reference, "a1")
+    elif changed == "input_shape_":
+        assert clf.input_shape_ != reference.input_shape_
+        assert _losses(clf, "a1") != _losses(reference, "a1")
+    elif changed == "nothing":  # how the data is read, not what is learned
+        for phase in reference.history_:
+            assert _losses(clf, phase) == _losses(reference, phase)
+        np.testing.assert_array_equal(clf.predict_proba(X), reference.predict_proba(X))
     elif changed == "sample_weights_":
         assert np.abs(clf.sample_weights_ - reference.sample_weights_).max() > 0.1
     elif changed == "memory":

@@ -1,0 +1,227 @@
+"""Fitting on a torch Dataset streamed from disk (issue 12, item 1: data larger than memory).
+
+A folder of generated PNG images (3 classes, colour-dependent, so a short fit
+learns something) read by torchvision's ``ImageFolder``.  What is checked:
+a streamed fit gives the model of the in-memory fit of the same images
+(``noisyclf.datasets.load_image_folder``), bit for bit with one process and
+with DataLoader workers -- which also shows that the per-sample bookkeeping
+(ELR's targets, the GMMs' losses, the pseudo-labels) follows the dataset
+positions; labels from the folder or from ``y``; ``image_size``; clear errors
+naming the argument; the caller's dataset untouched; ``memory``.  Tiny fits,
+one torch thread (``conftest.py``).
+"""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.utils._param_validation import InvalidParameterError
+from torch.utils.data import Dataset, IterableDataset
+
+from noisyclf import ContrastiveNoisyClassifier
+from noisyclf.datasets import load_image_folder
+
+Image = pytest.importorskip("PIL.Image")
+datasets = pytest.importorskip("torchvision.datasets")
+
+FAST = dict(pretrain_epochs=1, max_epochs=2, finetune_epochs=1, warmup_epochs=1, gmm_epochs=1,
+            batch_size=32, lr=0.05, pretrain_lr=0.1, projection_dim=16, precision="fp32",
+            device="cpu", random_state=0)
+COLOURS = [(200, 50, 50), (50, 200, 50), (50, 50, 200)]
+
+
+def _clf(**params):
+    return ContrastiveNoisyClassifier(**{**FAST, **params})
+
+
+def _write_folder(root, n_per_class, size, seed=0):
+    rng = np.random.default_rng(seed)
+    for c, colour in enumerate(COLOURS):
+        (root / f"class{c}").mkdir(parents=True)
+        for i in range(n_per_class):
+            pixels = rng.normal(colour, 45, size=(size, size, 3))
+            Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(
+                root / f"class{c}" / f"{i:04d}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    return _write_folder(tmp_path_factory.mktemp("folder"), 40, 12)
+
+
+@pytest.fixture(scope="module")
+def pair(folder):
+    """The in-memory fit and the streamed fit of the same images and labels."""
+    X, y, _ = load_image_folder(folder)
+    in_memory = _clf().fit(X, y)
+    streamed = _clf().fit(datasets.ImageFolder(folder))
+    return X, y, in_memory, streamed
+
+
+class _Tensors(Dataset):
+    """Bare (C, H, W) uint8 tensors, no labels."""
+
+    def __init__(self, images):
+        self.images = images
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, i):
+        return self.images[i]
+
+
+def _same_model(a, b, X_a, X_b):
+    np.testing.assert_array_equal(a._mean, b._mean)
+    np.testing.assert_array_equal(a._scale, b._scale)
+    for phase in a.history_:
+        assert ([r["train_loss"] for r in a.history_[phase]]
+                == [r["train_loss"] for r in b.history_[phase]]), phase
+    np.testing.assert_array_equal(a.pseudo_labels_, b.pseudo_labels_)
+    np.testing.assert_array_equal(a.label_quality_, b.label_quality_)
+    np.testing.assert_array_equal(a.sample_weights_, b.sample_weights_)
+    np.testing.assert_array_equal(a.predict_proba(X_a), b.predict_proba(X_b))
+
+
+def test_streamed_fit_is_the_in_memory_fit(pair, folder):
+    X, y, in_memory, streamed = pair
+    assert streamed.input_shape_ == (3, 12, 12)
+    assert not hasattr(streamed, "n_features_in_")
+    np.testing.assert_array_equal(streamed.classes_, [0, 1, 2])
+    _same_model(in_memory, streamed, X, datasets.ImageFolder(folder))
+    # ELR's per-sample targets (indexed by dataset position) and the GMMs' inputs.
+    np.testing.assert_array_equal(in_memory.classifier_net_.criterion_.target_,
+                                  streamed.classifier_net_.criterion_.target_)
+    for key in ("given", "pseudo"):
+        np.testing.assert_array_equal(in_memory.gmm_losses_[key], streamed.gmm_losses_[key])
+    # It learned the colours.
+    assert streamed.score(datasets.ImageFolder(folder)) > 0.8
+    assert streamed.score(X, y) == streamed.score(datasets.ImageFolder(folder))
+
+
+def test_predict_transform_accept_a_dataset_or_the_array(pair, folder):
+    X, y, in_memory, streamed = pair
+    ds = datasets.ImageFolder(folder)
+    np.testing.assert_array_equal(streamed.predict(ds), streamed.predict(X))
+    np.testing.assert_array_equal(in_memory.predict_proba(ds), in_memory.predict_proba(X))
+    np.testing.assert_array_equal(streamed.transform(ds), streamed.transform(X))
+    # A streamed model holds no reference to the data and pickles.
+    blob = pickle.dumps(streamed)
+    assert str(folder).encode() not in blob
+    np.testing.assert_array_equal(pickle.loads(blob).predict_proba(ds), streamed.predict_proba(X))
+
+
+def test_dataloader_workers_change_nothing(pair, folder):
+    X, _, _, streamed = pair
+    ds = datasets.ImageFolder(folder)
+    two = _clf(num_workers=2).fit(ds)
+    _same_model(streamed, two, X, ds)
+
+
+def test_labels_from_y_and_bare_images(pair, folder):
+    X, y, in_memory, _ = pair
+    names = np.array(["red", "green", "blue"])[y]
+    ds = datasets.ImageFolder(folder)
+    from_y = _clf().fit(ds, names)
+    np.testing.assert_array_equal(from_y.classes_, ["blue", "green", "red"])
+    # Bare (C, H, W) tensors with y: the same images, the same model up to the label names.
+    bare = _Tensors(torch.from_numpy(np.ascontiguousarray(X.transpose(0, 3, 1, 2))))
+    from_bare = _clf().fit(bare, names)
+    _same_model(from_y, from_bare, ds, bare)
+    with pytest.raises(ValueError, match=r"y is None.*X\[0\] has no label.*pass y"):
+        _clf().fit(bare)
+    with pytest.raises(ValueError, match="same number of samples"):
+        _clf().fit(ds, names[:-1])
+
+
+def test_image_size_resizes_as_load_image_folder(tmp_path):
+    root = _write_folder(tmp_path / "big", 12, 16)
+    X, y, _ = load_image_folder(root, image_size=(8, 6))
+    streamed = _clf(image_size=(8, 6)).fit(datasets.ImageFolder(root))
+    assert streamed.input_shape_ == (3, 8, 6)
+    _same_model(_clf().fit(X, y), streamed, X, datasets.ImageFolder(root))
+    # Images of another size: resized at predict time as in fit.
+    other = _write_folder(tmp_path / "other", 2, 20, seed=1)
+    assert streamed.predict(datasets.ImageFolder(other)).shape == (6,)
+    # Without image_size every image must have the size of the first.
+    Image.fromarray(np.zeros((9, 9, 3), np.uint8)).save(root / "class1" / "odd.png")
+    with pytest.raises(ValueError, match=r"X\[\d+\] is an image of shape .*image_size"):
+        _clf().fit(datasets.ImageFolder(root))
+    with pytest.raises(ValueError, match=r"X\[\d+\] is an image of shape .*image_size"):
+        _clf(num_workers=2).fit(datasets.ImageFolder(root))
+
+
+class _Stream(IterableDataset):
+    def __iter__(self):
+        yield from range(3)
+
+
+class _Items(Dataset):
+    def __init__(self, items):
+        self.items = items
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        return self.items[i]
+
+
+@pytest.mark.parametrize("X,params,error,match", [
+    (_Stream(), {}, TypeError, "X is an IterableDataset"),
+    (_Items(["a", "b"]), {}, TypeError, r"X\[0\] is a str.*images"),
+    (_Items([(torch.rand(3, 4, 4) * 2, 0), (torch.rand(3, 4, 4), 1)]), {}, ValueError,
+     r"X\[0\] is a float image with values in .*\[0, 1\]"),
+    (_Items([(np.zeros((4, 4, 5), np.uint8), 0)] * 2), {}, ValueError,
+     r"X\[0\] is an array of shape \(4, 4, 5\)"),
+    (_Items([(torch.zeros(3, 4, 4, dtype=torch.int32), 0)] * 2), {}, ValueError,
+     r"X\[0\] has dtype torch.int32"),
+    (_Items([(torch.zeros(3, 4, 4, dtype=torch.uint8), 0)]), {}, ValueError,
+     "fit needs at least 2"),
+    (_Items([(torch.zeros(3, 4, 4, dtype=torch.uint8), 0)] * 2), dict(image_size=(4, 4, 4)),
+     ValueError, "image_size"),
+    (_Items([(torch.zeros(3, 4, 4, dtype=torch.uint8), 0)] * 2), dict(image_size=0),
+     InvalidParameterError, "image_size"),
+    (_Items([(torch.zeros(3, 4, 4, dtype=torch.uint8), 0)] * 2), dict(num_workers=-1),
+     InvalidParameterError, "num_workers"),
+    (_Items([(torch.zeros(3, 4, 4, dtype=torch.uint8), 0),
+             (torch.zeros(1, 4, 4, dtype=torch.uint8), 1)]), {}, ValueError,
+     r"X\[1\] is an image of shape .*one mode"),
+])
+def test_bad_inputs_raise_naming_the_argument(X, params, error, match):
+    with pytest.raises(error, match=match):
+        _clf(**params).fit(X)
+
+
+def test_image_size_with_an_array_and_a_dataset_on_a_tabular_fit(pair):
+    X, y, _, _ = pair
+    with pytest.raises(ValueError, match="image_size=8 resizes the images of a torch Dataset"):
+        _clf(image_size=8).fit(X, y)
+    tabular = _clf(phases="baseline", max_epochs=1).fit(X.reshape(len(X), -1)[:, :5], y)
+    with pytest.raises(ValueError, match="fitted on tabular features"):
+        tabular.predict(_Items([np.zeros((4, 4), np.uint8)]))
+
+
+def test_the_callers_dataset_is_untouched(folder):
+    ds = datasets.ImageFolder(folder)
+    before = (list(ds.samples), list(ds.targets), ds.transform, ds.target_transform, len(ds))
+    clf = _clf(phases="pretrain").fit(ds)
+    clf.predict(ds)
+    clf.score(ds)
+    assert (list(ds.samples), list(ds.targets), ds.transform, ds.target_transform,
+            len(ds)) == before
+
+
+def test_memory_caches_a1_of_a_dataset_by_its_images(folder, tmp_path):
+    ds = datasets.ImageFolder(folder)
+    first = _clf(phases="pretrain", memory=tmp_path / "cache").fit(ds)
+    assert any((tmp_path / "cache").rglob("*.pkl"))
+    again = clone(first).set_params(lr=0.01).fit(ds)
+    assert again.history_["a1"] == first.history_["a1"]
+    # Other pixels, same files and labels: not the cached pre-training.
+    flipped = datasets.ImageFolder(folder, transform=lambda im: im.transpose(0))
+    other = clone(first).fit(flipped)
+    assert other.history_["a1"] != first.history_["a1"]
