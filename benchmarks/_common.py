@@ -10,6 +10,8 @@ import argparse
 import csv
 import os
 import platform
+import threading
+import time
 from pathlib import Path
 
 import sklearn
@@ -91,3 +93,32 @@ def save_figure(fig, path, *, dpi=120, **tight_layout):
     fig.tight_layout(**tight_layout)
     fig.savefig(path, dpi=dpi)
     pyplot().close(fig)
+
+
+class PeakRSS:
+    """Peak resident set size of this process while the block runs (sampled)."""
+
+    def __init__(self, interval=0.02):
+        self.interval = interval
+
+    @staticmethod
+    def rss():
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    def __enter__(self):
+        self.start = self.peak = self.rss()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.rss())
+            time.sleep(self.interval)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.rss())

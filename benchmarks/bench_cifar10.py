@@ -56,7 +56,7 @@ _HERE = str(Path(__file__).resolve().parent)
 if _HERE not in sys.path:  # loaded by path, not run as a script
     sys.path.insert(0, _HERE)
 from _common import (  # noqa: E402
-    RESULTS, environment, limit_threads, make_parser, pyplot, save_figure,
+    environment, limit_threads, make_parser, pyplot, save_figure,
 )
 
 import noisyclf  # noqa: E402
@@ -440,7 +440,6 @@ def plot(args):
 def plot_gmm(out, name):
     """Figure 4's idea: a2's normalised losses against the given labels, clean
     and flipped, with the two fitted GMM components."""
-    from noisyclf.selection import gmm_clean_probability  # noqa: F401 (same settings)
     from sklearn.mixture import GaussianMixture
     files = sorted((out / "cifar10_losses").glob("*__elr__s*.npz"))
     if not files:
@@ -454,7 +453,8 @@ def plot_gmm(out, name):
         bins = np.linspace(0, 1, 41)
         ax.hist(losses[~d["flipped"]], bins, alpha=0.6, density=True, label="clean label")
         ax.hist(losses[d["flipped"]], bins, alpha=0.6, density=True, label="wrong label")
-        gmm = GaussianMixture(2, max_iter=100, tol=1e-2, reg_covar=5e-4, random_state=0)
+        # The settings of noisyclf.selection.gmm_clean_probability (DivideMix's).
+        gmm = GaussianMixture(2, max_iter=100, tol=1e-3, reg_covar=5e-4, random_state=0)
         gmm.fit(losses.reshape(-1, 1))
         grid = np.linspace(0, 1, 200)
         for k in range(2):

@@ -47,7 +47,6 @@ Writes ``benchmarks/results/speed_<section>.csv``.  Usage::
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -66,7 +65,9 @@ from noisyclf.nets import NoisyLabelNet, make_criterion, resolve_precision
 _HERE = str(Path(__file__).resolve().parent)
 if _HERE not in sys.path:  # loaded by path, not run as a script
     sys.path.insert(0, _HERE)
-from _common import environment, make_parser, parse_args, write_csv  # noqa: E402
+from _common import (  # noqa: E402
+    PeakRSS, environment, make_parser, parse_args, write_csv,
+)
 
 SECTIONS = ["a1", "compile", "predict", "scaling", "memory", "demo", "fit4000", "gpu"]
 DEFAULT_SECTIONS = SECTIONS[:-2]
@@ -317,35 +318,6 @@ def section_scaling(args, env):
     return rows
 
 
-class _PeakRSS:
-    """Peak resident set size of this process while the block runs (sampled)."""
-
-    def __init__(self, interval=0.02):
-        self.interval = interval
-
-    @staticmethod
-    def rss():
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-    def __enter__(self):
-        self.start = self.peak = self.rss()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def _run(self):
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self.rss())
-            time.sleep(self.interval)
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self.rss())
-
-
 def section_memory(args, env):
     n = 2000 if args.quick else 50000
     X, source = cifar_images(n)
@@ -355,7 +327,7 @@ def section_memory(args, env):
                   warmup_epochs=0, random_state=0)
     # Warm up torch's allocator and kernels on a few images first.
     ContrastiveNoisyClassifier(**params).fit(X[:300], y[:300])
-    with _PeakRSS() as peak:
+    with PeakRSS() as peak:
         start = time.perf_counter()
         ContrastiveNoisyClassifier(**params).fit(X, y)
         seconds = time.perf_counter() - start

@@ -32,13 +32,11 @@ for smoke tests.  Writes ``streaming.csv`` to ``benchmarks/results/`` (or
 import argparse
 import hashlib
 import json
-import os
 import resource
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -47,7 +45,9 @@ import numpy as np
 _HERE = str(Path(__file__).resolve().parent)
 if _HERE not in sys.path:  # loaded by path, not run as a script
     sys.path.insert(0, _HERE)
-from _common import environment, make_parser, parse_args, run_main, write_csv  # noqa: E402
+from _common import (  # noqa: E402
+    PeakRSS, environment, make_parser, parse_args, run_main, write_csv,
+)
 
 FULL = dict(sizes=[2000, 20000], source_size=64, image_size=32, n_classes=10, warmup=200)
 QUICK = dict(sizes=[96, 192], source_size=16, image_size=8, n_classes=3, warmup=32)
@@ -78,35 +78,6 @@ def make_folder(root, n, *, size, n_classes, seed=0):
     return root
 
 
-class _PeakRSS:
-    """Peak resident set size of this process while the block runs (sampled)."""
-
-    def __init__(self, interval=0.02):
-        self.interval = interval
-
-    @staticmethod
-    def rss():
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-    def __enter__(self):
-        self.start = self.peak = self.rss()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def _run(self):
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self.rss())
-            time.sleep(self.interval)
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self.rss())
-
-
 def child(cfg):
     """One fit in this (fresh) process; returns its row as a dict."""
     import torch
@@ -123,7 +94,7 @@ def child(cfg):
     folder = ImageFolder(root)
     warm = Subset(folder, range(0, len(folder), len(folder) // cfg["warmup"]))
     ContrastiveNoisyClassifier(**params).fit(warm)
-    with _PeakRSS() as peak:
+    with PeakRSS() as peak:
         start = time.perf_counter()
         if mode == "in-memory":
             X, y, _ = load_image_folder(root, image_size=cfg["image_size"])
