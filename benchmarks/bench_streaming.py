@@ -23,10 +23,10 @@ per second) and ``identical_to_in_memory`` (same ``pseudo_labels_``,
 ``label_quality_`` and ``predict_proba`` as the in-memory fit of the same
 folder: JPEG decoding and resizing are the same PIL calls both ways).
 
-Run ``python benchmarks/bench_streaming.py`` (about 10 minutes on 2 CPU
-cores, one torch thread per process); ``--quick`` runs a tiny configuration
-for smoke tests.  Writes ``streaming.csv`` to ``benchmarks/results/`` (or
-``--out``).
+Run ``python benchmarks/bench_streaming.py`` (17 minutes on 2 CPU cores
+shared with another job, one torch thread per process); ``--quick`` runs a
+tiny configuration for smoke tests (``--workers 1``: about 40 s).  Writes
+``streaming.csv`` to ``benchmarks/results/`` (or ``--out``).
 """
 
 import argparse
