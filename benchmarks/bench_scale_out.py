@@ -59,16 +59,16 @@ from pathlib import Path
 import joblib
 import numpy as np
 import torch
-from sklearn.datasets import load_digits
-from sklearn.model_selection import GridSearchCV, StratifiedKFold, train_test_split
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
-from noisyclf import ContrastiveNoisyClassifier, make_noisy_labels
+from noisyclf import ContrastiveNoisyClassifier
 from noisyclf._parallel import task_cpus
 
 _HERE = str(Path(__file__).resolve().parent)
 if _HERE not in sys.path:  # loaded by path, not run as a script
     sys.path.insert(0, _HERE)
 from _common import environment, make_parser, parse_args, run_main, write_csv  # noqa: E402
+from bench_lr_sensitivity import _split  # noqa: E402
 
 FULL = dict(lrs=[0.01, 0.03, 0.1], losses=["ce", "elr"], cv=3, n_train=None, noise_rate=0.4,
             pretrain_epochs=10, max_epochs=10, warmup_epochs=2)
@@ -111,13 +111,9 @@ def _a1_pretrainings(location):
 
 
 def _data(cfg, random_state):
-    X, y = load_digits(return_X_y=True)
-    X_tr, _, y_tr, _ = train_test_split(X, y, test_size=0.3, stratify=y,
-                                        random_state=random_state)
-    if cfg["n_train"] is not None:
-        X_tr, y_tr = X_tr[:cfg["n_train"]], y_tr[:cfg["n_train"]]
-    return X_tr, make_noisy_labels(y_tr, "symmetric", cfg["noise_rate"],
-                                   random_state=random_state)
+    """The noisy training split of bench_lr_sensitivity (same split, same noise)."""
+    X_tr, y_noisy, _, _ = _split(random_state, cfg)
+    return X_tr, y_noisy
 
 
 def _search(cfg, memory, n_jobs, random_state):
