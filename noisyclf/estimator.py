@@ -36,7 +36,7 @@ from skorch.callbacks import Callback, Freezer, LRScheduler, Unfreezer
 from torch import nn
 from tqdm import auto as tqdm_auto
 
-from . import _input, _streaming
+from . import _distributed, _input, _streaming
 from ._parallel import limit_worker_threads
 from .bootstrap import BootstrapNet, MixupBootstrappingLoss
 from .losses import NTXentLoss, WeightedSupConLoss
@@ -446,10 +446,21 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         Results do not depend on it.  Ignored for array ``X``.
     lr : float, default=0.02
         Learning rate of the supervised phases a2 and b3 (SGD, momentum 0.9).
+    encoder_lr : float or None, default=None
+        Learning rate of the *pre-trained* encoder's weights in a2 and b3
+        once the warm-up has unfrozen them (the classifier head keeps
+        ``lr``; both follow the same cosine schedule).  ``None`` is ``lr``:
+        the whole model fine-tuned at one rate.  A smaller value keeps the
+        SimCLR (a2) and supervised contrastive (b3) features closer to what
+        the contrastive phases learnt.  The baseline's random encoder always
+        trains at ``lr``.
     max_epochs : int, default=40
         Epochs of each supervised phase (a2, b3; the baseline too).
     batch_size : int, default=128
-        Mini-batch size of every phase.
+        Mini-batch size of every phase.  In a data-parallel fit (``fit``
+        called by every process of a :mod:`torch.distributed` process group,
+        e.g. started by ``torchrun``; ``docs/scaling_out_ddp.md``) it is the
+        global batch, of which each process encodes its part.
     warmup_epochs : int, default=5
         Epochs at the start of a2 and b3 with the encoder frozen (ignored by
         the baseline, whose encoder is random).
@@ -665,6 +676,7 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         "image_size": [None, Interval(numbers.Integral, 1, None, closed="left"), tuple, list],
         "num_workers": [Interval(numbers.Integral, 0, None, closed="left")],
         "lr": [Interval(numbers.Real, 0, None, closed="neither")],
+        "encoder_lr": [None, Interval(numbers.Real, 0, None, closed="neither")],
         "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "warmup_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
@@ -708,6 +720,7 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         image_size=None,
         num_workers=0,
         lr=0.02,
+        encoder_lr=None,
         max_epochs=40,
         batch_size=128,
         warmup_epochs=5,
@@ -749,6 +762,7 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         self.image_size = image_size
         self.num_workers = num_workers
         self.lr = lr
+        self.encoder_lr = encoder_lr
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.warmup_epochs = warmup_epochs
@@ -888,7 +902,8 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
             )
         self._device = _resolve_device(self.device)
         self.precision_ = resolve_precision(self.precision, self._device)
-        self._seed = self._base_seed()
+        # Data-parallel fit (noisyclf/_distributed.py): every process uses rank 0's seed.
+        self._seed = _distributed.broadcast_object(self._base_seed())
         self.history_ = {}
         self.gmm_losses_ = {}
         self.diverged_phases_ = []
@@ -1020,8 +1035,13 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
                 ("freeze_encoder", Freezer("encoder.*", at=1)),
                 ("unfreeze_encoder", Unfreezer("encoder.*", at=self.warmup_epochs + 1)),
             ]
+        groups = {}
+        if frozen_warmup and self.encoder_lr is not None:
+            # skorch's parameter groups by name pattern (get_params_for_optimizer).
+            groups["optimizer__param_groups"] = [("encoder.*", {"lr": self.encoder_lr})]
         net = self._noisy_label_net(phase, module, n_samples, epochs=self.max_epochs,
-                                    record_epochs=self.gmm_epochs, callbacks=callbacks)
+                                    record_epochs=self.gmm_epochs, callbacks=callbacks,
+                                    **groups)
         seed = _phase_seed(self._seed, 2 if phase == "a2" else 4)
         self._fit_net(net, phase, seed, data, y, self.max_epochs)
         # With warmup_epochs >= max_epochs the Unfreezer never fired: unfreeze
@@ -1063,8 +1083,9 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
     def _gmm(self, losses, key, phase):
         """GMM posterior of the low-loss component; keeps its input in ``gmm_losses_``."""
         self.gmm_losses_[key] = np.asarray(losses, dtype=np.float64)
-        return gmm_clean_probability(
-            losses, normalise=False, random_state=_phase_seed(self._seed, phase) % 2**31)
+        # Data-parallel fit: rank 0 fits the GMM, every process gets its posterior.
+        return _distributed.on_rank0(lambda: gmm_clean_probability(
+            losses, normalise=False, random_state=_phase_seed(self._seed, phase) % 2**31))
 
     def _contrast(self, net, projection, data, pseudo):
         """b2: weighted supervised contrastive training (eq. 8) of a2's encoder."""

@@ -17,6 +17,14 @@ also be a streamed Dataset (:class:`noisyclf._streaming.ImageStream`): its
 batches come from a :class:`torch.utils.data.DataLoader` whose workers read
 the images, each batch with its samples' dataset positions in ``"index"``.
 
+Data-parallel (issue 12): in every process of a :mod:`torch.distributed`
+process group of more than one process, each training step augments the
+whole global batch, encodes this process's part, gathers the projections
+for the contrastive losses, normalises BatchNorm over the global batch,
+averages the gradients and synchronises ELR's targets; eval-mode passes for
+the GMMs are split by eval batch and gathered (:mod:`noisyclf._distributed`).
+Without such a group none of this runs.
+
 Speed (issue 9, measured in ``benchmarks/bench_speed.py``): ``precision``
 runs the training steps' forward passes under :func:`torch.autocast` (bf16,
 or fp16 with a gradient scaler on CUDA) with fp32 master weights, the
@@ -28,6 +36,7 @@ itself is skorch's; these classes only override the named hooks
 (``train_step_single``, ``get_loss``, ``initialize_criterion``, ``on_*``).
 """
 
+import contextlib
 import functools
 import re
 from collections.abc import Mapping
@@ -38,7 +47,7 @@ from skorch import NeuralNet
 from skorch.dataset import unpack_data
 from skorch.utils import to_tensor
 
-from . import _streaming
+from . import _distributed, _streaming
 from .augment import make_augmenter
 from .losses import ELRLoss, NFLRCELoss
 from .selection import normalise_losses
@@ -318,6 +327,14 @@ class _PhaseNetMixin:
     def _backward(self, loss):
         scaler = getattr(self, "grad_scaler_", None)
         (loss if scaler is None else scaler.scale(loss)).backward()
+        if _distributed.is_active():  # data-parallel fit: noisyclf/_distributed.py
+            _distributed.average_gradients(self.module_.parameters())
+
+    def _global_batch(self, part):
+        """BatchNorm over the global batch in a data-parallel step (``part`` not None)."""
+        if part is None:
+            return contextlib.nullcontext()
+        return _distributed.global_batchnorm(self.module_)
 
     def _step_optimizer(self, step_fn):
         scaler = getattr(self, "grad_scaler_", None)
@@ -339,6 +356,12 @@ class _PhaseNetMixin:
                 f"the training loss became {loss.item()} at epoch {len(self.history)} "
                 f"(lr={self.lr}); the learning rate is probably too large."
             )
+
+    def on_train_begin(self, net, **kwargs):
+        super().on_train_begin(net, **kwargs)
+        if _distributed.is_active():  # every process starts from rank 0's weights
+            _distributed.check_batch_size(self.batch_size)
+            _distributed.broadcast_module(self.module_)
 
     def on_epoch_begin(self, net, **kwargs):
         super().on_epoch_begin(net, **kwargs)
@@ -433,12 +456,18 @@ class ContrastiveNet(_PhaseNetMixin, NeuralNet):
         Xi, yi = unpack_data(batch)
         x = self._on_device(Xi["x"])
         v1, v2 = self.augmenter_(x), self.augmenter_(x)
-        with self._autocast():
+        # Data-parallel: views of the global batch, this process encodes its part.
+        part = _distributed.local_part(len(x))
+        if part is not None:
+            v1, v2 = v1[part], v2[part]
+        with self._autocast(), self._global_batch(part):
             if getattr(self, "joint_views", False):
                 z1, z2 = self.infer(torch.cat([v1, v2]), **fit_params).float().chunk(2)
             else:
                 z1 = self.infer(v1, **fit_params).float()
                 z2 = self.infer(v2, **fit_params).float()
+        if part is not None:  # negatives span the global batch (gradients flow back)
+            z1, z2 = _distributed.gather(z1), _distributed.gather(z2)
         if "weight" not in Xi:  # a1: label-free (skorch puts a placeholder in yi)
             per_anchor = self.criterion_(z1, z2)
         else:
@@ -526,12 +555,21 @@ class NoisyLabelNet(_PhaseNetMixin, NeuralNet):
         training mode of the module is restored afterwards.
         """
         was_training = self.module_.training
+        x, y = X["x"], to_tensor(y, device="cpu")
+        positions = None
+        if _distributed.is_active() and torch.is_tensor(x):  # each process: its eval batches
+            batch_size = self.get_params_for("iterator_valid").get("batch_size",
+                                                                   self.batch_size)
+            positions = _distributed.eval_positions(len(x), batch_size)
+            x, y = x[positions], y[positions]
         with torch.random.fork_rng(devices=[]):
-            logits = self.forward({"x": X["x"]}, training=False, device=self.device)
+            logits = self.forward({"x": x}, training=False, device=self.device)
         self.module_.train(was_training)
         with torch.no_grad():
             ce = torch.nn.functional.cross_entropy(
-                logits.float(), to_tensor(y, device=logits.device), reduction="none")
+                logits.float(), y.to(logits.device), reduction="none")
+        if positions is not None:
+            ce = _distributed.gather_positions(ce, positions.to(ce.device), len(X["x"]))
         return ce.cpu().numpy()
 
     def eval_losses(self, X, y):
@@ -544,13 +582,22 @@ class NoisyLabelNet(_PhaseNetMixin, NeuralNet):
             self.module_.encoder.eval()
         Xi, yi = unpack_data(batch)
         x = self._augment(Xi["x"])
-        with self._autocast():
+        # Data-parallel: augment the global batch, train on this process's part.
+        part = _distributed.local_part(len(x))
+        if part is not None:
+            n_global, x, yi = len(x), x[part], yi[part]
+            Xi = {k: v[part] for k, v in Xi.items()}
+        with self._autocast(), self._global_batch(part):
             logits = self.infer(x, **fit_params)
         logits = logits.float()
-        loss = self.get_loss(logits, yi, X=Xi, training=True)
-        self._check_finite(loss)
+        loss = reported = self.get_loss(logits, yi, X=Xi, training=True)
+        if part is not None:
+            loss, reported = _distributed.global_mean(loss, len(logits), n_global)
+            if torch.is_tensor(getattr(self.criterion_, "target_", None)):  # ELR, eq. 5
+                _distributed.sync_rows(self.criterion_.target_, Xi["index"])
+        self._check_finite(reported)
         self._backward(loss)
-        return {"loss": loss, "y_pred": logits}
+        return {"loss": reported, "y_pred": logits}
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         y_true = to_tensor(y_true, device=self.device)

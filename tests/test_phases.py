@@ -92,6 +92,34 @@ def test_warmup_freezes_encoder_weights_and_batchnorm_statistics(digits, monkeyp
     assert any(k.endswith("weight") for k in changed)
 
 
+@pytest.mark.parametrize("phases", ["full", "baseline"])
+def test_encoder_lr_sets_the_pretrained_encoder_rate(phases, digits):
+    X, y = digits
+    params = dict(TINY, phases=phases, image_shape=(1, 8, 8))
+    clf = ContrastiveNoisyClassifier(encoder_lr=0.001, **params).fit(X, y)
+    for net in [clf.classifier_net_]:  # b3 (full) or a2 (baseline)
+        groups = net.optimizer_.param_groups
+        names = [n for n, _ in net.module_.named_parameters()]
+        if phases == "baseline":  # a random encoder: one rate for the whole model
+            assert [g["initial_lr"] for g in groups] == [TINY["lr"]]
+        else:
+            encoder = {id(p) for p in net.module_.encoder.parameters()}
+            assert [g["initial_lr"] for g in groups] == [0.001, TINY["lr"]]
+            assert {id(p) for p in groups[0]["params"]} == encoder
+            assert sum(len(g["params"]) for g in groups) == len(names)
+    same = ContrastiveNoisyClassifier(**params).fit(X, y)
+    a2 = [r["train_loss"] for r in clf.history_["a2"]]
+    a2_same = [r["train_loss"] for r in same.history_["a2"]]
+    if phases == "baseline":  # ignored: the same fit
+        assert a2 == a2_same
+    else:  # the warm-up epoch is untouched, the unfrozen epochs differ
+        assert a2[0] == a2_same[0] and a2[1:] != a2_same[1:]
+        # encoder_lr=None is lr: the same fit as encoder_lr=lr.
+        again = ContrastiveNoisyClassifier(encoder_lr=TINY["lr"], **params).fit(X, y)
+        assert [r["train_loss"] for r in again.history_["b3"]] == [
+            r["train_loss"] for r in same.history_["b3"]]
+
+
 def test_b2_starts_from_the_a2_encoder_and_b3_trains_on_pseudo_labels(digits, monkeypatch):
     X, y = digits
     seen = {}

@@ -128,7 +128,7 @@ def _losses(clf, phase):
 _IMG = dict(image_shape=(1, 8, 8))
 # Values the reference fits pin, so that tuning the defaults cannot make a row's
 # new value equal to the reference's.
-REFERENCE = dict(phases="full", loss="elr", temperature=0.5, finetune_temperature=0.1,
+REFERENCE = dict(phases="full", loss="elr", encoder_lr=None, temperature=0.5, finetune_temperature=0.1,
                  supcon_weighting="paper", nfl_gamma=0.5, nfl_alpha=1.0,
                  rce_beta=1.0, rce_log_zero=-4.0, elr_lambda=3.0, elr_beta=0.7, weight_decay=5e-4,
                  projection_dim=32, gmm_epochs=3, min_crop_scale=0.2, hflip_prob=0.5,
@@ -146,6 +146,7 @@ HYPERPARAMETERS = [
     ("image_size", (4, 4), "dataset", {}, "input_shape_"),
     ("num_workers", 1, "dataset", {}, "nothing"),
     ("lr", 0.01, "tabular", {}, "a2"),
+    ("encoder_lr", 0.001, "tabular", {}, "a2"),
     ("max_epochs", 2, "tabular", {}, "a2"),
     ("batch_size", 16, "tabular", {}, "a1"),
     ("warmup_epochs", 2, "tabular", {}, "a2"),
