@@ -54,6 +54,7 @@ collectives run on the default process group.
 """
 
 import contextlib
+import threading
 
 import torch
 import torch.distributed as dist
@@ -62,12 +63,39 @@ from torch import nn
 __all__ = ["world", "is_active", "shard", "local_part", "gather", "all_reduce_sum",
            "global_mean", "average_gradients", "broadcast_module", "sync_rows",
            "eval_positions", "gather_positions", "broadcast_object", "on_rank0",
-           "global_batchnorm", "check_batch_size"]
+           "global_batchnorm", "check_batch_size", "data_parallel", "group_size"]
+
+_STATE = threading.local()
+
+
+def group_size():
+    """Processes in the initialised default process group (1 without one)."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_world_size()
+    return 1
+
+
+@contextlib.contextmanager
+def data_parallel(enabled):
+    """Within the block, :func:`world` sees the process group only if ``enabled``.
+
+    The estimator's ``data_parallel=False`` fits inside a process group as a
+    single process would (every helper here then does nothing), e.g. when each
+    process of a ``torchrun`` job fits its own model.
+    """
+    previous = getattr(_STATE, "disabled", False)
+    _STATE.disabled = not enabled
+    try:
+        yield
+    finally:
+        _STATE.disabled = previous
 
 
 def world():
-    """``(rank, world_size)`` of the default process group; ``(0, 1)`` without one."""
-    if dist.is_available() and dist.is_initialized():
+    """``(rank, world_size)`` of the default process group; ``(0, 1)`` without one
+    (or inside ``data_parallel(False)``)."""
+    if (not getattr(_STATE, "disabled", False) and dist.is_available()
+            and dist.is_initialized()):
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
 

@@ -444,6 +444,18 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         processes that read (decode, resize) its items in every pass over
         it, in ``fit`` and ``predict``; ``0`` reads them in this process.
         Results do not depend on it.  Ignored for array ``X``.
+    data_parallel : bool or "auto", default="auto"
+        One fit on several processes (``docs/scaling_out_ddp.md``): when
+        ``fit`` is called with the same data in every process of an
+        initialised :mod:`torch.distributed` process group of 2 or more
+        processes (e.g. started by ``torchrun``), each process trains every
+        phase on its part of each global batch (gradients averaged,
+        contrastive negatives gathered across processes, BatchNorm over the
+        global batch, ELR's targets and the GMMs' losses synchronised, GMMs
+        fitted on rank 0).  ``"auto"`` does so whenever such a group exists
+        and runs as a single process otherwise; ``True`` requires the group
+        (``ValueError`` without one); ``False`` ignores any group: each
+        process fits its own model alone.
     lr : float, default=0.02
         Learning rate of the supervised phases a2 and b3 (SGD, momentum 0.9).
     encoder_lr : float or None, default=None
@@ -675,6 +687,7 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         "data_format": [StrOptions({"auto", "channels_first", "channels_last"})],
         "image_size": [None, Interval(numbers.Integral, 1, None, closed="left"), tuple, list],
         "num_workers": [Interval(numbers.Integral, 0, None, closed="left")],
+        "data_parallel": ["boolean", StrOptions({"auto"})],
         "lr": [Interval(numbers.Real, 0, None, closed="neither")],
         "encoder_lr": [None, Interval(numbers.Real, 0, None, closed="neither")],
         "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -719,6 +732,7 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         data_format="auto",
         image_size=None,
         num_workers=0,
+        data_parallel="auto",
         lr=0.02,
         encoder_lr=None,
         max_epochs=40,
@@ -761,6 +775,7 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         self.data_format = data_format
         self.image_size = image_size
         self.num_workers = num_workers
+        self.data_parallel = data_parallel
         self.lr = lr
         self.encoder_lr = encoder_lr
         self.max_epochs = max_epochs
@@ -890,6 +905,16 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         self : ContrastiveNoisyClassifier
         """
         self._validate_params()
+        if self.data_parallel is True and _distributed.group_size() < 2:
+            raise ValueError(
+                "data_parallel=True: fit must run in every process of an initialised "
+                "torch.distributed process group of 2 or more processes (e.g. started by "
+                f"torchrun); found {_distributed.group_size()} process.")
+        with _distributed.data_parallel(self.data_parallel is not False):
+            return self._fit(X, y, sample_weight)
+
+    def _fit(self, X, y, sample_weight):
+        """``fit`` after parameter validation (see :meth:`fit`)."""
         if _streaming.is_dataset(X):
             X, y = self._validate_stream_input(X, y)
         else:

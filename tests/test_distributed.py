@@ -79,6 +79,12 @@ class _Digits(torch.utils.data.Dataset):
 
 
 FIT_STREAM = {**FIT, "image_shape": None, "phases": "pretrain"}
+# data_parallel=False inside the group: every process fits its own data.
+FIT_ALONE = {**FIT, "phases": "pretrain", "data_parallel": False}
+
+
+def _half(rank):
+    return slice(0, N_FIT // 2) if rank == 0 else slice(N_FIT // 2, N_FIT)
 
 
 def _tabular():
@@ -214,6 +220,9 @@ def _worker(rank, store):
     out["gmm_calls"] = list(gmm_calls)
     out["elr_targets"] = clf.classifier_net_.criterion_.target_.clone()
     out["pickled"] = pickle.dumps(clf)
+    # data_parallel=False: each process fits its own half alone, as one process would.
+    out["alone"] = _fit_summary(ContrastiveNoisyClassifier(**FIT_ALONE).fit(
+        X[_half(rank)], y_noisy[_half(rank)]), X[_half(rank)])
     X, y_noisy = _digits(N_FIT64)
     with _float64():
         out["fit64"] = _fit_summary(ContrastiveNoisyClassifier(**FIT64).fit(X, y_noisy), X)
@@ -519,3 +528,23 @@ def test_fitted_estimator_unpickles_without_a_process_group(ranks, single_fit):
 
 if __name__ == "__main__":  # a worker process: python tests/test_distributed.py RANK STORE
     _worker(int(sys.argv[1]), sys.argv[2])
+
+
+def test_data_parallel_false_fits_each_process_alone(ranks):
+    X, y_noisy = _digits()
+    alone = [r["alone"] for r in ranks]
+    for rank, result in enumerate(alone):
+        part = _half(rank)
+        single = _fit_summary(
+            ContrastiveNoisyClassifier(**FIT_ALONE).fit(X[part], y_noisy[part]), X[part])
+        for phase, losses in single["history"].items():
+            np.testing.assert_allclose(result["history"][phase], losses, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(result["proba"], single["proba"], atol=2e-5)
+    # Different data, different models: nothing was shared between the processes.
+    assert alone[0]["history"]["a1"] != alone[1]["history"]["a1"]
+
+
+def test_data_parallel_true_needs_a_process_group():
+    X, y_noisy = _digits()
+    with pytest.raises(ValueError, match="data_parallel=True"):
+        ContrastiveNoisyClassifier(**{**FIT, "data_parallel": True}).fit(X, y_noisy)

@@ -145,6 +145,8 @@ HYPERPARAMETERS = [
     # A torch Dataset X (streamed): resized images; worker processes read the same.
     ("image_size", (4, 4), "dataset", {}, "input_shape_"),
     ("num_workers", 1, "dataset", {}, "nothing"),
+    # Without a torch.distributed process group (tests/test_distributed.py has one).
+    ("data_parallel", False, "tabular", {}, "nothing"),
     ("lr", 0.01, "tabular", {}, "a2"),
     ("encoder_lr", 0.001, "tabular", {}, "a2"),
     ("max_epochs", 2, "tabular", {}, "a2"),
