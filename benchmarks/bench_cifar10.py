@@ -32,7 +32,7 @@ Test accuracy is that of the final epoch (never the best one).  Cells are
 claimed through lock files by ``--workers`` worker processes (one torch
 thread each) and appended to ``benchmarks/results/cifar10.csv`` as soon as
 they finish, so a run can be stopped and resumed; the per-sample GMM inputs
-of each full fit go to ``results/cifar10_losses/`` for the Figure 4 plot.
+of each full fit go to ``results/<name>_losses/`` for the Figure 4 plot.
 
 Usage::
 
@@ -294,7 +294,7 @@ def run_cleanlab(X, y_noisy, Xte, yte, flipped, args, base, start):
 
 
 def save_losses(clf, flipped, pseudo_ok, base, args):
-    folder = Path(args.out) / "cifar10_losses"
+    folder = Path(args.out) / f"{args.name}_losses"  # one folder per run name
     folder.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(
         folder / f"{base['setting']}__{base['loss'].replace('+', '')}__s{base['seed']}.npz",
@@ -441,7 +441,7 @@ def plot_gmm(out, name):
     """Figure 4's idea: a2's normalised losses against the given labels, clean
     and flipped, with the two fitted GMM components."""
     from sklearn.mixture import GaussianMixture
-    files = sorted((out / "cifar10_losses").glob("*__elr__s*.npz"))
+    files = sorted((out / f"{name}_losses").glob("*__elr__s*.npz"))
     if not files:
         return
     plt = pyplot()

@@ -363,6 +363,56 @@ def cifar10_tables(name="cifar10"):
     return "\n".join(lines)
 
 
+def cifar10_tuning_table(reference="cifar10", pattern="cifar10_tuning_*.csv"):
+    """The a2/b3 fine-tuning variants tried on CIFAR-10 (``--params``), against the
+    reference run's cells with the same setting, loss and seed."""
+    ref = _cifar_runs(reference)
+    paths = sorted(RESULTS.glob(pattern))
+    if ref is None or not paths:
+        return "(no tuning runs found)"
+    ref = ref[ref["method"].isin(["pretrain", "full"])]
+    lines = ["| variant | noise | loss | pretrain | full | pretrain - reference | "
+             "full - reference |", "|---|---|---|---|---|---|---|"]
+    for path in paths:
+        runs = pd.read_csv(path)
+        runs = runs[runs["method"].isin(["pretrain", "full"])]
+        variant = path.stem[len("cifar10_tuning_"):]
+        for (setting, loss), g in runs.groupby(["setting", "loss"], sort=False):
+            r = ref[(ref["setting"] == setting) & (ref["loss"] == loss)
+                    & ref["seed"].isin(g["seed"])]
+            acc = g.groupby("method")["test_accuracy"].mean()
+            base = r.groupby("method")["test_accuracy"].mean()
+            diff = [f"{acc[m] - base[m]:+.3f}" if m in acc and m in base else "–"
+                    for m in ("pretrain", "full")]
+            lines.append(f"| {variant} | {setting} | {loss} | "
+                         + " | ".join(f"{acc[m]:.3f}" if m in acc else "–"
+                                      for m in ("pretrain", "full"))
+                         + f" | {diff[0]} | {diff[1]} |")
+    return "\n".join(lines)
+
+
+def digits_paired_table(name, reference="digits", loss="elr"):
+    """A digits variant (``bench_digits.py --params ... --name name``) against the
+    default run, paired by (setting, seed): mean accuracy and mean difference."""
+    ref, new = _cifar_runs(reference), _cifar_runs(name)
+    if ref is None or new is None:
+        return f"({name}.csv not found)"
+    ref = ref[ref["loss"] == loss]
+    lines = ["| noise | method | default | variant | variant - default (wins/seeds) |",
+             "|---|---|---|---|---|"]
+    for method in ("pretrain", "full"):
+        a = ref[ref["method"] == method].set_index(["setting", "seed"])["accuracy"]
+        b = new[(new["method"] == method) & (new["loss"] == loss)].set_index(
+            ["setting", "seed"])["accuracy"]
+        d = (b - a).dropna()
+        for setting in dict.fromkeys(d.index.get_level_values(0)):
+            ds = d.loc[setting]
+            lines.append(f"| {setting} | {method} | {a.loc[setting].mean():.3f} | "
+                         f"{b.loc[setting].mean():.3f} | {ds.mean():+.3f} "
+                         f"({(ds > 0).sum()}/{len(ds)}) |")
+    return "\n".join(lines)
+
+
 def cifar10_targets(runs):
     """Issue 10's targets, checked on the CSV (the numbers to beat come from the same run)."""
     fw = runs[runs["method"].isin(["baseline", "pretrain", "full"])]
@@ -416,7 +466,11 @@ def main():
                         ("speed (bench_speed.py)", speed_tables()),
                         ("dynamic bootstrapping (bench_digits.py --modes pretrain bootstrap)",
                          bootstrap_table()),
-                        ("CIFAR-10 / CIFAR-10N (bench_cifar10.py)", cifar10_tables())]:
+                        ("CIFAR-10 / CIFAR-10N (bench_cifar10.py)", cifar10_tables()),
+                        ("CIFAR-10: fine-tuning variants (bench_cifar10.py --params)",
+                         cifar10_tuning_table()),
+                        ("digits: encoder frozen in a2/b3 (warmup_epochs=40)",
+                         digits_paired_table("digits_tuning_frozen"))]:
         print(f"### {title}\n\n{text}\n")
 
 

@@ -164,6 +164,9 @@ def test_bench_cifar10_quick_every_column_and_resumes(tmp_path, capsys):
     for png in ("cifar10_quick.png", "cifar10_quick_finetune_gain.png",
                 "cifar10_quick_pseudo_labels.png", "cifar10_quick_gmm.png"):
         assert (tmp_path / png).stat().st_size > 0
+    # Each run name keeps its own GMM inputs (another --name cannot overwrite them).
+    assert sorted((tmp_path / "cifar10_quick_losses").glob("*.npz"))
+    assert not (tmp_path / "cifar10_losses").exists()
     # Resuming runs nothing that is already in the CSV.
     capsys.readouterr()
     module.main(argv)
@@ -175,6 +178,11 @@ def test_bench_cifar10_quick_every_column_and_resumes(tmp_path, capsys):
     text = report.cifar10_tables("cifar10_quick")
     assert "| sym0.4 (0.400) |" in text and "cleanlab" in text
     assert "pretrain >= baseline in" in text and "label-issue F1" in text
+    # A fine-tuning variant's table against the reference run.
+    (tmp_path / "cifar10_tuning_x.csv").write_text(
+        (tmp_path / "cifar10_quick.csv").read_text())
+    table = report.cifar10_tuning_table("cifar10_quick")
+    assert "| x | sym0.4 |" in table and "+0.000" in table
 
 
 def test_bench_streaming_quick(tmp_path):
