@@ -16,6 +16,7 @@ validates input, builds the nets from flat hyperparameters and chains them.
 
 import contextlib
 import copy
+import io
 import numbers
 import os
 import sys
@@ -915,7 +916,10 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
                 "torch.distributed process group of 2 or more processes (e.g. started by "
                 f"torchrun); found {_distributed.group_size()} process.")
         with _distributed.data_parallel(self.data_parallel is not False):
-            return self._fit(X, y, sample_weight)
+            # Data-parallel: only rank 0 shows the progress (verbose).
+            quiet = _distributed.world()[0] != 0
+            with contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext():
+                return self._fit(X, y, sample_weight)
 
     def _fit(self, X, y, sample_weight):
         """``fit`` after parameter validation (see :meth:`fit`)."""

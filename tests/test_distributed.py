@@ -36,6 +36,7 @@ averaging the float32 losses differ by 1e-2 to 1 within the first phases.
 """
 
 import contextlib
+import io
 import os
 import pickle
 import subprocess
@@ -220,6 +221,12 @@ def _worker(rank, store):
     out["gmm_calls"] = list(gmm_calls)
     out["elr_targets"] = clf.classifier_net_.criterion_.target_.clone()
     out["pickled"] = pickle.dumps(clf)
+    # verbose: only rank 0 prints the progress lines.
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        ContrastiveNoisyClassifier(**{**FIT, "phases": "baseline", "verbose": 1}).fit(
+            X, y_noisy)
+    out["verbose_out"] = buffer.getvalue()
     # data_parallel=False: each process fits its own half alone, as one process would.
     out["alone"] = _fit_summary(ContrastiveNoisyClassifier(**FIT_ALONE).fit(
         X[_half(rank)], y_noisy[_half(rank)]), X[_half(rank)])
@@ -548,3 +555,8 @@ def test_data_parallel_true_needs_a_process_group():
     X, y_noisy = _digits()
     with pytest.raises(ValueError, match="data_parallel=True"):
         ContrastiveNoisyClassifier(**{**FIT, "data_parallel": True}).fit(X, y_noisy)
+
+
+def test_only_rank0_prints_progress(ranks):
+    assert ranks[0]["verbose_out"].startswith("[noisyclf] a2 classifier (elr): 3 epochs")
+    assert ranks[1]["verbose_out"] == ""
