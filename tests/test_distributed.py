@@ -441,37 +441,36 @@ def test_fit_reproduces_one_process_loss_curves(ranks, single_fit):
     print(f"digits: largest loss difference {_worst(ranks, 'fit', single):.2e}")
 
 
+def _assert_reproduces(ranks, key, single, loss_atol, value_atol,
+                       values=("label_quality", "sample_weights", "proba")):
+    """Every rank's fit ``key`` has ``single``'s phases, per-epoch losses (``loss_atol``),
+    pseudo-labels and ``values`` (``value_atol``)."""
+    for r in ranks:
+        fit = r[key]
+        assert fit["history"].keys() == single["history"].keys()
+        for phase, losses in single["history"].items():
+            np.testing.assert_allclose(fit["history"][phase], losses, rtol=0, atol=loss_atol,
+                                       err_msg=phase)
+        np.testing.assert_array_equal(fit["pseudo_labels"], single["pseudo_labels"])
+        for name in values:
+            np.testing.assert_allclose(fit[name], single[name], rtol=0, atol=value_atol,
+                                       err_msg=name)
+    print(f"{key}: largest loss difference {_worst(ranks, key, single):.2e}")
+
+
 def test_fit_in_float64_reproduces_one_process(ranks, single_fit64):
     """Uneven parts (the last batch of 3 split 1 + 2) and eq. 8 as the paper writes it, in
     float64: 2 processes = 1 process up to the float32 rounding of the losses themselves
     (measured: 1e-7 for the losses, 0 for the GMM posteriors, 4e-14 for predict_proba)."""
-    single = single_fit64
-    for r in ranks:
-        fit = r["fit64"]
-        assert fit["history"].keys() == single["history"].keys() == {"a1", "a2", "b1", "b2",
-                                                                     "b3"}
-        for phase, losses in single["history"].items():
-            np.testing.assert_allclose(fit["history"][phase], losses, rtol=0, atol=1e-6,
-                                       err_msg=phase)
-        np.testing.assert_array_equal(fit["pseudo_labels"], single["pseudo_labels"])
-        for key in ("label_quality", "sample_weights", "proba"):
-            np.testing.assert_allclose(fit[key], single[key], rtol=0, atol=1e-9, err_msg=key)
-    print(f"float64: largest loss difference {_worst(ranks, 'fit64', single):.2e}")
+    assert single_fit64["history"].keys() == {"a1", "a2", "b1", "b2", "b3"}
+    _assert_reproduces(ranks, "fit64", single_fit64, loss_atol=1e-6, value_atol=1e-9)
 
 
 def test_tabular_fit_reproduces_one_process(ranks, single_fit_tabular):
     """The MLP encoder (BatchNorm1d) and feature corruption (which swaps in features of
     other samples of the global batch), with NFL+RCE: tolerances as for the images."""
-    single = single_fit_tabular
-    for r in ranks:
-        fit = r["fit_tabular"]
-        assert fit["history"].keys() == single["history"].keys()
-        for phase, losses in single["history"].items():
-            np.testing.assert_allclose(fit["history"][phase], losses, rtol=0, atol=1e-5,
-                                       err_msg=phase)
-        np.testing.assert_array_equal(fit["pseudo_labels"], single["pseudo_labels"])
-        np.testing.assert_allclose(fit["proba"], single["proba"], rtol=0, atol=2e-5)
-    print(f"tabular: largest loss difference {_worst(ranks, 'fit_tabular', single):.2e}")
+    _assert_reproduces(ranks, "fit_tabular", single_fit_tabular, loss_atol=1e-5,
+                       value_atol=2e-5, values=("proba",))
 
 
 def test_streamed_fit_reproduces_one_process(ranks, single_fit_stream):
@@ -480,18 +479,8 @@ def test_streamed_fit_reproduces_one_process(ranks, single_fit_stream):
     test_fit_in_float64_reproduces_one_process: in float32 a2's rounding differences grow
     faster on these uint8 images than on the float digits (b1's loss 3e-4 apart after one
     epoch, exactly equal in float64)."""
-    single = single_fit_stream
-    assert single["history"].keys() == {"a1", "a2", "b1"}
-    for r in ranks:
-        fit = r["fit_stream"]
-        assert fit["history"].keys() == single["history"].keys()
-        for phase, losses in single["history"].items():
-            np.testing.assert_allclose(fit["history"][phase], losses, rtol=0, atol=1e-6,
-                                       err_msg=phase)
-        np.testing.assert_array_equal(fit["pseudo_labels"], single["pseudo_labels"])
-        for key in ("label_quality", "sample_weights", "proba"):
-            np.testing.assert_allclose(fit[key], single[key], rtol=0, atol=1e-9, err_msg=key)
-    print(f"streamed: largest loss difference {_worst(ranks, 'fit_stream', single):.2e}")
+    assert single_fit_stream["history"].keys() == {"a1", "a2", "b1"}
+    _assert_reproduces(ranks, "fit_stream", single_fit_stream, loss_atol=1e-6, value_atol=1e-9)
 
 
 def test_all_ranks_agree_after_fit(ranks):
