@@ -278,13 +278,6 @@ CIFAR_ORDER = ["sym0.2", "sym0.4", "sym0.6", "sym0.8", "asy0.2", "asy0.4",
                "aggre_label", "random_label1", "worse_label"]
 
 
-def _cifar_runs(name):
-    path = RESULTS / f"{name}.csv"
-    if not path.exists():
-        return None
-    return pd.read_csv(path)
-
-
 def _cell(values):
     values = values.dropna()
     if values.empty:
@@ -295,7 +288,7 @@ def _cell(values):
 def cifar10_tables(name="cifar10"):
     """Table 1's shape on CIFAR-10 / CIFAR-10N, the peers, the label-issue
     scores and the targets of issue 10, from ``bench_cifar10.py``'s CSV."""
-    runs = _cifar_runs(name)
+    runs = _csv(name)
     if runs is None:
         return f"({name}.csv not found)"
     first = runs.iloc[0]
@@ -366,7 +359,7 @@ def cifar10_tables(name="cifar10"):
 def cifar10_tuning_table(reference="cifar10", pattern="cifar10_tuning_*.csv"):
     """The a2/b3 fine-tuning variants tried on CIFAR-10 (``--params``), against the
     reference run's cells with the same setting, loss and seed."""
-    ref = _cifar_runs(reference)
+    ref = _csv(reference)
     paths = sorted(RESULTS.glob(pattern))
     if ref is None or not paths:
         return "(no tuning runs found)"
@@ -394,7 +387,7 @@ def cifar10_tuning_table(reference="cifar10", pattern="cifar10_tuning_*.csv"):
 def digits_paired_table(name, reference="digits", loss="elr"):
     """A digits variant (``bench_digits.py --params ... --name name``) against the
     default run, paired by (setting, seed): mean accuracy and mean difference."""
-    ref, new = _cifar_runs(reference), _cifar_runs(name)
+    ref, new = _csv(reference), _csv(name)
     if ref is None or new is None:
         return f"({name}.csv not found)"
     ref = ref[ref["loss"] == loss]
