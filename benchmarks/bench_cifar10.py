@@ -10,6 +10,10 @@ Protocol (every setting is written beside every result row):
   paper's CIFAR-10 class map (truck->automobile, bird->airplane, cat<->dog,
   deer->horse), and the CIFAR-10N human labels ``worse_label``,
   ``aggre_label`` and ``random_label1`` of the same images;
+* ``--seeds``: noise seeds of the synthetic settings (the tables give mean
+  ± std over them); the CIFAR-10N labels are fixed, so they run with the
+  first seed only.  Every seed reuses the one a1 and gets its own
+  logistic-regression probes;
 * the estimator with its default hyperparameters (the small CNN, bf16 where
   the CPU has it) except ``pretrain_epochs`` (``--pretrain-epochs``): one
   SimCLR pre-training (a1) per subset, shared through ``memory=`` by every
@@ -199,7 +203,13 @@ def cells(args):
     """(setting kind, value, loss, job, seed) in the order they are claimed."""
     out = [] if args.no_probe else [("probe", "clean", "ce", "probe", args.model_seed)]
     for seed in ([] if args.probe_only else args.seeds):
+        if seed != args.model_seed and not args.no_probe:
+            # The probe cell's logistic regressions use the model seed's noise;
+            # another noise seed gets its own (a1 comes from the cache).
+            out.append(("probe", "noisy", "-", "logreg", seed))
         for kind, value in args.settings:
+            if kind == "cifar10n" and seed != args.seeds[0]:
+                continue  # human labels: another noise seed would repeat the same fit
             for loss in args.losses:
                 out += [(kind, value, loss, job, seed) for job in args.jobs]
             if (kind, value) in CLEANLAB_SETTINGS and not args.no_cleanlab:
@@ -217,6 +227,8 @@ def run_cell(cell, data, args):
     X, y, Xte, yte, human = data
     if job == "probe":
         return run_probe(data, args, seed)
+    if job == "logreg":
+        return run_logreg(data, args, seed)
     y_noisy = noisy_labels(kind, value, y, human, seed)
     flipped = y_noisy != y
     base = dict(setting=setting_name(kind, value), noise_type=kind, noise=value,
@@ -247,9 +259,6 @@ def run_cell(cell, data, args):
 def run_probe(data, args, seed):
     """SimCLR features + logistic regression, on the clean labels (the
     representation's quality) and, per label setting, on the noisy ones."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
     X, y, Xte, yte, human = data
     start = time.perf_counter()
     # phases="pretrain" on the clean labels: a1 (cached for every later cell)
@@ -262,7 +271,32 @@ def run_probe(data, args, seed):
     rows = [dict(setting="clean", noise_type="clean", noise=0.0, actual_noise=0.0, loss="ce",
                  method="pretrain (clean labels)", seed=seed, given_accuracy=1.0,
                  test_accuracy=clf.score(Xte, yte), wall_s=round(wall, 1), params=pjson)]
-    for kind, value in [("clean", 0.0)] + list(args.settings):
+    return rows + logreg_rows(F, Fte, data, [("clean", 0.0)] + list(args.settings), seed,
+                              pjson)
+
+
+def run_logreg(data, args, seed):
+    """The probe's logistic regressions for another noise seed: the a1 features
+    come from the cache (a one-epoch a2 is fitted only to reach them)."""
+    X, y, Xte, yte, human = data
+    params = dict(estimator_params(args, "ce", "pretrain"), max_epochs=1, warmup_epochs=0,
+                  gmm_epochs=1)
+    clf = _Recording(**params).fit(X, y)
+    F, Fte = clf.simclr_features(X), clf.simclr_features(Xte)
+    pjson = json.dumps({k: v for k, v in estimator_params(args, "ce", "pretrain").items()
+                        if k != "memory"})
+    return logreg_rows(F, Fte, data, [s for s in args.settings if s[0] != "cifar10n"], seed,
+                       pjson)
+
+
+def logreg_rows(F, Fte, data, settings, seed, pjson):
+    """One row per label setting: logistic regression on the frozen a1 features."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    X, y, Xte, yte, human = data
+    rows = []
+    for kind, value in settings:
         yn = y if kind == "clean" else noisy_labels(kind, value, y, human, seed)
         probe = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000))
         t0 = time.perf_counter()
@@ -505,7 +539,7 @@ def parse(argv):
     if args.quick:
         args.n_train, args.n_test, args.pretrain_epochs, args.cleanlab_folds = 200, 200, 1, 2
         args.settings = [("symmetric", 0.4), ("cifar10n", "worse_label")]
-        args.losses, args.seeds = ["elr"], args.seeds[:1]
+        args.losses = ["elr"]
         args.name = args.name + "_quick"
         args.params.update(max_epochs=2, finetune_epochs=1, warmup_epochs=1, gmm_epochs=1)
         if args.cache == parser.get_default("cache"):

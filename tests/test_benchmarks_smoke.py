@@ -172,11 +172,19 @@ def test_bench_cifar10_quick_every_column_and_resumes(tmp_path, capsys):
     module.main(argv)
     assert " ..." not in capsys.readouterr().out
     assert len(_read(tmp_path / "cifar10_quick.csv")[1]) == len(rows)
+    # A second noise seed: synthetic settings only (the human labels do not
+    # depend on it), with its own logistic-regression probes; a1 is cached.
+    module.main(argv + ["--seeds", "0", "1"])
+    rows1 = [r for r in _read(tmp_path / "cifar10_quick.csv")[1] if r["seed"] == "1"]
+    assert {r["setting"] for r in rows1} == {"sym0.4"}
+    assert {r["method"] for r in rows1} == {
+        "baseline", "pretrain", "full", "cleanlab CleanLearning", "SimCLR + logreg"}
     # The README's tables render from it.
     report = _load("report")
     report.RESULTS = tmp_path
     text = report.cifar10_tables("cifar10_quick")
     assert "| sym0.4 (0.400) |" in text and "cleanlab" in text
+    assert "1-2 noise seed(s)" in text and " ± " in text  # sym0.4: mean ± std of 2 seeds
     assert "pretrain >= baseline in" in text and "label-issue F1" in text
     # A fine-tuning variant's table against the reference run.
     (tmp_path / "cifar10_tuning_x.csv").write_text(
