@@ -384,6 +384,32 @@ def cifar10_tuning_table(reference="cifar10", pattern="cifar10_tuning_*.csv"):
     return "\n".join(lines)
 
 
+def cifar10_phase_b_table(name="cifar10"):
+    """Phase b against the quality of its input: per full fit, the accuracy of the
+    given labels and of a2's pseudo-labels on the training subset, and full -
+    pretrain (test), sorted by pseudo - given; then the count of gains on each side."""
+    runs = _csv(name)
+    if runs is None:
+        return f"({name}.csv not found)"
+    key = ["setting", "loss", "seed"]
+    full = runs[runs["method"] == "full"].set_index(key)
+    pre = runs[runs["method"] == "pretrain"].set_index(key)["test_accuracy"]
+    t = full[["given_accuracy", "pseudo_accuracy"]].assign(
+        diff=full["pseudo_accuracy"] - full["given_accuracy"],
+        gain=full["test_accuracy"] - pre).dropna()
+    t = t.groupby(["setting", "loss"]).mean().sort_values("diff")
+    lines = ["| noise | loss | given labels correct | pseudo-labels correct | pseudo - given | "
+             "full - pretrain (test) |", "|---|---|---|---|---|---|"]
+    for (setting, loss), r in t.iterrows():
+        lines.append(f"| {setting} | {loss} | {r['given_accuracy']:.3f} | "
+                     f"{r['pseudo_accuracy']:.3f} | {r['diff']:+.3f} | {r['gain']:+.3f} |")
+    worse, better = t[t["diff"] < 0], t[t["diff"] >= 0]
+    lines += ["", f"full >= pretrain where the pseudo-labels are worse than the given labels: "
+              f"{(worse['gain'] >= 0).sum()}/{len(worse)}; where they are at least as good: "
+              f"{(better['gain'] >= 0).sum()}/{len(better)} (cells averaged over seeds)."]
+    return "\n".join(lines)
+
+
 def digits_paired_table(name, reference="digits", loss="elr"):
     """A digits variant (``bench_digits.py --params ... --name name``) against the
     default run, paired by (setting, seed): mean accuracy and mean difference."""
@@ -460,6 +486,8 @@ def main():
                         ("dynamic bootstrapping (bench_digits.py --modes pretrain bootstrap)",
                          bootstrap_table()),
                         ("CIFAR-10 / CIFAR-10N (bench_cifar10.py)", cifar10_tables()),
+                        ("CIFAR-10: phase b against pseudo-label quality",
+                         cifar10_phase_b_table()),
                         ("CIFAR-10: fine-tuning variants (bench_cifar10.py --params)",
                          cifar10_tuning_table()),
                         ("digits: encoder frozen in a2/b3 (warmup_epochs=40)",

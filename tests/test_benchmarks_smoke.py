@@ -186,6 +186,8 @@ def test_bench_cifar10_quick_every_column_and_resumes(tmp_path, capsys):
     assert "| sym0.4 (0.400) |" in text and "cleanlab" in text
     assert "1-2 noise seed(s)" in text and " ± " in text  # sym0.4: mean ± std of 2 seeds
     assert "pretrain >= baseline in" in text and "label-issue F1" in text
+    table = report.cifar10_phase_b_table("cifar10_quick")
+    assert "| sym0.4 | elr |" in table and "pseudo-labels are worse" in table
     # A fine-tuning variant's table against the reference run.
     (tmp_path / "cifar10_tuning_x.csv").write_text(
         (tmp_path / "cifar10_quick.csv").read_text())
