@@ -45,6 +45,7 @@ Usage::
     python benchmarks/bench_cifar10.py --quick         # smoke test (seconds)
 """
 
+import copy
 import fcntl
 import json
 import os
@@ -152,7 +153,8 @@ class _Recording(ContrastiveNoisyClassifier):
 
     def _pretrain(self, X):
         encoder, projection = super()._pretrain(X)
-        self.simclr_encoder_ = encoder
+        # A copy: ``encoder`` is the module a2 goes on to train (on the labels).
+        self.simclr_encoder_ = copy.deepcopy(encoder)
         return encoder, projection
 
     def _train_classifier(self, phase, encoder, data, y, *, frozen_warmup):
@@ -202,11 +204,13 @@ def label_issue_metrics(flipped, is_issue, quality):
 def cells(args):
     """(setting kind, value, loss, job, seed) in the order they are claimed."""
     out = [] if args.no_probe else [("probe", "clean", "ce", "probe", args.model_seed)]
-    for seed in ([] if args.probe_only else args.seeds):
+    for seed in args.seeds:
         if seed != args.model_seed and not args.no_probe:
             # The probe cell's logistic regressions use the model seed's noise;
             # another noise seed gets its own (a1 comes from the cache).
             out.append(("probe", "noisy", "-", "logreg", seed))
+        if args.probe_only:
+            continue
         for kind, value in args.settings:
             if kind == "cifar10n" and seed != args.seeds[0]:
                 continue  # human labels: another noise seed would repeat the same fit

@@ -12,6 +12,7 @@ import csv
 import importlib.util
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -193,6 +194,22 @@ def test_bench_cifar10_quick_every_column_and_resumes(tmp_path, capsys):
         (tmp_path / "cifar10_quick.csv").read_text())
     table = report.cifar10_tuning_table("cifar10_quick")
     assert "| x | sym0.4 |" in table and "+0.000" in table
+
+
+def test_bench_cifar10_probe_reads_the_simclr_encoder_not_a2s():
+    """The SimCLR + logreg peer must see a1's features, never an encoder that a2
+    went on to train on the labels (which would leak them into the probe)."""
+    module = _load("bench_cifar10")
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, (64, 8, 8, 3), dtype=np.uint8)
+    y = np.arange(64) % 4
+    clf = module._Recording(phases="pretrain", pretrain_epochs=1, max_epochs=2,
+                            warmup_epochs=0, gmm_epochs=1, random_state=0).fit(X, y)
+    simclr = clf.simclr_encoder_.state_dict()
+    a1 = clf.encoder_net_.module_.encoder.state_dict()
+    a2 = clf.classifier_net_.module_.encoder.state_dict()
+    assert all(torch.equal(simclr[k], a1[k]) for k in a1)
+    assert not all(torch.equal(simclr[k], a2[k]) for k in a2)
 
 
 def test_bench_streaming_quick(tmp_path):
