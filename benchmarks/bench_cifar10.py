@@ -283,12 +283,10 @@ def run_logreg(data, args, seed):
     """The probe's logistic regressions for another noise seed: the a1 features
     come from the cache (a one-epoch a2 is fitted only to reach them)."""
     X, y, Xte, yte, human = data
-    params = dict(estimator_params(args, "ce", "pretrain"), max_epochs=1, warmup_epochs=0,
-                  gmm_epochs=1)
-    clf = _Recording(**params).fit(X, y)
+    params = estimator_params(args, "ce", "pretrain")
+    clf = _Recording(**dict(params, max_epochs=1, warmup_epochs=0, gmm_epochs=1)).fit(X, y)
     F, Fte = clf.simclr_features(X), clf.simclr_features(Xte)
-    pjson = json.dumps({k: v for k, v in estimator_params(args, "ce", "pretrain").items()
-                        if k != "memory"})
+    pjson = json.dumps({k: v for k, v in params.items() if k != "memory"})
     return logreg_rows(F, Fte, data, [s for s in args.settings if s[0] != "cifar10n"], seed,
                        pjson)
 
