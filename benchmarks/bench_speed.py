@@ -16,6 +16,15 @@ by side does not), written with the settings beside it.  Sections
     after a warm-up round), and the median epoch counts, so that a slow spell
     of the shared machine hits every variant alike.  ``speedup`` is against the first row of its image size (NCHW
     fp32, one pass per view: the code before issue 9).
+``layout``
+    The SmallCNN's pooled blocks as conv-BN-pool-ReLU (the package's, since
+    issue 9) against conv-BN-ReLU-pool with ``adaptive_avg_pool2d`` (the code
+    before) and conv-pool-BN-ReLU (BatchNorm on the pooled map: another
+    function, measured and not adopted, see the README): a1 and a2 seconds
+    per epoch in bf16 and fp32, channels-last, round-robin, on 28x28
+    single-channel and 32x32 RGB images, and whether one a1 epoch (bf16)
+    from the same weights ends with the package layout's weights (the first
+    two are the same function).
 ``compile``
     ``torch.compile`` through skorch's ``compile=True``: first epoch
     (compilation included) and later epochs against eager mode, and the
@@ -30,8 +39,10 @@ by side does not), written with the settings beside it.  Sections
 ``demo``
     Wall time of ``python -m noisyclf`` with ``precision`` fp32 and auto.
 ``fit4000``
-    Default-settings ``fit`` on 4,000 28x28 single-channel images (fp32 and
-    auto precision); slow (about 15 minutes).
+    Default-settings ``fit`` on 4,000 28x28 single-channel images for each
+    of ``--precisions`` and ``--layouts`` (the SmallCNN layout, see
+    ``layout``), ``--repeats`` times, alternating; slow (about 5 minutes per
+    fit).
 ``gpu``
     The CIFAR ResNet-18's a1 epoch on a CUDA GPU, skorch against the
     hand-written loop, fp32 / bf16 / fp16, at batch 128 and 512
@@ -44,6 +55,9 @@ Writes ``benchmarks/results/speed_<section>.csv``.  Usage::
     python benchmarks/bench_speed.py --quick               # smoke test (seconds)
 """
 
+import contextlib
+import functools
+import itertools
 import os
 import subprocess
 import sys
@@ -52,8 +66,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+from torch import nn
 
-from noisyclf import ContrastiveNoisyClassifier
+from noisyclf import ContrastiveNoisyClassifier, modules
 from noisyclf._input import standardization
 from noisyclf.estimator import JOINT_VIEWS, _build_contrastive_net
 from noisyclf.losses import NTXentLoss
@@ -69,12 +85,59 @@ from _common import (  # noqa: E402
     PeakRSS, environment, make_parser, parse_args, write_csv,
 )
 
-SECTIONS = ["a1", "compile", "predict", "scaling", "memory", "demo", "fit4000", "gpu"]
+SECTIONS = ["a1", "layout", "compile", "predict", "scaling", "memory", "demo", "fit4000", "gpu"]
 DEFAULT_SECTIONS = SECTIONS[:-2]
 #: (precision, channels_last, joint_views) of the a1 variants; the first is
 #: the code before issue 9.
 A1_VARIANTS = [("fp32", False, False), ("fp32", True, False), ("bf16", False, False),
                ("bf16", True, False), ("fp32", True, True), ("bf16", True, True)]
+
+
+#: SmallCNN layouts (section ``layout``): the package's, the code before issue 9
+#: (the same function) and BatchNorm after the pooling (another function).
+LAYOUTS = ["conv-BN-pool-ReLU", "conv-BN-ReLU-pool", "conv-pool-BN-ReLU"]
+
+
+class ConvBNReLUPoolCNN(nn.Module):
+    """:class:`~noisyclf.modules.SmallCNN` as it was before issue 9: each pooled
+    block conv-BN-ReLU then max-pooling, ``adaptive_avg_pool2d`` at the end.
+    The same function and the same state-dict keys.  ``pool_first=True``
+    pools right after the convolution instead (conv-pool-BN-ReLU): BatchNorm
+    then normalises the pooled map, another function."""
+
+    def __init__(self, in_channels, widths=(32, 64, 128), image_size=32, pool_first=False):
+        super().__init__()
+        layers, ch, size = [], in_channels, image_size
+        for i, w in enumerate(widths):
+            block = nn.Sequential(nn.Conv2d(ch, w, 3, padding=1, bias=False),
+                                  nn.BatchNorm2d(w), nn.ReLU(inplace=True))
+            layers.append(block)
+            if i < len(widths) - 1 and size >= 4:
+                if pool_first:
+                    block.insert(1, nn.MaxPool2d(2))
+                else:
+                    layers.append(nn.MaxPool2d(2))
+                size //= 2
+            ch = w
+        self.features = nn.Sequential(*layers)
+        self.out_features = ch
+
+    def forward(self, x):
+        return torch.flatten(F.adaptive_avg_pool2d(self.features(x), 1), 1)
+
+
+@contextlib.contextmanager
+def small_cnn_layout(layout):
+    """Build ``encoder="cnn"`` with ``layout`` (one of :data:`LAYOUTS`) in the block."""
+    if layout == LAYOUTS[0]:
+        yield
+        return
+    saved = modules.SmallCNN
+    modules.SmallCNN = functools.partial(ConvBNReLUPoolCNN, pool_first=layout == LAYOUTS[2])
+    try:
+        yield
+    finally:
+        modules.SmallCNN = saved
 
 
 # ----------------------------------------------------------------- data
@@ -245,6 +308,44 @@ def section_a1(args, env):
     return rows
 
 
+def section_layout(args, env):
+    rows = []
+    n = 256 if args.quick else 4096
+    rounds = 1 if args.quick else args.rounds
+    gray = (np.random.default_rng(0).random((n, 1, 28, 28)) * 255).astype(np.uint8)
+    for X, source in [(gray, "random uint8"), cifar_images(n)]:
+        X = X[:n]
+        shape = "x".join(map(str, X.shape[1:]))
+        y = torch.as_tensor(np.arange(len(X)) % 10)
+        data = {"x": torch.from_numpy(X), "index": torch.arange(len(X)),
+                "sample_weight": torch.ones(len(X))}
+        runners, weights = {}, {}
+        for layout in LAYOUTS:
+            with small_cnn_layout(layout):
+                for precision in ("bf16", "fp32"):
+                    runners[("a1", precision, layout)] = simclr_runner(
+                        X, precision=precision, channels_last=True, joint_views=False)
+                    runners[("a2", precision, layout)] = epoch_runner(
+                        supervised_net(X, y, precision=precision, channels_last=True,
+                                       epochs=100), data, y)
+                # One a1 epoch on 256 images from the same weights and RNG.
+                net = simclr_net(X[:256], precision="bf16", channels_last=True,
+                                 joint_views=False, epochs=1)
+            torch.manual_seed(1)
+            net.fit({"x": torch.from_numpy(X[:256])})
+            weights[layout] = [p.detach().clone() for p in net.module_.parameters()]
+        seconds = interleaved(runners, rounds)
+        for (phase, precision, layout), sec in seconds.items():
+            same = all(torch.equal(p, q) for p, q in zip(weights[layout], weights[LAYOUTS[0]]))
+            rows.append(dict(phase=phase, images=source, shape=shape, n=len(X),
+                             precision=precision, channels_last=True, layout=layout,
+                             sec_per_epoch=sec, images_per_s=len(X) / sec,
+                             speedup=seconds[(phase, precision, LAYOUTS[1])] / sec,
+                             same_weights_as_package_layout=same, rounds=rounds))
+            print(_fmt(rows[-1]), flush=True)
+    return rows
+
+
 def section_compile(args, env):
     n = 256 if args.quick else 2048
     X, source = cifar_images(n)
@@ -368,15 +469,18 @@ def section_fit4000(args, env):
     X = (rng.random((n, 28, 28)) * 255).astype(np.uint8)
     y = rng.integers(0, 10, n)
     rows = []
-    for precision in args.precisions:
+    for repeat, precision, layout in itertools.product(range(args.repeats), args.precisions,
+                                                        args.layouts):
         params = dict(random_state=0, precision=precision)
         if args.quick:
-            params.update(pretrain_epochs=1, max_epochs=1, finetune_epochs=1, gmm_epochs=1,
-                          warmup_epochs=0)
+            params.update(pretrain_epochs=1, max_epochs=1, finetune_epochs=1,
+                          gmm_epochs=1, warmup_epochs=0)
         start = time.perf_counter()
-        clf = ContrastiveNoisyClassifier(**params).fit(X, y)
+        with small_cnn_layout(layout):
+            clf = ContrastiveNoisyClassifier(**params).fit(X, y)
         rows.append(dict(job=f"fit {n} 28x28 uint8, defaults", precision=precision,
-                         resolved=clf.precision_, wall_s=time.perf_counter() - start))
+                         resolved=clf.precision_, layout=layout, repeat=repeat,
+                         wall_s=time.perf_counter() - start))
         print(_fmt(rows[-1]), flush=True)
     return rows
 
@@ -424,6 +528,10 @@ def main(argv=None):
     parser.add_argument("--precisions", nargs="+", default=["fp32", "auto"],
                         choices=["fp32", "bf16", "auto"],
                         help="precisions of the demo and fit4000 sections")
+    parser.add_argument("--layouts", nargs="+", default=LAYOUTS[:1], choices=LAYOUTS[:2],
+                        help="SmallCNN layouts of the fit4000 section (see the layout section)")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="fits per precision and layout in the fit4000 section, alternating")
     parser.add_argument("--gpu-batch-sizes", type=int, nargs="+", default=[128, 512],
                         help="batch sizes of the gpu section")
     parser.add_argument("--rounds", type=int, default=3,

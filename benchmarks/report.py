@@ -183,8 +183,9 @@ def speed_tables():
         env = a1.iloc[0]
         out += [f"Seconds per epoch, {int(env['torch_threads'])} torch threads, batch 128, "
                 f"median of {int(env['rounds'])} round-robin epochs; speed-up against the "
-                "first row of each image size and phase (NCHW fp32, one pass per view: the "
-                "code before issue 9):", "",
+                "first row of each image size and phase (NCHW fp32, one pass per view, as "
+                "before issue 9; every row uses the package's SmallCNN layout, see the "
+                "layout table below):", "",
                 "| phase | images | n | precision | channels-last | 2N pass | loop "
                 "| s/epoch | images/s | speed-up |", "|---|---|---|---|---|---|---|---|---|---|"]
         for _, r in a1.iterrows():
@@ -193,6 +194,19 @@ def speed_tables():
                        f"{r['precision']} | {r['channels_last']} | {joint} | {r['loop']} | "
                        f"{r['sec_per_epoch']:.2f} | {r['images_per_s']:.0f} | "
                        f"{r['speedup']:.2f}x |")
+    lay = _csv("speed_layout")
+    if lay is not None:
+        out += ["", "SmallCNN block layout, channels-last, median of "
+                f"{int(lay['rounds'].iloc[0])} round-robin epochs; speed-up against "
+                "conv-BN-ReLU-pool (the code before); same weights = one a1 epoch from the "
+                "same start ends with the package layout's weights:", "",
+                "| phase | images | precision | layout | s/epoch | speed-up | same weights |",
+                "|---|---|---|---|---|---|---|"]
+        for _, r in lay.iterrows():
+            out.append(f"| {r['phase']} | {r['images']} {r['shape']} | {r['precision']} | "
+                       f"{r['layout']} | "
+                       f"{r['sec_per_epoch']:.2f} | {r['speedup']:.2f}x | "
+                       f"{r['same_weights_as_package_layout']} |")
     comp = _csv("speed_compile")
     if comp is not None:
         out += ["", "torch.compile (skorch's `compile=True`), a1 on "
@@ -231,10 +245,12 @@ def speed_tables():
     for name, title in [("speed_demo", "Main job"), ("speed_fit4000", "Default fit")]:
         d = _csv(name)
         if d is not None:
-            out += ["", f"{title}:", "", "| job | precision | wall (s) |", "|---|---|---|"]
+            layout = "layout" in d
+            out += ["", f"{title}:", "", "| job | precision |" + (" SmallCNN layout |" * layout)
+                    + " wall (s) |", "|---|---|" + "---|" * layout + "---|"]
             for _, r in d.iterrows():
                 out.append(f"| {r['job']} | {r['precision']} ({r['resolved']}) | "
-                           f"{r['wall_s']:.0f} |")
+                           + (f"{r['layout']} | " if layout else "") + f"{r['wall_s']:.0f} |")
     gpu = _csv("speed_gpu")
     if gpu is not None and "sec_per_epoch" in gpu:
         out += ["", f"GPU ({gpu['gpu'].iloc[0]}), CIFAR ResNet-18 a1 on "
@@ -410,7 +426,7 @@ def cifar10_phase_b_table(name="cifar10"):
     return "\n".join(lines)
 
 
-def digits_paired_table(name, reference="digits", loss="elr"):
+def digits_paired_table(name, reference="digits", loss="elr", methods=("pretrain", "full")):
     """A digits variant (``bench_digits.py --params ... --name name``) against the
     default run, paired by (setting, seed): mean accuracy and mean difference."""
     ref, new = _csv(reference), _csv(name)
@@ -419,7 +435,7 @@ def digits_paired_table(name, reference="digits", loss="elr"):
     ref = ref[ref["loss"] == loss]
     lines = ["| noise | method | default | variant | variant - default (wins/seeds) |",
              "|---|---|---|---|---|"]
-    for method in ("pretrain", "full"):
+    for method in methods:
         a = ref[ref["method"] == method].set_index(["setting", "seed"])["accuracy"]
         b = new[(new["method"] == method) & (new["loss"] == loss)].set_index(
             ["setting", "seed"])["accuracy"]
@@ -491,7 +507,10 @@ def main():
                         ("CIFAR-10: fine-tuning variants (bench_cifar10.py --params)",
                          cifar10_tuning_table()),
                         ("digits: encoder frozen in a2/b3 (warmup_epochs=40)",
-                         digits_paired_table("digits_tuning_frozen"))]:
+                         digits_paired_table("digits_tuning_frozen")),
+                        ("digits: SmallCNN with BatchNorm after the pooling (not adopted)",
+                         digits_paired_table("digits_pool_first", reference="digits_bf16",
+                                             methods=("baseline", "pretrain", "full")))]:
         print(f"### {title}\n\n{text}\n")
 
 

@@ -61,12 +61,35 @@ def _conv_bn(in_ch, out_ch, stride=1):
     )
 
 
+def global_avg_pool(x):
+    """Global average pooling of ``(N, C, H, W)`` feature maps to ``(N, C)``.
+
+    The mean over ``H, W``; for a channels-last tensor it is taken over the
+    ``(N, H*W, C)`` view of its memory.  Both give the same values, but the
+    gradient then comes back as a channels-last tensor, which the ReLU and
+    BatchNorm backward passes before it read ~3-5x faster than the broadcast
+    gradient of ``x.mean((2, 3))`` or ``adaptive_avg_pool2d`` (measured on
+    this CPU for 128x128x7x7 in bf16 and fp32; issue 9).
+    """
+    if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+        return x.permute(0, 2, 3, 1).flatten(1, 2).mean(1)
+    return x.mean((2, 3))
+
+
 class SmallCNN(nn.Module):
     """A small convolutional encoder for small images (e.g. 8x8 digits, 32x32 CIFAR).
 
     Three 3x3 conv-BN-ReLU blocks of ``widths`` channels; the first two are
     followed by 2x2 max-pooling while the image is at least 4 pixels wide,
     and global average pooling gives a ``widths[-1]``-dimensional feature.
+
+    Where a block pools, it computes conv-BN-pool-ReLU: ReLU and max-pooling
+    commute exactly (``max(relu(a), relu(b)) = relu(max(a, b))``, and the
+    gradient reaches the same input position), so this is the same function
+    with the same gradients as conv-BN-ReLU-pool, with the ReLU (forward and
+    backward) on a quarter of the values (issue 9).  The layers keep the
+    indices of the conv-BN-ReLU-pool layout (``features.0`` conv-BN-pool,
+    ``features.1`` ReLU, ...), so state dicts of either layout load into it.
 
     Parameters
     ----------
@@ -90,16 +113,21 @@ class SmallCNN(nn.Module):
         ch = in_channels
         size = image_size
         for i, w in enumerate(widths):
-            layers.append(_conv_bn(ch, w))
+            block = _conv_bn(ch, w)
             if i < len(widths) - 1 and size >= 4:
-                layers.append(nn.MaxPool2d(2))
+                # conv-BN-ReLU, pool == conv-BN-pool, ReLU (same indices and keys)
+                relu = block[2]
+                block[2] = nn.MaxPool2d(2)
+                layers += [block, relu]
                 size //= 2
+            else:
+                layers.append(block)
             ch = w
         self.features = nn.Sequential(*layers)
         self.out_features = ch
 
     def forward(self, x):
-        return torch.flatten(F.adaptive_avg_pool2d(self.features(x), 1), 1)
+        return global_avg_pool(self.features(x))
 
 
 class _BasicBlock(nn.Module):
@@ -159,7 +187,7 @@ class CifarResNet18(nn.Module):
     def forward(self, x):
         out = F.relu(self.bn1(self.conv1(x)))
         out = self.layer4(self.layer3(self.layer2(self.layer1(out))))
-        return torch.flatten(F.adaptive_avg_pool2d(out, 1), 1)
+        return global_avg_pool(out)
 
 
 class MLPEncoder(nn.Module):

@@ -147,6 +147,32 @@ def test_bench_speed_quick(tmp_path):
     assert rows and "gpu" in rows[0]
 
 
+def test_bench_speed_layout_and_fit4000_quick(tmp_path):
+    module = _load("bench_speed")
+    module.main(["--quick", "--out", str(tmp_path), "--sections", "layout", "fit4000",
+                 "--precisions", "auto", "--layouts", *module.LAYOUTS[:2]])
+    _, rows = _read(tmp_path / "speed_layout.csv")
+    # a1 and a2, bf16 and fp32, two image sizes, every layout; the first two
+    # are the same function, pooling before BatchNorm is not.
+    assert len(rows) == 2 * 2 * 2 * len(module.LAYOUTS)
+    same = {r["layout"]: r["same_weights_as_package_layout"] for r in rows}
+    assert same == {"conv-BN-pool-ReLU": "True", "conv-BN-ReLU-pool": "True",
+                    "conv-pool-BN-ReLU": "False"}
+    _, rows = _read(tmp_path / "speed_fit4000.csv")
+    assert [r["layout"] for r in rows] == module.LAYOUTS[:2]
+    # Each layout really is built while its context is active, and only then.
+    built = {}
+    for layout in module.LAYOUTS:
+        with module.small_cnn_layout(layout):
+            built[layout] = [type(m).__name__ for m in
+                             module.modules.make_encoder("cnn", (1, 8, 8), 0.0, 1.0)[1].features]
+    assert built["conv-BN-ReLU-pool"][1] == "MaxPool2d"
+    assert built["conv-pool-BN-ReLU"][1] == "Sequential"
+    assert built["conv-BN-pool-ReLU"][1] == "ReLU"
+    assert module.modules.make_encoder("cnn", (1, 8, 8), 0.0, 1.0)[1].features[1].__class__ \
+        is torch.nn.ReLU
+
+
 def test_bench_cifar10_quick_every_column_and_resumes(tmp_path, capsys):
     module = _load("bench_cifar10")
     argv = ["--quick", "--workers", "1", "--out", str(tmp_path)]

@@ -64,6 +64,56 @@ def test_small_cnn_pools_only_while_the_image_is_at_least_4_wide(in_channels, si
     assert n_pools == sum(1 for i in range(len(widths) - 1) if size // 2 ** i >= 4)
 
 
+def _conv_bn_relu_pool(in_channels, widths, size):
+    """The textbook layout SmallCNN stands for: conv-BN-ReLU, then max-pooling."""
+    layers, ch = [], in_channels
+    for i, w in enumerate(widths):
+        layers.append(nn.Sequential(nn.Conv2d(ch, w, 3, padding=1, bias=False),
+                                    nn.BatchNorm2d(w), nn.ReLU(inplace=True)))
+        if i < len(widths) - 1 and size >= 4:
+            layers.append(nn.MaxPool2d(2))
+            size //= 2
+        ch = w
+    return nn.Sequential(*layers)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+@pytest.mark.parametrize("in_channels, size", [(1, 28), (3, 8)])
+def test_small_cnn_is_conv_bn_relu_pool_exactly(precision, in_channels, size):
+    # Pooling before the ReLU (issue 9) changes neither the outputs nor the
+    # gradients, in train and eval mode, and old state dicts load.
+    torch.manual_seed(0)
+    ref = _conv_bn_relu_pool(in_channels, (32, 64, 128), size)
+    net = SmallCNN(in_channels, image_size=size)
+    net.features.load_state_dict(ref.state_dict())  # same keys
+    x = torch.randn(16, in_channels, size, size).contiguous(memory_format=torch.channels_last)
+    for module in (ref, net):
+        module.to(memory_format=torch.channels_last)
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    outs = []
+    for module, forward in ((ref, lambda z: ref(z).mean((2, 3))), (net, net)):
+        with torch.autocast("cpu", dtype=dtype, enabled=precision == "bf16"):
+            out = forward(x)
+        (out.float() ** 2).sum().backward()
+        outs.append(out)
+    assert torch.equal(outs[0], outs[1])
+    for p, q in zip(ref.parameters(), net.parameters()):
+        assert torch.equal(p.grad, q.grad)
+    for a, b in zip(ref.state_dict().values(), net.features.state_dict().values()):
+        assert torch.equal(a, b)  # BatchNorm running statistics too
+    ref.eval(), net.eval()
+    with torch.no_grad():
+        assert torch.equal(ref(x).mean((2, 3)), net(x))
+    # ReLU after the pool: 4x fewer values through it where the block pools.
+    relu_inputs = []
+    hooks = [m.register_forward_hook(lambda m, i, o: relu_inputs.append(i[0].numel()))
+             for m in net.modules() if isinstance(m, nn.ReLU)]
+    net(x)
+    for h in hooks:
+        h.remove()
+    assert relu_inputs[0] == 16 * 32 * (size // 2) ** 2
+
+
 def test_small_cnn_non_square_images():
     assert SmallCNN(1, image_size=6)(torch.randn(2, 1, 6, 10)).shape == (2, 128)
 
