@@ -61,7 +61,7 @@ def _conv_bn(in_ch, out_ch, stride=1):
     )
 
 
-def global_avg_pool(x):
+def _global_avg_pool(x):
     """Global average pooling of ``(N, C, H, W)`` feature maps to ``(N, C)``.
 
     The mean over ``H, W``; for a channels-last tensor it is taken over the
@@ -127,7 +127,7 @@ class SmallCNN(nn.Module):
         self.out_features = ch
 
     def forward(self, x):
-        return global_avg_pool(self.features(x))
+        return _global_avg_pool(self.features(x))
 
 
 class _BasicBlock(nn.Module):
@@ -187,7 +187,7 @@ class CifarResNet18(nn.Module):
     def forward(self, x):
         out = F.relu(self.bn1(self.conv1(x)))
         out = self.layer4(self.layer3(self.layer2(self.layer1(out))))
-        return global_avg_pool(out)
+        return _global_avg_pool(out)
 
 
 class MLPEncoder(nn.Module):

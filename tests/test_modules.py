@@ -7,7 +7,7 @@ from torch import nn
 
 from noisyclf.modules import (
     CifarResNet18, ClassifierHead, ClassifierModule, ContrastiveModule, MLPEncoder,
-    ProjectionHead, SmallCNN, Standardize, make_encoder,
+    ProjectionHead, SmallCNN, Standardize, _global_avg_pool, make_encoder,
 )
 
 
@@ -62,6 +62,20 @@ def test_small_cnn_pools_only_while_the_image_is_at_least_4_wide(in_channels, si
     assert net.out_features == widths[-1]
     n_pools = sum(isinstance(m, nn.MaxPool2d) for m in net.modules())
     assert n_pools == sum(1 for i in range(len(widths) - 1) if size // 2 ** i >= 4)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("memory_format", [torch.channels_last, torch.contiguous_format])
+def test_global_avg_pool_is_the_spatial_mean(dtype, memory_format):
+    x0 = torch.randn(4, 6, 5, 3).to(dtype).contiguous(memory_format=memory_format)
+    x = x0.clone().requires_grad_()
+    out = _global_avg_pool(torch.relu(x))
+    ref = torch.relu(x0).mean((2, 3))
+    torch.testing.assert_close(out, ref, rtol=0, atol=1e-6 if dtype == torch.float32 else 0)
+    g = torch.randn_like(out)
+    out.backward(g)
+    expected = (g / 15)[:, :, None, None] * (x0 > 0)
+    torch.testing.assert_close(x.grad, expected.to(dtype))
 
 
 def _conv_bn_relu_pool(in_channels, widths, size):
