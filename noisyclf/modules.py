@@ -66,10 +66,10 @@ def _global_avg_pool(x):
 
     The mean over ``H, W``; for a channels-last tensor it is taken over the
     ``(N, H*W, C)`` view of its memory.  Both give the same values, but the
-    gradient then comes back as a channels-last tensor, which the ReLU and
-    BatchNorm backward passes before it read ~3-5x faster than the broadcast
-    gradient of ``x.mean((2, 3))`` or ``adaptive_avg_pool2d`` (measured on
-    this CPU for 128x128x7x7 in bf16 and fp32; issue 9).
+    gradient then reaches the ReLU and BatchNorm backward passes before it
+    laid out as their channels-last tensors, not as the broadcast gradient
+    of ``x.mean((2, 3))`` or ``adaptive_avg_pool2d``, which they read on a
+    slow path (issue 9; ``benchmarks/bench_speed.py --sections layout``).
     """
     if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
         return x.permute(0, 2, 3, 1).flatten(1, 2).mean(1)
