@@ -275,6 +275,14 @@ def supervised_net(X, y, *, precision, channels_last, epochs, seed=0):
         verbose=0)
 
 
+def supervised_runner(X, **kwargs):
+    """:func:`epoch_runner` of a :func:`supervised_net` on ``X`` (labels ``i % 10``)."""
+    y = torch.as_tensor(np.arange(len(X)) % 10)
+    data = {"x": torch.from_numpy(X), "index": torch.arange(len(X)),
+            "sample_weight": torch.ones(len(X))}
+    return epoch_runner(supervised_net(X, y, epochs=100, **kwargs), data, y)
+
+
 # ------------------------------------------------------------- sections
 def section_a1(args, env):
     rows = []
@@ -290,12 +298,9 @@ def section_a1(args, env):
         for precision in ["fp32", "bf16"]:
             runners[("a1", precision, True, True, "hand-written")] = hand_loop_runner(
                 X, precision=precision)
-        y = torch.as_tensor(np.arange(len(X)) % 10)
-        data = {"x": torch.from_numpy(X), "index": torch.arange(len(X)),
-                "sample_weight": torch.ones(len(X))}
         for precision, cl in [("fp32", False), ("fp32", True), ("bf16", True)]:
-            net = supervised_net(X, y, precision=precision, channels_last=cl, epochs=100)
-            runners[("a2", precision, cl, "", "skorch")] = epoch_runner(net, data, y)
+            runners[("a2", precision, cl, "", "skorch")] = supervised_runner(
+                X, precision=precision, channels_last=cl)
         seconds = interleaved(runners, rounds)
         base = {}
         for (phase, precision, cl, joint, loop), sec in seconds.items():
@@ -316,18 +321,14 @@ def section_layout(args, env):
     for X, source in [(gray, "random uint8"), cifar_images(n)]:
         X = X[:n]
         shape = "x".join(map(str, X.shape[1:]))
-        y = torch.as_tensor(np.arange(len(X)) % 10)
-        data = {"x": torch.from_numpy(X), "index": torch.arange(len(X)),
-                "sample_weight": torch.ones(len(X))}
         runners, weights = {}, {}
         for layout in LAYOUTS:
             with small_cnn_layout(layout):
                 for precision in ("bf16", "fp32"):
                     runners[("a1", precision, layout)] = simclr_runner(
                         X, precision=precision, channels_last=True, joint_views=False)
-                    runners[("a2", precision, layout)] = epoch_runner(
-                        supervised_net(X, y, precision=precision, channels_last=True,
-                                       epochs=100), data, y)
+                    runners[("a2", precision, layout)] = supervised_runner(
+                        X, precision=precision, channels_last=True)
                 # One a1 epoch on 256 images from the same weights and RNG.
                 net = simclr_net(X[:256], precision="bf16", channels_last=True,
                                  joint_views=False, epochs=1)
@@ -469,8 +470,8 @@ def section_fit4000(args, env):
     X = (rng.random((n, 28, 28)) * 255).astype(np.uint8)
     y = rng.integers(0, 10, n)
     rows = []
-    for repeat, precision, layout in itertools.product(range(args.repeats), args.precisions,
-                                                        args.layouts):
+    runs = itertools.product(range(args.repeats), args.precisions, args.layouts)
+    for repeat, precision, layout in runs:
         params = dict(random_state=0, precision=precision)
         if args.quick:
             params.update(pretrain_epochs=1, max_epochs=1, finetune_epochs=1,
