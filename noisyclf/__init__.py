@@ -7,7 +7,8 @@ with Noisy Labels".
 
 __version__ = "0.1.0"
 
-from .estimator import ContrastiveNoisyClassifier, DivergenceWarning  # noqa: E402
+from .estimator import ContrastiveNoisyClassifier  # noqa: E402
+from .exceptions import DivergenceWarning  # noqa: E402
 from .noise import make_noisy_labels  # noqa: E402
 
 __all__ = ["ContrastiveNoisyClassifier", "DivergenceWarning", "make_noisy_labels", "__version__"]

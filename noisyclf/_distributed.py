@@ -1,4 +1,4 @@
-"""Data-parallel training of every phase over several processes (issue 12).
+"""Data-parallel training of every phase over several processes.
 
 One ``fit`` runs in ``W`` processes started together, e.g. by ``torchrun
 --nproc_per_node W script.py``, each of which has called

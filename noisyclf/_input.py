@@ -25,12 +25,17 @@ import dataclasses
 import warnings
 
 import numpy as np
+import torch
 from sklearn.exceptions import DataConversionWarning
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import _num_samples, check_is_fitted, validate_data
+
+from . import _streaming
 
 __all__ = [
-    "DATA_FORMATS", "InputSpec", "check_X_kind", "check_same_n_samples", "fit_layout",
-    "flat_layout_scores", "infer_4d_layout", "legacy_layout", "predict_layout", "predict_scale",
-    "standardization",
+    "DATA_FORMATS", "FitInput", "InputSpec", "check_X_kind", "check_same_n_samples",
+    "fit_layout", "flat_layout_scores", "infer_4d_layout", "net_data", "predict_input",
+    "predict_layout", "predict_scale", "prepare_fit_input", "standardization", "value_range",
 ]
 
 #: Values of the ``data_format`` hyperparameter.
@@ -542,30 +547,6 @@ def predict_layout(X, spec, *, input_shape):
     return out
 
 
-def legacy_layout(X, image_shape, *, fitting, input_shape=None):
-    """The layout rules before ``data_format`` (for models pickled before it existed)."""
-    uint8 = X.dtype == np.uint8
-    X = np.asarray(X, dtype=np.float32)
-    if uint8:
-        X = X / np.float32(255.0)
-    if X.ndim == 2 and image_shape is not None:
-        X = X.reshape((X.shape[0],) + _image_shape(image_shape, X.shape[1]))
-    elif X.ndim == 3:
-        X = X[:, None, :, :]
-    elif X.ndim == 4:
-        if X.shape[-1] in CHANNEL_COUNTS and X.shape[1] not in CHANNEL_COUNTS:
-            X = X.transpose(0, 3, 1, 2)
-    elif X.ndim != 2:
-        raise _unsupported_ndim(X)
-    X = _contiguous_float32(X)
-    if not fitting and tuple(X.shape[1:]) != tuple(input_shape):
-        raise ValueError(
-            f"X has samples of shape {tuple(X.shape[1:])} but this estimator was fitted "
-            f"on samples of shape {tuple(input_shape)}."
-        )
-    return X
-
-
 #: Samples per chunk when computing the standardisation statistics.
 STATS_CHUNK = 256
 
@@ -600,3 +581,179 @@ def standardization(X):
     if is_image:
         mean, scale = mean.reshape(-1, 1, 1), scale.reshape(-1, 1, 1)
     return mean, scale
+
+
+def value_range(spec):
+    """Range of the images as the nets see them, for the colour ops' clamping.
+
+    [0, 1] for uint8 input (scaled by 1/255) and floats within [0, 1]-ish,
+    [0, 255] for floats on that scale, else the training (min, max).
+    """
+    if spec.domain == "unit" and spec.dtype == "float":
+        lo, hi = spec.value_range
+        return (min(0.0, float(lo)), max(1.0, float(hi)))
+    if spec.domain == "raw":
+        return (0.0, 255.0)
+    if spec.domain == "other":
+        lo, hi = spec.value_range
+        return (float(lo), float(hi))
+    return (0.0, 1.0)
+
+
+# ------------------------------------------------------ fit and predict input
+@dataclasses.dataclass
+class FitInput:
+    """``fit``'s input as the nets take it, and what ``predict`` must remember of it.
+
+    Attributes
+    ----------
+    X : ndarray or ImageStream
+        Samples of shape ``(n, *input_shape)`` (uint8 images stay uint8), or
+        a streamed Dataset.
+    y : ndarray of shape (n,)
+        The labels as given.
+    input_shape : tuple of int
+        One sample's shape: (C, H, W) or (n_features,).
+    resize_to : tuple of int or None
+        The size streamed images are resized to (``image_size``).
+    mean, scale : ndarray
+        Standardisation statistics, per channel (C, 1, 1) or per feature (D,).
+    spec : InputSpec
+        What ``fit`` saw and chose.
+    """
+
+    X: object
+    y: np.ndarray
+    input_shape: tuple
+    resize_to: tuple
+    mean: np.ndarray
+    scale: np.ndarray
+    spec: InputSpec
+
+
+def prepare_fit_input(estimator, X, y, check_encoder):
+    """:class:`FitInput` of ``fit(X, y)``: an array ``X`` (validated by scikit-learn's
+    ``validate_data``, which sets ``n_features_in_``) or a torch Dataset (streamed).
+
+    ``check_encoder(input_shape, mean, scale)`` checks the estimator's encoder on
+    the samples' shape before any pass over a streamed Dataset; for a Dataset
+    it gets placeholder statistics.
+    """
+    if _streaming.is_dataset(X):
+        return _prepare_fit_stream(estimator, X, y, check_encoder)
+    if estimator.image_size is not None:
+        raise ValueError(
+            f"image_size={estimator.image_size!r} resizes the images of a torch Dataset X; "
+            f"array X is never resized: resize it first, or pass image_size=None."
+        )
+    check_X_kind(X, fitting=True)
+    check_same_n_samples(X, y, _num_samples)
+    X, y = validate_data(
+        estimator, X, y, allow_nd=True, dtype=[np.float32, np.float64, np.uint8],
+        ensure_all_finite=True, ensure_min_samples=2, y_numeric=False,
+    )
+    check_classification_targets(y)
+    X, spec = fit_layout(X, image_shape=estimator.image_shape,
+                         data_format=estimator.data_format)
+    input_shape = tuple(int(s) for s in X.shape[1:])
+    mean, scale = standardization(X)
+    check_encoder(input_shape, mean, scale)
+    return FitInput(X, y, input_shape, None, mean, scale, spec)
+
+
+def _prepare_fit_stream(estimator, X, y, check_encoder):
+    """:class:`FitInput` of a torch Dataset ``X`` (see ``fit``).
+
+    Checks what can be checked cheaply first (the dataset, ``image_size``,
+    ``y``, the first image, the encoder on it), then makes the one pass over
+    the data: standardisation statistics, labels when ``y`` is None, and a
+    digest of the images for ``memory``.
+    """
+    size = _streaming.check_image_size(estimator.image_size)
+    n = _streaming.check_dataset(X)
+    if n < 2:
+        raise ValueError(f"X is a Dataset of {n} item(s); fit needs at least 2.")
+    if y is not None:
+        y = np.asarray(y)
+        if y.ndim != 1:
+            raise ValueError(f"y must be 1-D (one label per item of X); got an array of "
+                             f"shape {y.shape}.")
+        if len(y) != n:
+            raise ValueError(f"X and y must have the same number of samples; got {n} "
+                             f"items in the Dataset X and {len(y)} labels in y.")
+        check_classification_targets(y)
+    first, _ = _streaming.ImageStream(X, size=size).read(0)
+    input_shape = tuple(int(s) for s in first.shape)
+    # Placeholder statistics: a bad encoder fails before the pass over the data.
+    c = input_shape[0]
+    check_encoder(input_shape, np.zeros((c, 1, 1), np.float32), np.ones((c, 1, 1), np.float32))
+    stream = _streaming.ImageStream(X, size=size, image_shape=input_shape,
+                                    num_workers=estimator.num_workers)
+    stats = _streaming.scan(stream, digest=estimator.memory is not None)
+    stream.digest = stats.digest
+    if y is None:
+        missing = [i for i, label in enumerate(stats.labels) if label is None]
+        if missing:
+            raise ValueError(
+                f"y is None, so the labels are read from the items of X, but X[{missing[0]}]"
+                f" has no label ({len(missing)} item(s) without one): pass y, or a Dataset "
+                f"whose items are (image, label)."
+            )
+        y = np.asarray(stats.labels)
+        check_classification_targets(y)
+    spec = InputSpec(is_image=True, ndim=4, data_format=estimator.data_format,
+                     layout="channels_first", dtype="uint8", value_range=stats.value_range,
+                     domain="unit")
+    # Array-only attributes of an earlier fit (validate_data sets them).
+    for attr in ("n_features_in_", "feature_names_in_"):
+        estimator.__dict__.pop(attr, None)
+    return FitInput(stream, y, input_shape, size, stats.mean, stats.scale, spec)
+
+
+def predict_input(estimator, X):
+    """``X`` of ``predict`` (and the other inference methods) as the fitted nets take it:
+    float32 or uint8 samples laid out as in ``fit``, or an ImageStream of a Dataset."""
+    check_is_fitted(estimator)
+    if _streaming.is_dataset(X):
+        return predict_stream(estimator, X)
+    check_X_kind(X, fitting=False)
+    X = validate_data(estimator, X, reset=False, allow_nd=True,
+                      dtype=[np.float32, np.float64, np.uint8], ensure_all_finite=True)
+    return predict_layout(X, estimator._input_spec, input_shape=estimator.input_shape_)
+
+
+def predict_stream(estimator, X):
+    """:class:`~noisyclf._streaming.ImageStream` of a predict-time Dataset ``X``: images
+    resized as in ``fit`` and of the fitted shape."""
+    spec = estimator._input_spec
+    if len(estimator.input_shape_) != 3:
+        raise ValueError(
+            f"X is a torch Dataset (images) but this estimator was fitted on tabular "
+            f"features of shape {estimator.input_shape_}; pass an array as in fit."
+        )
+    if spec.domain != "unit":
+        lo, hi = spec.value_range
+        raise ValueError(
+            f"X is a torch Dataset, whose images are read as 8-bit pixels scaled to "
+            f"[0, 1], but this estimator was fitted on float images with values in "
+            f"[{lo:g}, {hi:g}]; pass an array on the training scale instead."
+        )
+    _streaming.check_dataset(X)
+    return _streaming.ImageStream(
+        X, size=estimator._resize_to, image_shape=estimator.input_shape_,
+        num_workers=estimator.num_workers,
+        reference="every image this estimator was fitted on")
+
+
+def net_input(X):
+    """The nets' ``"x"``: a streamed Dataset as it is, an array as a tensor (no copy)."""
+    return X if isinstance(X, _streaming.ImageStream) else torch.from_numpy(X)
+
+
+def net_data(X, sample_weight):
+    """The nets' dict input of a fit: samples, their ids and the user's weights."""
+    return {
+        "x": net_input(X),
+        "index": torch.arange(len(X)),
+        "sample_weight": torch.as_tensor(sample_weight, dtype=torch.float32),
+    }

@@ -38,8 +38,9 @@ from skorch.dataset import unpack_data
 from skorch.utils import to_tensor
 from torch import nn
 
+from .exceptions import DivergenceError
 from .losses import _check_positive_int, _check_real, _check_reduction, _reduce
-from .nets import DivergenceError, NoisyLabelNet
+from .nets import NoisyLabelNet
 
 __all__ = ["BOOTSTRAP_VARIANTS", "BetaMixture1D", "DynamicBootstrappingLoss", "UniformPriorLoss",
            "MixupBootstrappingLoss", "mixup_data", "BootstrapNet"]

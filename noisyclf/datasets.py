@@ -33,7 +33,6 @@ CIFAR10N_LABEL_KEYS = ("clean_label", "aggre_label", "random_label1", "random_la
 
 CIFAR10_FILENAME = "cifar10_jpeg.npz"
 CIFAR10N_FILENAME = "cifar10n_labels.npz"
-DATA_ENV_VAR = "NOISYCLF_DATA"
 
 _IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
 
@@ -75,32 +74,19 @@ def load_digits_images(return_X_y=True):
     return Bunch(data=X, target=y, target_names=np.arange(10), DESCR=digits.DESCR)
 
 
-def _default_cifar10_candidates():
-    candidates = []
-    env = os.environ.get(DATA_ENV_VAR)
-    if env:
-        candidates.append(Path(env) / CIFAR10_FILENAME)
-    candidates.append(Path.cwd() / ".." / "shared" / "data" / CIFAR10_FILENAME)
-    # <repo>/noisyclf/datasets.py -> <repo>/../shared/data
-    candidates.append(Path(__file__).resolve().parents[2] / "shared" / "data" / CIFAR10_FILENAME)
-    return candidates
-
-
 def _resolve_cifar10_path(path):
-    if path is not None:
-        path = Path(path)
-        candidates = [path / CIFAR10_FILENAME if path.is_dir() else path]
-    else:
-        candidates = _default_cifar10_candidates()
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate.absolute()
-    looked = "\n  ".join(str(c) for c in candidates)
-    hint = "" if path is not None else (f" Pass `path` or set the {DATA_ENV_VAR} environment "
-                                        f"variable to the directory holding it.")
-    raise FileNotFoundError(
-        f"Could not find {CIFAR10_FILENAME}; looked in:\n  {looked}\n"
-        f"Nothing is downloaded: noisyclf only reads local files.{hint}")
+    """The npz file of ``path`` (the file, or the directory holding it)."""
+    if path is None or not isinstance(path, (str, os.PathLike)):
+        raise TypeError(
+            f"path must be the {CIFAR10_FILENAME} file or the directory holding it (a str or "
+            f"path-like); got {path!r}. Nothing is downloaded: noisyclf only reads local files.")
+    path = Path(path)
+    candidate = path / CIFAR10_FILENAME if path.is_dir() else path
+    if not candidate.is_file():
+        raise FileNotFoundError(
+            f"Could not find {CIFAR10_FILENAME}: {candidate} is not a file. Nothing is "
+            f"downloaded: noisyclf only reads local files.")
+    return candidate.absolute()
 
 
 def _stratified_indices(y, n_samples, rng):
@@ -142,17 +128,14 @@ def _load_cifar10_images(path, subset, indices, file_stamp):
     return _decode_jpegs(buffer, offsets, indices)
 
 
-def load_cifar10(path=None, *, subset="train", n_samples=None, random_state=None,
+def load_cifar10(path, *, subset="train", n_samples=None, random_state=None,
                  label_noise=None, memory=None):
     """Load CIFAR-10 from the packed JPEG npz, optionally with CIFAR-10N human label noise.
 
     Parameters
     ----------
-    path : str or path-like, default=None
-        The ``cifar10_jpeg.npz`` file or the directory holding it. By default the first
-        existing of ``$NOISYCLF_DATA/cifar10_jpeg.npz``,
-        ``../shared/data/cifar10_jpeg.npz`` (relative to the working directory) and
-        ``<repo>/../shared/data/cifar10_jpeg.npz`` (relative to this package).
+    path : str or path-like
+        The ``cifar10_jpeg.npz`` file or the directory holding it.
     subset : {"train", "test"}, default="train"
         50,000 training or 10,000 test images, in the official CIFAR-10 order.
     n_samples : int, default=None
@@ -195,7 +178,7 @@ def load_cifar10(path=None, *, subset="train", n_samples=None, random_state=None
     --------
     >>> import numpy as np
     >>> from noisyclf.datasets import load_cifar10
-    >>> X, y = load_cifar10(n_samples=20, random_state=0)  # doctest: +SKIP
+    >>> X, y = load_cifar10("data/cifar10_jpeg.npz", n_samples=20, random_state=0)  # doctest: +SKIP
     >>> X.shape, X.dtype, np.bincount(y).tolist()  # doctest: +SKIP
     ((20, 32, 32, 3), dtype('uint8'), [2, 2, 2, 2, 2, 2, 2, 2, 2, 2])
     """

@@ -1,17 +1,9 @@
 """The scikit-learn estimator: the framework of Ciortan, Dupuis and Peel (Figure 2).
 
-``fit`` runs one private method per panel of the paper's Figure 2::
-
-    a1  _pretrain          SimCLR on the encoder + projection head (NT-Xent, eq. 6)
-    a2  _train_classifier  classifier head on the encoder, noise-robust loss
-                           (eqs. 1-5) -> pseudo_labels_
-    b1  _select            2-component GMM on per-sample losses against the
-                           pseudo-labels -> sample_weights_
-    b2  _contrast          weighted supervised contrastive training (eq. 8)
-    b3  _train_classifier  final classifier on the pseudo-labels -> predict
-
-Every training loop is a skorch net (:mod:`noisyclf.nets`); this module only
-validates input, builds the nets from flat hyperparameters and chains them.
+:class:`ContrastiveNoisyClassifier` holds the hyperparameters, validates them
+and the input, plans the phases of the chosen mode and stores what they
+produced; the phases themselves are functions of :mod:`noisyclf._phases`,
+each a skorch net.  Input preparation lives in :mod:`noisyclf._input`.
 """
 
 import contextlib
@@ -19,9 +11,7 @@ import copy
 import io
 import numbers
 import os
-import sys
-import time
-import warnings
+import types
 
 import numpy as np
 import torch
@@ -29,275 +19,30 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import TransformerTags, check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import (
-    _check_sample_weight, _num_samples, check_is_fitted, validate_data,
-)
-from skorch.callbacks import Callback, Freezer, LRScheduler, Unfreezer
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 from torch import nn
-from tqdm import auto as tqdm_auto
 
-from . import _distributed, _input, _streaming
+from . import _distributed, _input, _phases, _streaming
 from ._parallel import limit_worker_threads
-from .bootstrap import BootstrapNet, MixupBootstrappingLoss
-from .losses import NTXentLoss, WeightedSupConLoss
-from .modules import (
-    ClassifierHead, ClassifierModule, ContrastiveModule, ProjectionHead, is_module_class,
-    make_encoder,
-)
-from .nets import (
-    ContrastiveNet, DivergenceError, NoisyLabelNet, make_criterion, resolve_precision,
-)
-from .selection import gmm_clean_probability, label_issue_mask
+from .exceptions import DivergenceWarning
+from .modules import is_module_class, make_encoder
+from .nets import resolve_device, resolve_precision
 
 __all__ = ["ContrastiveNoisyClassifier", "DivergenceWarning"]
 
+#: The panels of Figure 2 each mode runs (``phases``).  Every mode fits both
+#: GMMs (``label_quality_`` from a2, ``sample_weights_`` from b1).
+MODES = {
+    "baseline": ("a2", "b1"),                       # the paper's "Base" column
+    "pretrain": ("a1", "a2", "b1"),                 # "Pre-t."
+    "full": ("a1", "a2", "b1", "b2", "b3"),         # "Fine-tune"
+    "bootstrap": ("a1", "a2", "b1", "bootstrap"),   # section 6.4, Figure 7
+}
 
-class DivergenceWarning(UserWarning):
-    """A training phase produced a NaN/inf loss and was stopped early.
-
-    The phase's weights are restored from the end of its last finished epoch
-    and ``fit`` goes on with the next phase, so the estimator stays usable
-    and a grid search scores the point instead of crashing.
-    """
-
-
-def _in_notebook():
-    """Whether ``tqdm.auto`` chose its notebook (widget) bar: a Jupyter kernel."""
-    return getattr(tqdm_auto, "notebook_tqdm", None) is not getattr(tqdm_auto, "std_tqdm", None)
-
-
-def _isatty(stream):
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError, OSError):  # no isatty, or a closed stream
-        return False
-
-
-class _PhaseProgress(Callback):
-    """Progress of one phase's skorch net (``verbose >= 1``), written to ``sys.stdout``.
-
-    Two modes, chosen when the phase starts:
-
-    * **bar** (``verbose == 1`` and ``sys.stdout`` is a terminal, or a Jupyter
-      notebook): a ``tqdm.auto`` bar per phase, ``total`` epochs, with the
-      phase name, epoch n/total, the last epoch's loss as postfix, rate and
-      ETA; left on screen when the phase ends.
-    * **line** (otherwise: output redirected to a file or a pipe, captured
-      by a test, or ``verbose >= 2`` where skorch's tables already show every
-      epoch): nothing while the phase runs, then one line when it ends,
-      ``[noisyclf] <name>: <n> epochs, loss <last loss>, <seconds> s``
-      (``<done>/<total> epochs`` and ``(diverged)``/``(interrupted)`` when
-      it stopped early).
-
-    ``sys.stdout`` is looked up at each phase start (so redirections and
-    pytest's capture apply), the stream of skorch's own per-epoch tables.
-    """
-
-    def __init__(self, name, total, verbose=1):
-        self.name = name
-        self.total = total
-        self.verbose = verbose
-
-    def on_train_begin(self, net, **kwargs):
-        self.epochs_ = 0
-        self.loss_ = float("nan")
-        self.start_ = time.perf_counter()
-        self.finished_ = False
-        self.bar_ = None
-        stream = sys.stdout
-        if self.verbose == 1 and (_in_notebook() or _isatty(stream)):
-            try:
-                self.bar_ = tqdm_auto.tqdm(
-                    total=self.total, desc=f"[noisyclf] {self.name}", unit="epoch",
-                    file=stream, leave=True, dynamic_ncols=True)
-            except Exception:  # e.g. a notebook without ipywidgets: one line instead
-                self.bar_ = None
-
-    def on_epoch_end(self, net, **kwargs):
-        self.epochs_ += 1
-        self.loss_ = float(net.history[-1].get("train_loss", float("nan")))
-        if self.bar_ is not None:
-            self.bar_.set_postfix_str(f"loss={self.loss_:.4f}", refresh=False)
-            self.bar_.update(1)
-
-    def on_train_end(self, net, **kwargs):
-        self.finish("interrupted" if getattr(net, "interrupted_", False) else None)
-
-    def finish(self, note=None):
-        """Close the bar or write the phase's line (once); ``note`` says why it stopped."""
-        if getattr(self, "finished_", True):
-            return
-        self.finished_ = True
-        bar, self.bar_ = getattr(self, "bar_", None), None
-        if bar is not None:
-            if note:
-                bar.set_postfix_str(f"loss={self.loss_:.4f}, {note}", refresh=False)
-            bar.close()
-            return
-        done = (_n_epochs(self.epochs_) if self.epochs_ == self.total
-                else f"{self.epochs_}/{self.total} epochs")
-        line = (f"[noisyclf] {self.name}: {done}, loss {self.loss_:.4f}, "
-                f"{time.perf_counter() - self.start_:.1f} s")
-        print(line + (f" ({note})" if note else ""), file=sys.stdout, flush=True)
-
-    def __getstate__(self):
-        # A tqdm bar holds its stream and a lock: never pickled with a net.
-        return {k: v for k, v in self.__dict__.items() if k != "bar_"}
-
-
-def _finish_progress(net, note):
-    """Close the progress of a net whose training stopped without ``on_train_end``."""
-    for _, callback in getattr(net, "callbacks_", None) or []:
-        if isinstance(callback, _PhaseProgress):
-            callback.finish(note)
-
-
-def _n_epochs(n):
-    return f"{n} epoch{'' if n == 1 else 's'}"
-
-
-def _say(message):
-    print(f"[noisyclf] {message}", file=sys.stdout, flush=True)
-
-
-def _phase_seed(seed, phase):
-    """Independent, reproducible seed for one phase."""
-    return int(np.random.SeedSequence([seed, phase]).generate_state(1)[0])
-
-
-def _resolve_device(device):
-    if isinstance(device, torch.device):
-        device = str(device)
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(
-            f"device must be 'auto', 'cpu', 'cuda' or a torch device string such as "
-            f"'cuda:0'; got {device!r}."
-        ) from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} was requested but CUDA is not available.")
-    if dev.type not in ("cpu", "cuda", "mps"):
-        raise ValueError(f"device type {dev.type!r} is not supported; use 'cpu' or 'cuda'.")
-    return str(dev)
-
-
-#: Both contrastive views in one forward pass of a 2N batch?  Measured in
-#: ``benchmarks/bench_speed.py``: about 1.2x faster per a1 epoch on 8x8 digits,
-#: no faster in bf16 and slower in fp32 on 32x32 RGB, and it changes what
-#: BatchNorm normalises over; so one pass per view, as before.
-JOINT_VIEWS = False
-
-
-def _drop_last(n_samples, batch_size):
-    # A final batch of one sample breaks BatchNorm in training mode.
-    return n_samples > batch_size and n_samples % batch_size == 1
-
-
-def _run_simclr(X, input_shape, encoder, mean, scale, *, epochs, lr, batch_size, temperature,
-                weight_decay, projection_dim, augment_kwargs, augment_kind, seed, device,
-                precision="fp32", channels_last=False, encoder_kwargs=None, encoder_key=None,
-                data_key=None, verbose=0):
-    """Phase a1: SimCLR pre-training.  Label-free, so it can be cached.
-
-    Returns the encoder + projection head weights (CPU tensors) and the
-    skorch history as a list of dicts.  Module-level and deterministic in its
-    arguments so that :class:`joblib.Memory` can cache it: ``encoder`` (a
-    name, a module class or a module instance) is left out of the cache key
-    and stands in it as ``encoder_key`` (:func:`_encoder_cache_key`); a
-    streamed Dataset ``X`` (:class:`~noisyclf._streaming.ImageStream`) is left
-    out too and stands in it as ``data_key``, the digest of its images.
-    """
-    with torch.random.fork_rng(devices=_fork_devices(device)):
-        torch.manual_seed(seed)
-        enc = make_encoder(encoder, input_shape, mean, scale, **(encoder_kwargs or {}))
-        module = ContrastiveModule(enc, ProjectionHead(enc.out_features, projection_dim))
-        net = _build_contrastive_net(
-            module, NTXentLoss, name="a1 SimCLR pre-training", epochs=epochs, lr=lr,
-            batch_size=batch_size, temperature=temperature, weight_decay=weight_decay,
-            augment_kind=augment_kind, augment_kwargs=augment_kwargs, n_samples=len(X),
-            device=device, precision=precision, channels_last=channels_last, verbose=verbose,
-        )
-        diverged = None
-        try:
-            net.fit({"x": _as_net_input(X)}, None)
-        except DivergenceError as exc:
-            net.restore_last_finite()
-            _finish_progress(net, "diverged")
-            diverged = str(exc)
-        # Set by the net when skorch swallowed a KeyboardInterrupt.
-        interrupted = bool(getattr(net, "interrupted_", False))
-        state = {k: v.detach().cpu().clone() for k, v in net.module_.state_dict().items()}
-        history = [dict(row) for row in net.history]
-    return state, history, diverged, interrupted
-
-
-def _as_net_input(X):
-    """The nets' ``"x"``: a streamed Dataset as it is, an array as a tensor (no copy)."""
-    return X if isinstance(X, _streaming.ImageStream) else torch.as_tensor(X)
-
-
-def _encoder_cache_key(encoder, encoder_kwargs):
-    """What identifies ``encoder`` in a1's :class:`joblib.Memory` cache key.
-
-    A built-in encoder by its name; a module class by its import path (its
-    ``encoder__*`` keyword arguments are a separate argument of the cached
-    call); a module instance by its class, its ``repr`` (the architecture)
-    and a hash of the bytes of every tensor of its ``state_dict`` (the
-    starting weights), so that another instance or the same one with other
-    weights never reuses a cached pre-training.
-    """
-    if isinstance(encoder, str):
-        return encoder
-    cls = encoder if isinstance(encoder, type) else type(encoder)
-    key = (cls.__module__, cls.__qualname__)
-    if isinstance(encoder, nn.Module):
-        import joblib
-
-        def tensor_key(t):
-            if isinstance(t, nn.parameter.UninitializedTensorMixin):  # lazy modules
-                return "uninitialized"
-            return (str(t.dtype), tuple(t.shape),
-                    t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
-
-        weights = {name: tensor_key(t) for name, t in encoder.state_dict().items()}
-        key += (repr(encoder), joblib.hash(weights))
-    return key
-
-
-def _prefixed(prefix, kwargs):
-    return {f"{prefix}__{k}": v for k, v in kwargs.items()}
-
-
-def _build_contrastive_net(module, criterion, *, name, epochs, lr, batch_size, temperature,
-                           weight_decay, augment_kind, augment_kwargs, n_samples, device,
-                           verbose, precision="fp32", channels_last=False,
-                           criterion_kwargs=None):
-    """The skorch net of a contrastive phase (a1 with NT-Xent, b2 with eq. 8)."""
-    callbacks = [("lr_scheduler", LRScheduler(policy="CosineAnnealingLR", T_max=epochs))]
-    if verbose:
-        callbacks.append(("progress", _PhaseProgress(name, epochs, verbose)))
-    return ContrastiveNet(
-        module, criterion, criterion__temperature=temperature,
-        **_prefixed("criterion", criterion_kwargs or {}),
-        augmenter=augment_kind, **_prefixed("augmenter", augment_kwargs),
-        optimizer=torch.optim.SGD, optimizer__momentum=0.9,
-        optimizer__weight_decay=weight_decay, lr=lr, max_epochs=epochs,
-        batch_size=batch_size, train_split=None, callbacks=callbacks,
-        iterator_train__shuffle=True,
-        iterator_train__drop_last=_drop_last(n_samples, batch_size),
-        precision=precision, channels_last=channels_last, joint_views=JOINT_VIEWS,
-        device=device, verbose=max(0, verbose - 1),
-    )
-
-
-def _fork_devices(device):
-    if str(device).startswith("cuda") and torch.cuda.is_available():
-        return [torch.device(device).index or 0]
-    return []
+#: Fitted attributes that a fit sets (none may survive from an earlier fit).
+_FITTED = ("classifier_net_", "encoder_net_", "selection_net_", "pseudo_labels_",
+           "sample_weights_", "label_quality_", "label_issues_", "pretrain_history_",
+           "bootstrap_noise_prob_")
 
 
 class _ModuleClassOrInstance(HasMethods):
@@ -313,62 +58,34 @@ class _ModuleClassOrInstance(HasMethods):
         return "a torch.nn.Module subclass or instance"
 
 
-@contextlib.contextmanager
-def _torch_seeded(seed, device):
-    """Run the block under torch's RNG seeded with ``seed``; restore the caller's after."""
-    with torch.random.fork_rng(devices=_fork_devices(device)):
-        torch.manual_seed(seed)
-        yield
-
-
 class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
     """Classifier robust to label noise via contrastive pre-training (Ciortan et al.).
 
     Implements the framework of Figure 2 of "A Framework using Contrastive
     Learning for Classification with Noisy Labels" (Ciortan, Dupuis, Peel):
+    **a1** SimCLR pre-training of the encoder (NT-Xent, eq. 6); **a2** a
+    classifier head trained on the noisy labels with a noise-robust ``loss``
+    (CE, NFL+RCE or ELR), whose predictions on the training set are the
+    pseudo-labels; **b1** a 2-component GMM on losses against the
+    pseudo-labels, giving ``sample_weights_``; **b2** weighted supervised
+    contrastive training (eq. 8); **b3** the final classifier on the
+    pseudo-labels.  ``phases`` picks the part of the framework to run:
 
-    * **a1** SimCLR pre-training of an encoder and a projection head (one
-      hidden layer + ReLU) with the NT-Xent loss (eq. 6) on two augmented
-      views per sample.
-    * **a2** a classifier head (one hidden layer + BatchNorm + ReLU) trained on
-      the noisy labels with ``loss`` (CE eq. 1, NFL+RCE eqs. 2-3 or ELR eqs. 4-5):
-      ``warmup_epochs`` with the encoder frozen (and in eval mode), then end to
-      end; SGD with momentum 0.9 and cosine annealing.  Its argmax on the
-      un-augmented training set gives ``pseudo_labels_``, phase b's new
-      ground truth (section 4).  For the user, a GMM on a2's losses against
-      the *given* labels scores each given label: ``label_quality_`` and
-      ``label_issues_``.
-    * **b1** a 2-component Gaussian mixture on per-sample losses against the
-      *pseudo-labels* (section 4.1): a fresh head is trained for
-      ``gmm_epochs`` epochs on the pseudo-labels over a frozen copy of a2's
-      encoder, as in the authors' code; the GMM gives ``sample_weights_ =
-      p(pseudo-label correct | loss)``, the weights of eq. 8.
-    * **b2** weighted supervised contrastive training (eq. 8) of a copy of
-      a2's encoder with the pseudo-labels and ``sample_weights_``, at
-      ``finetune_temperature``.
-    * **b3** a final classifier head trained on the pseudo-labels with ``loss``
-      over a copy of b2's encoder; it is the one that predicts.
+    ===============  =================================  ====================
+    ``phases``       panels                             predicts with
+    ===============  =================================  ====================
+    ``"full"``       a1, a2, b1, b2, b3                 b3
+    ``"pretrain"``   a1, a2, b1                         a2
+    ``"baseline"``   a2 (random encoder), b1            a2
+    ``"bootstrap"``  a1, a2, b1, dynamic bootstrapping  bootstrapping's net
+    ===============  =================================  ====================
 
-    Both GMMs take their input as DivideMix (Li et al., 2020) and the authors
-    compute it: after each recorded epoch, one eval-mode pass over the
-    un-augmented training set gives every sample's cross-entropy, min-max
-    normalised within the epoch; the recorded epochs are averaged.
-
-    ``phases="pretrain"`` stops after b1 (a2 predicts: the paper's "Pre-t."
-    column) and ``phases="baseline"`` runs a2 alone from a randomly
-    initialised encoder, end to end for ``max_epochs`` (the "Base" column),
-    then b1.  The GMMs run in every mode, so ``sample_weights_``,
-    ``label_quality_`` and ``label_issues_`` always exist.  Each fitted net
-    keeps its own weights: phases hand copies of the encoder on.
-
-    ``phases="bootstrap"`` is the paper's other way to continue after the
-    pre-training block (section 6.4, Figure 7): a1, a2 and b1 as for
-    "pretrain", then a copy of a2's classifier is trained further on the
-    *given* labels with dynamic bootstrapping and mixup (Arazo et al., ICML
-    2019; :mod:`noisyclf.bootstrap`): each epoch a beta mixture on the
-    per-sample losses gives each sample's probability ``B`` of being
-    mislabelled, and the loss target mixes the given label with the
-    network's own prediction by ``B``; that net predicts.
+    For the user, a GMM on a2's losses against the *given* labels scores each
+    given label (``label_quality_``, ``label_issues_``,
+    :meth:`find_label_issues`).  The user guide walks through each phase
+    (:ref:`figure-2`), lists the choices made where the paper is vague,
+    following the cited originals (:ref:`paper-choices`), and how a fit
+    behaves when a phase diverges or is interrupted (:ref:`reliability`).
 
     Parameters
     ----------
@@ -467,7 +184,8 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         SimCLR (a2) and supervised contrastive (b3) features closer to what
         the contrastive phases learnt.  The baseline's random encoder always
         trains at ``lr``.  Measured on 4,000 CIFAR-10 images
-        (``benchmarks/bench_cifar10.py --params encoder_lr=0.002``, README):
+        (``benchmarks/bench_cifar10.py --params encoder_lr=0.002``; see the
+        benchmark results in the docs):
         +0.036 (ELR, pretrain) at symmetric 80 % noise, -0.020 on CIFAR-10N
         ``worse_label``; so the default stays ``lr``, and a smaller rate is
         for data where most labels are expected to be wrong.
@@ -651,23 +369,16 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         Per-epoch logs of every phase that ran, keyed "a1", "a2", "b1", "b2", "b3"
         and "bootstrap" (``"a1"`` is an empty list with ``pretrain_epochs=0``).
     diverged_phases_ : list of str
-        Phases stopped by a NaN/inf loss (see :class:`DivergenceWarning`).
+        Phases stopped by a NaN/inf loss (see :class:`~noisyclf.exceptions.DivergenceWarning`).
     interrupted_phase_ : str or None
         Phase during which training was interrupted (KeyboardInterrupt).
 
     Notes
     -----
-    Choices where the paper is silent, following the cited originals: NT-Xent
-    and eq. 8 use L2-normalised projections and A(i) = all 2N-1 other views
-    (SimCLR); NFL+RCE takes log(0) = ``rce_log_zero`` (eq. 3, -4 as the paper)
-    and keeps the full gradient of eq. 2; ELR uses the per-sample mean form
-    of its official code rather than the paper's lambda/N; the GMMs use
-    DivideMix's settings (``reg_covar=5e-4``, eval-mode losses normalised per
-    epoch and averaged); b1 trains a head on the pseudo-labels before scoring
-    them, as the authors' code does.  Image inputs are standardised per channel and
-    tabular inputs per feature with training statistics stored in the model.
-    Divergence (a NaN/inf loss) stops the phase, restores the weights of its
-    last finished epoch and emits a :class:`DivergenceWarning`.
+    Image inputs are standardised per channel and tabular inputs per feature
+    with training statistics stored in the model.  Divergence (a NaN/inf
+    loss) stops the phase, restores the weights of its last finished epoch
+    and emits a :class:`~noisyclf.exceptions.DivergenceWarning`.
 
     Examples
     --------
@@ -870,6 +581,7 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
             setattr(self, key, value)
         return self
 
+
     # ------------------------------------------------------------------ fit
     @limit_worker_threads  # one torch thread per dask/Ray task: noisyclf/_parallel.py
     def fit(self, X, y=None, sample_weight=None):
@@ -922,313 +634,78 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
                 return self._fit(X, y, sample_weight)
 
     def _fit(self, X, y, sample_weight):
-        """``fit`` after parameter validation (see :meth:`fit`)."""
-        if _streaming.is_dataset(X):
-            X, y = self._validate_stream_input(X, y)
-        else:
-            X, y = self._validate_fit_input(X, y)
+        """Figure 2: the panels of ``MODES[phases]``, in order (see :meth:`fit`)."""
+        X, y, data = self._prepare_fit_input(X, y, sample_weight)
+        run = self._start_run()
+        plan = MODES[self.phases]
+        # An interrupted phase keeps what it trained; the phases after it are skipped.
+        with contextlib.suppress(_phases.FitInterrupted):
+            # Panel a: pre-training.
+            if "a1" in plan:
+                a1 = _phases.pretrain(run, X)                                     # a1
+                self.encoder_net_, self.pretrain_history_ = a1.net, a1.history
+                encoder, projection = a1.encoder, a1.projection
+            else:
+                self.encoder_net_, self.pretrain_history_ = None, []
+                encoder, projection = _phases.random_encoder(run), None
+            a2 = _phases.train_classifier(                                       # a2
+                run, "a2", encoder, data, y, frozen_warmup="a1" in plan)
+            self.classifier_net_ = a2
+            outputs = _phases.classifier_outputs(run, a2, data, y)
+            pseudo = outputs.pseudo_labels
+            self.pseudo_labels_ = self.classes_[pseudo.numpy()]
+            self.label_quality_, self.label_issues_ = outputs.label_quality, outputs.label_issues
+
+            # Panel b: fine-tuning; the pseudo-labels are the new ground truth.
+            self.sample_weights_, self.selection_net_ = _phases.select(run, a2, data, pseudo)  # b1
+            if "bootstrap" in plan:  # section 6.4 instead of b2-b3, on the given labels
+                self.classifier_net_, noise_prob = _phases.bootstrap(run, a2, data, y)
+                if noise_prob is not None:
+                    self.bootstrap_noise_prob_ = noise_prob
+            if "b2" in plan:
+                self.encoder_net_, encoder = _phases.contrast(                   # b2
+                    run, a2, projection, data, pseudo, self.sample_weights_)
+                self.classifier_net_ = _phases.train_classifier(                 # b3
+                    run, "b3", copy.deepcopy(encoder), data, pseudo, frozen_warmup=True)
+        self.interrupted_phase_ = run.interrupted
+        return self
+
+    def _prepare_fit_input(self, X, y, sample_weight):
+        """Validate and lay out ``fit``'s input; set the input's fitted attributes.
+
+        Returns the samples (an array or a streamed Dataset), the encoded
+        labels as a tensor and the nets' dict input.
+        """
+        fit_input = _input.prepare_fit_input(self, X, y, self._check_encoder)
+        X = fit_input.X
+        self.input_shape_ = fit_input.input_shape
+        self._input_spec, self._resize_to = fit_input.spec, fit_input.resize_to
+        self._mean, self._scale = fit_input.mean, fit_input.scale
         sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float32)
-        self.classes_, y_enc = np.unique(y, return_inverse=True)
+        self.classes_, y_enc = np.unique(fit_input.y, return_inverse=True)
         if len(self.classes_) < 2:
             raise ValueError(
                 f"y must contain at least 2 classes; got only {self.classes_.tolist()}."
             )
-        self._device = _resolve_device(self.device)
+        return X, torch.as_tensor(y_enc, dtype=torch.long), _input.net_data(X, sample_weight)
+
+    def _start_run(self):
+        """Resolve device, precision and seed; clear an earlier fit -> the phases' Run."""
+        self._device = resolve_device(self.device)
         self.precision_ = resolve_precision(self.precision, self._device)
         # Data-parallel fit (noisyclf/_distributed.py): every process uses rank 0's seed.
         self._seed = _distributed.broadcast_object(self._base_seed())
-        self.history_ = {}
-        self.gmm_losses_ = {}
-        self.diverged_phases_ = []
-        self.interrupted_phase_ = None
-        # Nothing from a previous fit may survive an interrupted one.
-        for attr in ("classifier_net_", "encoder_net_", "selection_net_", "pseudo_labels_",
-                     "sample_weights_", "label_quality_", "label_issues_",
-                     "pretrain_history_", "bootstrap_noise_prob_"):
+        for attr in _FITTED:  # nothing of an earlier fit may survive an interrupted one
             self.__dict__.pop(attr, None)
-
-        data = self._make_data(X, sample_weight)
-        y_enc = torch.as_tensor(y_enc, dtype=torch.long)
-
-        # Figure 2, panel a: pre-training phase.
-        if self.phases == "baseline":
-            with _torch_seeded(_phase_seed(self._seed, 10), self._device):
-                encoder = self._new_encoder()
-            projection, self.pretrain_history_ = None, []
-            self.encoder_net_ = None
-        else:
-            encoder, projection = self._pretrain(X)                      # a1
-            if self.interrupted_phase_:
-                return self
-        net = self._train_classifier(                                     # a2
-            "a2", encoder, data, y_enc, frozen_warmup=self.phases != "baseline")
-        self.classifier_net_ = net
-        pseudo = torch.as_tensor(self._predict_encoded(net, data).argmax(1), dtype=torch.long)
-        self.pseudo_labels_ = self.classes_[pseudo.numpy()]
-        # For the user: which *given* labels look wrong (a2's losses against them).
-        self.label_quality_ = self._gmm(self._recorded_losses(net, data, y_enc), "given", 5)
-        self.label_issues_ = label_issue_mask(self.label_quality_)
-        if self.interrupted_phase_:
-            return self
-
-        # Figure 2, panel b: fine-tuning phase; the pseudo-labels are the new ground truth.
-        self.sample_weights_ = self._select(net, data, pseudo)           # b1
-        if self.phases == "bootstrap" and not self.interrupted_phase_:
-            # Section 6.4: dynamic bootstrapping with mixup instead of panel b.
-            self.classifier_net_ = self._bootstrap(net, data, y_enc)
-        if self.phases != "full" or self.interrupted_phase_:
-            return self
-        encoder = self._contrast(net, projection, data, pseudo)         # b2
-        if self.interrupted_phase_:
-            return self
-        self.classifier_net_ = self._train_classifier(                   # b3
-            "b3", copy.deepcopy(encoder), data, pseudo, frozen_warmup=True)
-        return self
-
-    # --------------------------------------------------------------- phases
-    def _pretrain(self, X):
-        """a1: SimCLR pre-training, cached with ``memory`` (label-free).
-
-        With ``pretrain_epochs=0`` nothing is trained: the encoder keeps its
-        initial weights (the instance's for a user's module instance) and the
-        projection head its fresh random ones, which b2 starts from.
-        """
-        if self.pretrain_epochs == 0:
-            state, history, diverged, interrupted = None, [], None, False
-            if self.verbose:
-                _say("a1 SimCLR pre-training: skipped (pretrain_epochs=0)")
-        else:
-            state, history, diverged, interrupted = self._run_pretraining(X)
-        with _torch_seeded(_phase_seed(self._seed, 11), self._device):
-            encoder = self._new_encoder()  # a random init is overwritten below
-            module = ContrastiveModule(encoder, ProjectionHead(encoder.out_features,
-                                                               self.projection_dim))
-        if state is not None:
-            module.load_state_dict(state)
-        self.pretrain_history_ = history
-        self.history_["a1"] = history
-        self.encoder_net_ = self._contrastive_net(module, NTXentLoss, self.pretrain_epochs,
-                                                  "a1", n_samples=len(X))
-        self.encoder_net_.initialize()
-        if diverged:
-            self._warn_diverged("a1", diverged)
-        if interrupted:
-            self._note_interrupted("a1")
-        # a2 trains its own copy: encoder_net_ keeps the SimCLR weights.
-        return copy.deepcopy(encoder), module.projection
-
-    def _run_pretraining(self, X):
-        """Run (or load from ``memory``) :func:`_run_simclr`; ``(state, history, diverged,
-        interrupted)``."""
-        kind, kwargs = self._augment_spec(contrastive=True)
-        encoder, encoder_kwargs = self._encoder_spec()
-        run = _run_simclr
-        memory = self._memory()
-        streamed = isinstance(X, _streaming.ImageStream)
-        if memory is not None:
-            # The module itself is not hashed: encoder_key stands for it; nor is
-            # a streamed Dataset: data_key, the digest of its images, does.
-            run = memory.cache(_run_simclr,
-                               ignore=["verbose", "encoder"] + (["X"] if streamed else []))
-        args = (X, self.input_shape_, encoder, self._mean, self._scale)
-        run_kwargs = dict(
-            epochs=self.pretrain_epochs, lr=self.pretrain_lr, batch_size=self.batch_size,
-            temperature=self.temperature, weight_decay=self.weight_decay,
-            projection_dim=self.projection_dim, augment_kwargs=kwargs, augment_kind=kind,
-            seed=_phase_seed(self._seed, 1), device=self._device,
-            precision=self.precision_, channels_last=self._channels_last(),
-            encoder_kwargs=encoder_kwargs,
-            encoder_key=None if memory is None else _encoder_cache_key(encoder, encoder_kwargs),
-            data_key=X.digest if streamed and memory is not None else None,
-            verbose=self.verbose,
-        )
-        cached = (memory is not None and self.verbose > 0
-                  and hasattr(run, "check_call_in_cache")
-                  and run.check_call_in_cache(*args, **run_kwargs))
-        state, history, diverged, interrupted = run(*args, **run_kwargs)
-        if cached:  # no progress was shown: the phase did not run
-            loss = history[-1].get("train_loss", float("nan")) if history else float("nan")
-            _say(f"a1 SimCLR pre-training: {_n_epochs(len(history))}, loss {loss:.4f} "
-                 f"(loaded from memory)")
-        if interrupted and hasattr(run, "call_and_shelve"):
-            # joblib cached the interrupted run; a later fit must not reuse it.
-            run.call_and_shelve(*args, **run_kwargs).clear()
-        return state, history, diverged, interrupted
-
-    def _train_classifier(self, phase, encoder, data, y, *, frozen_warmup):
-        """a2 / b3: classifier head on ``encoder`` trained with ``loss`` on ``y``."""
-        n_classes = len(self.classes_)
-        n_samples = len(y)
-        with _torch_seeded(_phase_seed(self._seed, 12 if phase == "a2" else 14), self._device):
-            head = ClassifierHead(encoder.out_features, n_classes)
-        module = ClassifierModule(encoder, head)
-        callbacks = []
-        if frozen_warmup and self.warmup_epochs > 0:
-            callbacks += [
-                ("freeze_encoder", Freezer("encoder.*", at=1)),
-                ("unfreeze_encoder", Unfreezer("encoder.*", at=self.warmup_epochs + 1)),
-            ]
-        groups = {}
-        if frozen_warmup and self.encoder_lr is not None:
-            # skorch's parameter groups by name pattern (get_params_for_optimizer).
-            groups["optimizer__param_groups"] = [("encoder.*", {"lr": self.encoder_lr})]
-        net = self._noisy_label_net(phase, module, n_samples, epochs=self.max_epochs,
-                                    record_epochs=self.gmm_epochs, callbacks=callbacks,
-                                    **groups)
-        seed = _phase_seed(self._seed, 2 if phase == "a2" else 4)
-        self._fit_net(net, phase, seed, data, y, self.max_epochs)
-        # With warmup_epochs >= max_epochs the Unfreezer never fired: unfreeze
-        # here, or b2 (which copies this encoder) would train no encoder weight.
-        for param in encoder.parameters():
-            param.requires_grad_(True)
-        return net
-
-    def _select(self, net, data, pseudo):
-        """b1: GMM on the per-sample losses against the pseudo-labels.
-
-        As in the authors' code, a classifier head is first trained briefly
-        (``gmm_epochs`` epochs, a fresh head on a frozen copy of a2's encoder,
-        with ``loss``) on the pseudo-labels; each epoch ends with an
-        eval-mode, un-augmented pass whose cross-entropy against the
-        pseudo-labels is min-max normalised; the epochs are averaged and a
-        2-component GMM gives ``p(pseudo-label correct | loss)``.
-        """
-        with _torch_seeded(_phase_seed(self._seed, 13), self._device):
-            head = ClassifierHead(net.module_.encoder.out_features, len(self.classes_))
-        encoder = copy.deepcopy(net.module_.encoder)
-        for param in encoder.parameters():
-            param.requires_grad_(False)
-        self.selection_net_ = self._noisy_label_net(
-            "b1", ClassifierModule(encoder, head), len(pseudo), epochs=self.gmm_epochs,
-            record_epochs=self.gmm_epochs, callbacks=[])
-        self._fit_net(self.selection_net_, "b1", _phase_seed(self._seed, 6), data, pseudo,
-                      self.gmm_epochs)
-        losses = self._recorded_losses(self.selection_net_, data, pseudo)
-        return self._gmm(losses, "pseudo", 7)
-
-    def _recorded_losses(self, net, data, y):
-        """The net's averaged normalised eval-mode losses; one pass if none were recorded."""
-        losses = net.mean_recorded_loss()
-        if losses is None:  # e.g. a phase stopped before its recorded epochs
-            losses = net.eval_losses(data, y)
-        return losses
-
-    def _gmm(self, losses, key, phase):
-        """GMM posterior of the low-loss component; keeps its input in ``gmm_losses_``."""
-        self.gmm_losses_[key] = np.asarray(losses, dtype=np.float64)
-        # Data-parallel fit: rank 0 fits the GMM, every process gets its posterior.
-        return _distributed.on_rank0(lambda: gmm_clean_probability(
-            losses, normalise=False, random_state=_phase_seed(self._seed, phase) % 2**31))
-
-    def _contrast(self, net, projection, data, pseudo):
-        """b2: weighted supervised contrastive training (eq. 8) of a2's encoder."""
-        encoder = copy.deepcopy(net.module_.encoder)
-        projection = copy.deepcopy(projection)
-        module = ContrastiveModule(encoder, projection)
-        self.encoder_net_ = self._contrastive_net(
-            module, WeightedSupConLoss, self.finetune_epochs, "b2", n_samples=len(pseudo))
-        data = dict(data, weight=torch.as_tensor(self.sample_weights_, dtype=torch.float32))
-        self._fit_net(self.encoder_net_, "b2", _phase_seed(self._seed, 3), data, pseudo,
-                      self.finetune_epochs)
-        return encoder
-
-    def _bootstrap(self, net, data, y):
-        """Section 6.4: dynamic bootstrapping with mixup (Arazo et al.) of a copy of
-        a2's classifier on the given labels ``y``."""
-        module = copy.deepcopy(net.module_)
-        for param in module.parameters():
-            param.requires_grad_(True)
-        epochs = self.max_epochs if self.bootstrap_epochs is None else self.bootstrap_epochs
-        lr = self.lr / 10 if self.bootstrap_lr is None else self.bootstrap_lr
-        boot = self._noisy_label_net(
-            "bootstrap", module, len(y), epochs=epochs, record_epochs=0, callbacks=[],
-            net_class=BootstrapNet, lr=lr, criterion=MixupBootstrappingLoss,
-            variant=self.bootstrap_variant, mixup_alpha=self.bootstrap_mixup_alpha,
-            reg_weight=self.bootstrap_reg_weight)
-        self._fit_net(boot, "bootstrap", _phase_seed(self._seed, 8), data, y, epochs)
-        if getattr(boot, "noise_prob_", None) is not None:
-            self.bootstrap_noise_prob_ = boot.noise_prob_
-        return boot
-
-    # -------------------------------------------------------------- helpers
-    def _noisy_label_net(self, phase, module, n_samples, *, epochs, record_epochs, callbacks,
-                         net_class=NoisyLabelNet, lr=None, criterion=None, **net_kwargs):
-        """The skorch net of a supervised phase (a2, b1's head, b3) trained with ``loss``
-        (or of bootstrapping: ``net_class``, ``criterion`` and ``net_kwargs``)."""
-        callbacks = [("lr_scheduler", LRScheduler(policy="CosineAnnealingLR", T_max=epochs)),
-                     *callbacks]
-        if self.verbose:
-            what = {"b1": f"pseudo-label head ({self.loss})",
-                    "bootstrap": f"dynamic bootstrapping ({self.bootstrap_variant}, mixup)"
-                    }.get(phase, f"classifier ({self.loss})")
-            callbacks.append(("progress", _PhaseProgress(f"{phase} {what}", epochs,
-                                                         self.verbose)))
-        kind, kwargs = self._augment_spec(contrastive=False)
-        if criterion is None:
-            criterion = make_criterion(
-                self.loss, n_samples=n_samples, n_classes=len(self.classes_),
-                nfl_gamma=self.nfl_gamma, nfl_alpha=self.nfl_alpha, rce_beta=self.rce_beta,
-                rce_log_zero=self.rce_log_zero, elr_lambda=self.elr_lambda,
-                elr_beta=self.elr_beta,
-            )
-        return net_class(
-            module, criterion, augmenter=kind, **_prefixed("augmenter", kwargs),
-            n_samples=n_samples, record_epochs=record_epochs,
-            precision=self.precision_, channels_last=self._channels_last(),
-            optimizer=torch.optim.SGD, optimizer__momentum=0.9,
-            optimizer__weight_decay=self.weight_decay, lr=self.lr if lr is None else lr,
-            max_epochs=epochs, batch_size=self.batch_size, train_split=None,
-            callbacks=callbacks, iterator_train__shuffle=True,
-            iterator_train__drop_last=_drop_last(n_samples, self.batch_size),
-            device=self._device, verbose=max(0, self.verbose - 1), **net_kwargs,
-        )
-
-    def _contrastive_net(self, module, criterion, epochs, phase, n_samples):
-        kind, kwargs = self._augment_spec(contrastive=True)
-        if phase == "b2":
-            temperature = self.finetune_temperature
-            criterion_kwargs = {"weighting": self.supcon_weighting}
-        else:
-            temperature, criterion_kwargs = self.temperature, {}
-        return _build_contrastive_net(
-            module, criterion, name=f"{phase} contrastive training", epochs=epochs,
-            lr=self.pretrain_lr, batch_size=self.batch_size, temperature=temperature,
-            weight_decay=self.weight_decay, augment_kind=kind, augment_kwargs=kwargs,
-            n_samples=n_samples, device=self._device, verbose=self.verbose,
-            precision=self.precision_, channels_last=self._channels_last(),
-            criterion_kwargs=criterion_kwargs,
-        )
-
-    def _fit_net(self, net, phase, seed, data, y, epochs):
-        """Fit one skorch net under a private torch RNG; handle divergence/interrupts."""
-        with torch.random.fork_rng(devices=_fork_devices(self._device)):
-            torch.manual_seed(seed)
-            try:
-                net.fit(data, y)
-            except DivergenceError as exc:
-                net.restore_last_finite()
-                _finish_progress(net, "diverged")
-                self._warn_diverged(phase, str(exc))
-        self.history_[phase] = [dict(row) for row in net.history]
-        # The net records a KeyboardInterrupt that skorch swallowed (the
-        # history length cannot tell: the interrupted epoch has its row).
-        if getattr(net, "interrupted_", False):
-            self._note_interrupted(phase)
-
-    def _warn_diverged(self, phase, message):
-        self.diverged_phases_.append(phase)
-        warnings.warn(
-            f"Phase {phase} diverged: {message} Its weights were restored from the "
-            f"end of its last finished epoch and fit continued; lower the learning rate.",
-            DivergenceWarning, stacklevel=4,
-        )
-
-    def _note_interrupted(self, phase):
-        self.interrupted_phase_ = phase
-        warnings.warn(
-            f"fit was interrupted during phase {phase}; the remaining phases were skipped.",
-            UserWarning, stacklevel=4,
-        )
+        run = _phases.Run(
+            hp=types.SimpleNamespace(**self.get_params(deep=False)), seed=self._seed,
+            device=self._device, precision=self.precision_, input_shape=self.input_shape_,
+            mean=self._mean, scale=self._scale, n_classes=len(self.classes_),
+            encoder_kind=self.encoder_kind_, encoder_spec=self._encoder_spec(),
+            value_range=_input.value_range(self._input_spec))
+        self.history_, self.gmm_losses_ = run.history, run.gmm_losses
+        self.diverged_phases_, self.interrupted_phase_ = run.diverged, None
+        return run
 
     def _base_seed(self):
         if self.random_state is None:
@@ -1237,91 +714,14 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         rng = check_random_state(self.random_state)
         return int(rng.randint(np.iinfo(np.int32).max))
 
-    def _memory(self):
-        if self.memory is None:
-            return None
-        if hasattr(self.memory, "cache"):
-            return self.memory
-        from joblib import Memory
-        return Memory(location=os.fspath(self.memory), verbose=0)
+    def _check_encoder(self, input_shape, mean, scale):
+        """Set ``encoder_kind_`` for samples of ``input_shape`` and build a user's encoder
+        once, so that a module that cannot take this input fails before any training.
 
-    def _augment_spec(self, *, contrastive):
-        """(kind, kwargs) of the augmenter for the current input type and phase."""
-        if len(self.input_shape_) == 1:
-            if contrastive:
-                return "tabular", {"corruption_rate": self.corruption_rate}
-            return "none", {}
-        hflip = self.hflip_prob
-        if hflip == "auto":
-            hflip = 0.5 if self.input_shape_[0] == 3 else 0.0
-        if contrastive:
-            return "simclr", {"crop_scale": (self.min_crop_scale, 1.0), "hflip_prob": hflip,
-                              "value_range": self._value_range()}
-        return "weak", {"hflip_prob": hflip}
-
-    def _value_range(self):
-        """Range of the images as the nets see them, for the colour ops' clamping.
-
-        [0, 1] for uint8 input (scaled by 1/255) and floats within [0, 1]-ish,
-        [0, 255] for floats on that scale, else the training (min, max).
+        ``ValueError`` for ``encoder__*`` parameters without an encoder class and
+        for a conv encoder on tabular input.
         """
-        spec = getattr(self, "_input_spec", None)
-        domain = getattr(spec, "domain", "unit")
-        if domain == "unit" and spec is not None and spec.dtype == "float":
-            lo, hi = spec.value_range
-            return (min(0.0, float(lo)), max(1.0, float(hi)))
-        if domain == "raw":
-            return (0.0, 255.0)
-        if domain == "other":
-            lo, hi = spec.value_range
-            return (float(lo), float(hi))
-        return (0.0, 1.0)
-
-    def _channels_last(self):
-        """Channels-last memory format for the built-in conv encoders on images
-        (a user's module may reshape its activations with ``view``, which
-        channels-last tensors do not allow)."""
-        return len(self.input_shape_) == 3 and self.encoder_kind_ in ("cnn", "resnet18")
-
-    def _encoder_spec(self):
-        """``(encoder, kwargs)`` for :func:`make_encoder`: a name, or the user's module and the
-        ``encoder__*`` parameters without their prefix."""
-        if self.encoder_kind_ != "custom":
-            return self.encoder_kind_, {}
-        kwargs = {key[len("encoder__"):]: value
-                  for key, value in self._encoder_params().items()}
-        return self.encoder, kwargs
-
-    def _new_encoder(self):
-        encoder, kwargs = self._encoder_spec()
-        return make_encoder(encoder, self.input_shape_, self._mean, self._scale, **kwargs)
-
-    # ---------------------------------------------------------- input prep
-    def _validate_fit_input(self, X, y):
-        if self.image_size is not None:
-            raise ValueError(
-                f"image_size={self.image_size!r} resizes the images of a torch Dataset X; "
-                f"array X is never resized: resize it first, or pass image_size=None."
-            )
-        _input.check_X_kind(X, fitting=True)
-        _input.check_same_n_samples(X, y, _num_samples)
-        X, y = validate_data(
-            self, X, y, allow_nd=True, dtype=[np.float32, np.float64, np.uint8],
-            ensure_all_finite=True, ensure_min_samples=2, y_numeric=False,
-        )
-        check_classification_targets(y)
-        X = self._to_sample_layout(X, fitting=True)
-        self.input_shape_ = tuple(int(s) for s in X.shape[1:])
-        self._resize_to = None
-        self._resolve_encoder_kind(f"X with shape {X.shape}")
-        self._mean, self._scale = _input.standardization(X)
-        self._check_custom_encoder()
-        return X, y
-
-    def _resolve_encoder_kind(self, what):
-        """Set ``encoder_kind_`` for ``input_shape_``; ``ValueError`` for encoder__* parameters
-        without an encoder class and for a conv encoder on tabular input (``what``)."""
-        is_image = len(self.input_shape_) == 3
+        is_image = len(input_shape) == 3
         encoder_params = self._encoder_params()
         custom = not isinstance(self.encoder, str)
         if encoder_params and not is_module_class(self.encoder):
@@ -1339,139 +739,29 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         elif self.encoder in ("cnn", "resnet18") and not is_image:
             raise ValueError(
                 f"encoder={self.encoder!r} needs image input: pass image_shape=(C, H, W) "
-                f"for 2-D X, or 3-D/4-D X; got {what}."
+                f"for 2-D X, or 3-D/4-D X; got X with samples of shape {tuple(input_shape)}."
             )
         else:
             self.encoder_kind_ = self.encoder
-
-    def _check_custom_encoder(self):
-        if self.encoder_kind_ == "custom":
-            # Build it once now, so that a module that cannot take this input or
-            # does not return (batch, d) features fails before any training (a
-            # dry forward pass in make_encoder); the caller's RNG is left alone.
+        if custom:
+            # A dry forward pass in make_encoder; the caller's RNG is left alone.
+            encoder, kwargs = self._encoder_spec()
             with torch.random.fork_rng(devices=[]):
-                self._new_encoder()
+                make_encoder(encoder, input_shape, mean, scale, **kwargs)
 
-    def _validate_stream_input(self, X, y):
-        """``(ImageStream, labels)`` of a torch Dataset ``X`` (see ``fit``).
+    def _encoder_spec(self):
+        """``(encoder, kwargs)`` for :func:`~noisyclf.modules.make_encoder`: a name, or the
+        user's module and the ``encoder__*`` parameters without their prefix."""
+        if self.encoder_kind_ != "custom":
+            return self.encoder_kind_, {}
+        kwargs = {key[len("encoder__"):]: value
+                  for key, value in self._encoder_params().items()}
+        return self.encoder, kwargs
 
-        Checks what can be checked cheaply first (the dataset, ``image_size``,
-        ``y``, the first image, the encoder on it), then makes the one pass over
-        the data: standardisation statistics, labels when ``y`` is None, and a
-        digest of the images for ``memory``.
-        """
-        size = _streaming.check_image_size(self.image_size)
-        n = _streaming.check_dataset(X)
-        if n < 2:
-            raise ValueError(f"X is a Dataset of {n} item(s); fit needs at least 2.")
-        if y is not None:
-            y = np.asarray(y)
-            if y.ndim != 1:
-                raise ValueError(f"y must be 1-D (one label per item of X); got an array of "
-                                 f"shape {y.shape}.")
-            if len(y) != n:
-                raise ValueError(f"X and y must have the same number of samples; got {n} "
-                                 f"items in the Dataset X and {len(y)} labels in y.")
-            check_classification_targets(y)
-        first, _ = _streaming.ImageStream(X, size=size).read(0)
-        self.input_shape_ = tuple(int(s) for s in first.shape)
-        self._resize_to = size
-        self._resolve_encoder_kind(f"a Dataset of images of shape {self.input_shape_}")
-        # Placeholder statistics: a bad encoder fails before the pass over the data.
-        c = self.input_shape_[0]
-        self._mean = np.zeros((c, 1, 1), np.float32)
-        self._scale = np.ones((c, 1, 1), np.float32)
-        self._check_custom_encoder()
-        stream = _streaming.ImageStream(X, size=size, image_shape=self.input_shape_,
-                                        num_workers=self.num_workers)
-        stats = _streaming.scan(stream, digest=self._memory() is not None)
-        stream.digest = stats.digest
-        self._mean, self._scale = stats.mean, stats.scale
-        if y is None:
-            missing = [i for i, label in enumerate(stats.labels) if label is None]
-            if missing:
-                raise ValueError(
-                    f"y is None, so the labels are read from the items of X, but X[{missing[0]}]"
-                    f" has no label ({len(missing)} item(s) without one): pass y, or a Dataset "
-                    f"whose items are (image, label)."
-                )
-            y = np.asarray(stats.labels)
-            check_classification_targets(y)
-        self._input_spec = _input.InputSpec(
-            is_image=True, ndim=4, data_format=self.data_format, layout="channels_first",
-            dtype="uint8", value_range=stats.value_range, domain="unit")
-        # Array-only attributes of an earlier fit (validate_data sets them).
-        for attr in ("n_features_in_", "feature_names_in_"):
-            self.__dict__.pop(attr, None)
-        return stream, y
-
-    def _to_sample_layout(self, X, fitting):
-        """Float32 (n, C, H, W) images or (n, D) features of validated X (see ``_input``).
-
-        ``fit`` records what it saw and chose (layout, value kind and range)
-        in ``_input_spec``; ``predict`` reads its input the same way.  Never
-        modifies X in place.
-        """
-        if fitting:
-            X, self._input_spec = _input.fit_layout(
-                X, image_shape=self.image_shape, data_format=self.data_format)
-            return X
-        spec = getattr(self, "_input_spec", None)
-        if spec is None:  # a model pickled before data_format existed
-            return _input.legacy_layout(X, self.image_shape, fitting=False,
-                                        input_shape=self.input_shape_)
-        return _input.predict_layout(X, spec, input_shape=self.input_shape_)
-
-    def _make_data(self, X, sample_weight):
-        n = len(X)
-        return {
-            "x": X if isinstance(X, _streaming.ImageStream) else torch.from_numpy(X),
-            "index": torch.arange(n),
-            "sample_weight": torch.as_tensor(sample_weight, dtype=torch.float32),
-        }
-
-    def _check_predict_input(self, X):
-        check_is_fitted(self)
-        if _streaming.is_dataset(X):
-            return self._predict_stream(X)
-        _input.check_X_kind(X, fitting=False)
-        X = validate_data(self, X, reset=False, allow_nd=True,
-                          dtype=[np.float32, np.float64, np.uint8], ensure_all_finite=True)
-        return self._to_sample_layout(X, fitting=False)
-
-    def _predict_stream(self, X):
-        """:class:`~noisyclf._streaming.ImageStream` of a predict-time Dataset ``X``: images
-        resized as in ``fit`` and of the fitted shape."""
-        spec = getattr(self, "_input_spec", None)
-        if len(self.input_shape_) != 3:
-            raise ValueError(
-                f"X is a torch Dataset (images) but this estimator was fitted on tabular "
-                f"features of shape {self.input_shape_}; pass an array as in fit."
-            )
-        if spec is not None and spec.domain != "unit":
-            lo, hi = spec.value_range
-            raise ValueError(
-                f"X is a torch Dataset, whose images are read as 8-bit pixels scaled to "
-                f"[0, 1], but this estimator was fitted on float images with values in "
-                f"[{lo:g}, {hi:g}]; pass an array on the training scale instead."
-            )
-        _streaming.check_dataset(X)
-        return _streaming.ImageStream(
-            X, size=getattr(self, "_resize_to", None), image_shape=self.input_shape_,
-            num_workers=self.num_workers, reference="every image this estimator was fitted on")
-
+    # -------------------------------------------------------------- predict
     def __sklearn_is_fitted__(self):
         return hasattr(self, "classifier_net_")
 
-    def _predict_encoded(self, net, data, proba=True):
-        """Logits (or softmax probabilities, float64) of ``net`` in eval mode."""
-        # Forked: every DataLoader iteration draws a seed from torch's global RNG.
-        with torch.random.fork_rng(devices=_fork_devices(net.device)):
-            logits = net.forward({"x": data["x"]}, training=False, device="cpu")
-        logits = logits.double()
-        return (torch.softmax(logits, dim=1) if proba else logits).numpy()
-
-    # -------------------------------------------------------------- predict
     def predict_proba(self, X):
         """Class probabilities, columns ordered as ``classes_``.
 
@@ -1491,9 +781,8 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
                 f"fit was interrupted in phase {self.interrupted_phase_} before a classifier "
                 f"was trained; call fit again."
             )
-        X = self._check_predict_input(X)
-        x = X if isinstance(X, _streaming.ImageStream) else torch.from_numpy(X)
-        return self._predict_encoded(self.classifier_net_, {"x": x})
+        X = _input.predict_input(self, X)
+        return _phases.predict_encoded(self.classifier_net_, _input.net_input(X))
 
     def predict(self, X):
         """Predicted labels (from ``classes_``).
@@ -1533,7 +822,7 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         if y is None and _streaming.is_dataset(X):
-            labels = _streaming.read_labels(self._predict_stream(X))
+            labels = _streaming.read_labels(_input.predict_stream(self, X))
             missing = [i for i, label in enumerate(labels) if label is None]
             if missing:
                 raise ValueError(
@@ -1572,23 +861,8 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         -------
         Z : ndarray of shape (n_samples, n_embedding)
         """
-        X = self._check_predict_input(X)
-        net = self.classifier_net_
-        module = net.module_
-        was_training = module.training
-        module.eval()
-        out = []
-        if isinstance(X, _streaming.ImageStream):
-            batches = (xb["x"] for xb, _ in _streaming.batches({"x": X}, None, 1024))
-        else:
-            batches = (torch.from_numpy(X[start:start + 1024])
-                       for start in range(0, len(X), 1024))
-        with torch.no_grad():
-            for xb in batches:
-                xb = net.prepare_input(xb)
-                out.append(module.embed(xb).float().cpu())
-        module.train(was_training)
-        return torch.cat(out).numpy()
+        X = _input.predict_input(self, X)
+        return _phases.embed(self.classifier_net_, X)
 
     def fit_transform(self, X, y=None, sample_weight=None):
         """Fit on ``(X, y)`` and return the embeddings of ``X`` (:meth:`transform`).

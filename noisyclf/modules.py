@@ -69,7 +69,7 @@ def _global_avg_pool(x):
     gradient then reaches the ReLU and BatchNorm backward passes before it
     laid out as their channels-last tensors, not as the broadcast gradient
     of ``x.mean((2, 3))`` or ``adaptive_avg_pool2d``, which they read on a
-    slow path (issue 9; ``benchmarks/bench_speed.py --sections layout``).
+    slow path (``benchmarks/bench_speed.py --sections layout``).
     """
     if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
         return x.permute(0, 2, 3, 1).flatten(1, 2).mean(1)
@@ -87,7 +87,7 @@ class SmallCNN(nn.Module):
     commute exactly (``max(relu(a), relu(b)) = relu(max(a, b))``, and the
     gradient reaches the same input position), so this is the same function
     with the same gradients as conv-BN-ReLU-pool, with the ReLU (forward and
-    backward) on a quarter of the values (issue 9).  The layers keep the
+    backward) on a quarter of the values.  The layers keep the
     indices of the conv-BN-ReLU-pool layout (``features.0`` conv-BN-pool,
     ``features.1`` ReLU, ...), so state dicts of either layout load into it.
 

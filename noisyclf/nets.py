@@ -17,7 +17,7 @@ also be a streamed Dataset (:class:`noisyclf._streaming.ImageStream`): its
 batches come from a :class:`torch.utils.data.DataLoader` whose workers read
 the images, each batch with its samples' dataset positions in ``"index"``.
 
-Data-parallel (issue 12): in every process of a :mod:`torch.distributed`
+Data-parallel: in every process of a :mod:`torch.distributed`
 process group of more than one process, each training step augments the
 whole global batch, encodes this process's part, gathers the projections
 for the contrastive losses, normalises BatchNorm over the global batch,
@@ -25,7 +25,7 @@ averages the gradients and synchronises ELR's targets; eval-mode passes for
 the GMMs are split by eval batch and gathered (:mod:`noisyclf._distributed`).
 Without such a group none of this runs.
 
-Speed (issue 9, measured in ``benchmarks/bench_speed.py``): ``precision``
+Speed (measured in ``benchmarks/bench_speed.py``): ``precision``
 runs the training steps' forward passes under :func:`torch.autocast` (bf16,
 or fp16 with a gradient scaler on CUDA) with fp32 master weights, the
 outputs cast to fp32 before every loss; eval-mode passes (GMM inputs,
@@ -49,11 +49,12 @@ from skorch.utils import to_tensor
 
 from . import _distributed, _streaming
 from .augment import make_augmenter
+from .exceptions import DivergenceError
 from .losses import ELRLoss, NFLRCELoss
 from .selection import normalise_losses
 
-__all__ = ["ContrastiveNet", "NoisyLabelNet", "DivergenceError", "TensorBatches", "make_criterion",
-           "PRECISIONS", "resolve_precision"]
+__all__ = ["ContrastiveNet", "NoisyLabelNet", "TensorBatches", "make_criterion", "PRECISIONS",
+           "resolve_device", "resolve_precision"]
 
 #: Values of the nets' ``precision`` (the estimator also takes "auto").
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -141,12 +142,24 @@ def resolve_precision(precision, device):
     return "bf16" if fast else "fp32"
 
 
-class DivergenceError(FloatingPointError):
-    """Raised inside a training phase when the loss becomes NaN or infinite.
-
-    The estimator catches it, restores the weights of the last finished epoch
-    (:meth:`_PhaseNetMixin.restore_last_finite`) and warns.
-    """
+def resolve_device(device):
+    """The torch device string of the ``device`` hyperparameter ("auto": CUDA when present)."""
+    if isinstance(device, torch.device):
+        device = str(device)
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(
+            f"device must be 'auto', 'cpu', 'cuda' or a torch device string such as "
+            f"'cuda:0'; got {device!r}."
+        ) from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} was requested but CUDA is not available.")
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"device type {dev.type!r} is not supported; use 'cpu' or 'cuda'.")
+    return str(dev)
 
 
 class _CrossEntropy(torch.nn.CrossEntropyLoss):
@@ -244,7 +257,7 @@ class _PhaseNetMixin:
         kwargs = self.get_params_for("iterator_train" if training else "iterator_valid")
         if (_streaming.is_stream_input(X) and (y is None or torch.is_tensor(y))
                 and all(torch.is_tensor(v) for k, v in X.items() if k != "x")):
-            # A streamed Dataset (issue 12): DataLoader workers read the images;
+            # A streamed Dataset: DataLoader workers read the images;
             # the same batches as TensorBatches would give the images in memory.
             return _streaming.batches(
                 X, y, kwargs.get("batch_size", self.batch_size),

@@ -1,0 +1,553 @@
+"""The panels of the paper's Figure 2, one function each (private).
+
+:class:`~noisyclf.ContrastiveNoisyClassifier.fit` plans; these functions train.
+Each takes the :class:`Run` of the fit (the hyperparameters and what ``fit``
+resolved: seed, device, precision, input shape, standardisation) and returns
+what it produced; the estimator stores it in its fitted attributes::
+
+    pretrain            a1  SimCLR on encoder + projection head (NT-Xent, eq. 6)
+    train_classifier    a2  classifier head on the encoder, noise-robust loss (eqs. 1-5)
+    classifier_outputs      a2's pseudo-labels and the quality of the given labels
+    select              b1  2-component GMM on losses against the pseudo-labels
+    contrast            b2  weighted supervised contrastive training (eq. 8)
+    train_classifier    b3  final classifier on the pseudo-labels
+    bootstrap               section 6.4: dynamic bootstrapping with mixup
+
+Every phase is a skorch net made by :func:`build_net` and fitted by
+:func:`fit_net`, under a torch RNG seeded from the fit's seed and the phase's
+:class:`Seed` stream.  A phase whose loss diverges is restored to its last
+finished epoch and the fit goes on (:class:`~noisyclf.exceptions.DivergenceWarning`);
+a phase interrupted by the user (KeyboardInterrupt, swallowed by skorch) keeps
+its weights, and the next phase to start raises :class:`FitInterrupted`,
+which ends the fit.
+"""
+
+import contextlib
+import copy
+import dataclasses
+import enum
+import types
+import warnings
+
+import numpy as np
+import torch
+from skorch.callbacks import Freezer, LRScheduler, Unfreezer
+
+from . import _cache, _distributed, _input, _streaming
+from ._progress import PhaseProgress, finish_progress, n_epochs, say
+from .bootstrap import BootstrapNet, MixupBootstrappingLoss
+from .exceptions import DivergenceError, DivergenceWarning
+from .losses import NTXentLoss, WeightedSupConLoss
+from .modules import (
+    ClassifierHead, ClassifierModule, ContrastiveModule, ProjectionHead, make_encoder,
+)
+from .nets import ContrastiveNet, NoisyLabelNet, make_criterion
+from .selection import gmm_clean_probability, label_issue_mask
+
+__all__ = ["FitInterrupted", "Run", "Seed", "bootstrap", "build_net", "classifier_outputs",
+           "contrast", "embed", "fit_net", "pretrain", "random_encoder", "run_simclr", "select",
+           "train_classifier"]
+
+
+class Seed(enum.IntEnum):
+    """The seed streams of a fit: each draws one seed from the fit's seed (:meth:`Run.seed_for`)."""
+
+    A1_TRAINING = 1
+    A2_TRAINING = 2
+    B2_TRAINING = 3
+    B3_TRAINING = 4
+    GIVEN_LABEL_GMM = 5
+    B1_TRAINING = 6
+    B1_GMM = 7
+    BOOTSTRAP_TRAINING = 8
+    BASELINE_ENCODER = 10
+    A1_MODULE = 11
+    A2_HEAD = 12
+    B1_HEAD = 13
+    B3_HEAD = 14
+
+
+def phase_seed(seed, stream):
+    """Independent, reproducible seed of one stream of the fit seeded with ``seed``."""
+    return int(np.random.SeedSequence([seed, int(stream)]).generate_state(1)[0])
+
+
+class FitInterrupted(Exception):
+    """A phase was interrupted (KeyboardInterrupt): the phases after it do not run."""
+
+    def __init__(self, phase):
+        super().__init__(f"fit was interrupted during phase {phase}")
+        self.phase = phase
+
+
+def fork_devices(device):
+    """The CUDA devices whose RNG :func:`torch.random.fork_rng` must save for ``device``."""
+    if str(device).startswith("cuda") and torch.cuda.is_available():
+        return [torch.device(device).index or 0]
+    return []
+
+
+@contextlib.contextmanager
+def torch_seeded(seed, device):
+    """Run the block under torch's RNG seeded with ``seed``; restore the caller's after."""
+    with torch.random.fork_rng(devices=fork_devices(device)):
+        torch.manual_seed(seed)
+        yield
+
+
+@dataclasses.dataclass
+class Run:
+    """What the phases of one fit share: settings resolved by ``fit``, and the fit's log.
+
+    ``hp`` holds the estimator's hyperparameters (``get_params``) by name;
+    ``encoder_spec`` is ``(encoder, kwargs)`` for
+    :func:`~noisyclf.modules.make_encoder` (a built-in encoder's name, or the
+    user's module and its keyword arguments).
+    ``history``, ``gmm_losses`` and ``diverged`` are filled as the phases run
+    (the estimator exposes them as ``history_``, ``gmm_losses_`` and
+    ``diverged_phases_``); ``interrupted`` names the phase a KeyboardInterrupt
+    stopped.
+    """
+
+    hp: types.SimpleNamespace
+    seed: int
+    device: str
+    precision: str
+    input_shape: tuple
+    mean: np.ndarray
+    scale: np.ndarray
+    n_classes: int
+    encoder_kind: str
+    encoder_spec: tuple
+    value_range: tuple = (0.0, 1.0)
+    history: dict = dataclasses.field(default_factory=dict)
+    gmm_losses: dict = dataclasses.field(default_factory=dict)
+    diverged: list = dataclasses.field(default_factory=list)
+    interrupted: str = None
+
+    def seed_for(self, stream):
+        """The seed of one :class:`Seed` stream."""
+        return phase_seed(self.seed, stream)
+
+    @property
+    def channels_last(self):
+        """Channels-last memory format for the built-in conv encoders on images (a user's
+        module may reshape its activations with ``view``, which channels-last tensors do not
+        allow)."""
+        return len(self.input_shape) == 3 and self.encoder_kind in ("cnn", "resnet18")
+
+    def new_encoder(self):
+        """A freshly initialised encoder (under torch's current RNG)."""
+        encoder, kwargs = self.encoder_spec
+        return make_encoder(encoder, self.input_shape, self.mean, self.scale, **kwargs)
+
+    def augmentation(self, *, contrastive):
+        """``(kind, kwargs)`` of the augmenter of a contrastive (a1, b2) or supervised phase."""
+        if len(self.input_shape) == 1:
+            if contrastive:
+                return "tabular", {"corruption_rate": self.hp.corruption_rate}
+            return "none", {}
+        hflip = self.hp.hflip_prob
+        if hflip == "auto":
+            hflip = 0.5 if self.input_shape[0] == 3 else 0.0
+        if contrastive:
+            return "simclr", {"crop_scale": (self.hp.min_crop_scale, 1.0), "hflip_prob": hflip,
+                              "value_range": self.value_range}
+        return "weak", {"hflip_prob": hflip}
+
+    def begin(self, phase):
+        """Start ``phase``: :class:`FitInterrupted` when an earlier phase was interrupted."""
+        if self.interrupted:
+            raise FitInterrupted(self.interrupted)
+
+    def note_diverged(self, phase, message):
+        self.diverged.append(phase)
+        warnings.warn(
+            f"Phase {phase} diverged: {message} Its weights were restored from the "
+            f"end of its last finished epoch and fit continued; lower the learning rate.",
+            DivergenceWarning, stacklevel=4,
+        )
+
+    def note_interrupted(self, phase):
+        self.interrupted = phase
+        warnings.warn(
+            f"fit was interrupted during phase {phase}; the remaining phases were skipped.",
+            UserWarning, stacklevel=4,
+        )
+
+
+# ------------------------------------------------------------------ nets
+def _prefixed(prefix, kwargs):
+    return {f"{prefix}__{k}": v for k, v in kwargs.items()}
+
+
+def _drop_last(n_samples, batch_size):
+    # A final batch of one sample breaks BatchNorm in training mode.
+    return n_samples > batch_size and n_samples % batch_size == 1
+
+
+def build_net(net_class, module, criterion, *, name, epochs, lr, batch_size, weight_decay,
+              n_samples, augment_kind, augment_kwargs, device, precision, channels_last,
+              verbose, callbacks=(), **net_kwargs):
+    """The skorch net of one phase: SGD with momentum 0.9 and cosine annealing over
+    ``epochs``, shuffled batches (the last one dropped when it would hold one sample),
+    and the phase's progress (``name``) when ``verbose``."""
+    callbacks = [("lr_scheduler", LRScheduler(policy="CosineAnnealingLR", T_max=epochs)),
+                 *callbacks]
+    if verbose:
+        callbacks.append(("progress", PhaseProgress(name, epochs, verbose)))
+    if issubclass(net_class, NoisyLabelNet):  # per-sample state: ELR targets, recorded losses
+        net_kwargs["n_samples"] = n_samples
+    return net_class(
+        module, criterion, augmenter=augment_kind, **_prefixed("augmenter", augment_kwargs),
+        optimizer=torch.optim.SGD, optimizer__momentum=0.9, optimizer__weight_decay=weight_decay,
+        lr=lr, max_epochs=epochs, batch_size=batch_size, train_split=None, callbacks=callbacks,
+        iterator_train__shuffle=True, iterator_train__drop_last=_drop_last(n_samples, batch_size),
+        precision=precision, channels_last=channels_last, device=device,
+        verbose=max(0, verbose - 1), **net_kwargs,
+    )
+
+
+def _net_settings(run, n_samples, *, contrastive):
+    """The :func:`build_net` arguments every phase of ``run`` shares."""
+    kind, kwargs = run.augmentation(contrastive=contrastive)
+    return dict(batch_size=run.hp.batch_size, weight_decay=run.hp.weight_decay,
+                n_samples=n_samples, augment_kind=kind, augment_kwargs=kwargs, device=run.device,
+                precision=run.precision, channels_last=run.channels_last,
+                verbose=run.hp.verbose)
+
+
+def _contrastive_net(run, module, phase, n_samples):
+    """The net of a1 (NT-Xent, eq. 6) or b2 (weighted SupCon, eq. 8)."""
+    if phase == "b2":
+        criterion, epochs, temperature = (
+            WeightedSupConLoss, run.hp.finetune_epochs, run.hp.finetune_temperature)
+        criterion_kwargs = {"weighting": run.hp.supcon_weighting}
+    else:
+        criterion, epochs, temperature = NTXentLoss, run.hp.pretrain_epochs, run.hp.temperature
+        criterion_kwargs = {}
+    return build_net(
+        ContrastiveNet, module, criterion, name=f"{phase} contrastive training", epochs=epochs,
+        lr=run.hp.pretrain_lr, criterion__temperature=temperature,
+        **_prefixed("criterion", criterion_kwargs),
+        **_net_settings(run, n_samples, contrastive=True),
+    )
+
+
+def _noisy_label_net(run, phase, module, n_samples, *, epochs, record_epochs, callbacks=(),
+                     net_class=NoisyLabelNet, lr=None, criterion=None, **net_kwargs):
+    """The net of a supervised phase (a2, b1's head, b3) trained with ``loss`` (or of
+    bootstrapping: ``net_class``, ``criterion`` and ``net_kwargs``)."""
+    hp = run.hp
+    what = {"b1": f"pseudo-label head ({hp.loss})",
+            "bootstrap": f"dynamic bootstrapping ({hp.bootstrap_variant}, mixup)",
+            }.get(phase, f"classifier ({hp.loss})")
+    if criterion is None:
+        criterion = make_criterion(
+            hp.loss, n_samples=n_samples, n_classes=run.n_classes, nfl_gamma=hp.nfl_gamma,
+            nfl_alpha=hp.nfl_alpha, rce_beta=hp.rce_beta, rce_log_zero=hp.rce_log_zero,
+            elr_lambda=hp.elr_lambda, elr_beta=hp.elr_beta,
+        )
+    return build_net(
+        net_class, module, criterion, name=f"{phase} {what}", epochs=epochs,
+        lr=hp.lr if lr is None else lr, callbacks=callbacks,
+        record_epochs=record_epochs, **_net_settings(run, n_samples, contrastive=False),
+        **net_kwargs,
+    )
+
+
+def _fit_under_seed(net, seed, device, data, y):
+    """Fit ``net`` under a private torch RNG; ``(diverged message or None, interrupted)``."""
+    diverged = None
+    with torch_seeded(seed, device):
+        try:
+            net.fit(data, y)
+        except DivergenceError as exc:
+            net.restore_last_finite()
+            finish_progress(net, "diverged")
+            diverged = str(exc)
+    # The net records a KeyboardInterrupt that skorch swallowed (the history
+    # length cannot tell: the interrupted epoch has its row).
+    return diverged, bool(getattr(net, "interrupted_", False))
+
+
+def fit_net(run, net, phase, stream, data, y):
+    """Fit one phase's net (seed stream ``stream``); log its history, divergence, interrupt."""
+    diverged, interrupted = _fit_under_seed(net, run.seed_for(stream), run.device, data, y)
+    if diverged:
+        run.note_diverged(phase, diverged)
+    run.history[phase] = [dict(row) for row in net.history]
+    if interrupted:
+        run.note_interrupted(phase)
+
+
+def predict_encoded(net, x, proba=True):
+    """Logits (or softmax probabilities), float64, of ``net`` in eval mode on input ``x``."""
+    # Forked: every DataLoader iteration draws a seed from torch's global RNG.
+    with torch.random.fork_rng(devices=fork_devices(net.device)):
+        logits = net.forward({"x": x}, training=False, device="cpu")
+    logits = logits.double()
+    return (torch.softmax(logits, dim=1) if proba else logits).numpy()
+
+
+def embed(net, X, batch_size=1024):
+    """Encoder embeddings (float32) of samples ``X`` (an array or an ImageStream) from the
+    encoder of ``net``, in eval mode (its mode is restored after)."""
+    module = net.module_
+    was_training = module.training
+    module.eval()
+    out = []
+    if isinstance(X, _streaming.ImageStream):
+        batches = (xb["x"] for xb, _ in _streaming.batches({"x": X}, None, batch_size))
+    else:
+        batches = (torch.from_numpy(X[start:start + batch_size])
+                   for start in range(0, len(X), batch_size))
+    with torch.no_grad():
+        for xb in batches:
+            xb = net.prepare_input(xb)
+            out.append(module.embed(xb).float().cpu())
+    module.train(was_training)
+    return torch.cat(out).numpy()
+
+
+# ------------------------------------------------------------ panel a
+def run_simclr(X, input_shape, encoder, mean, scale, *, epochs, lr, batch_size, temperature,
+               weight_decay, projection_dim, augment_kwargs, augment_kind, seed, device,
+               precision="fp32", channels_last=False, encoder_kwargs=None, encoder_key=None,
+               data_key=None, verbose=0):
+    """a1's training: SimCLR on a new encoder + projection head.  Label-free, so cached.
+
+    Returns the encoder + projection head weights (CPU tensors), the skorch
+    history as a list of dicts, the divergence message (or None) and whether
+    it was interrupted.  Module-level and deterministic in its arguments so
+    that :class:`joblib.Memory` can cache it: ``encoder`` (a name, a module
+    class or a module instance) is left out of the cache key and stands in it
+    as ``encoder_key`` (:func:`~noisyclf._cache.encoder_cache_key`); a
+    streamed Dataset ``X`` (:class:`~noisyclf._streaming.ImageStream`) is left
+    out too and stands in it as ``data_key``, the digest of its images.
+    """
+    with torch_seeded(seed, device):
+        enc = make_encoder(encoder, input_shape, mean, scale, **(encoder_kwargs or {}))
+        module = ContrastiveModule(enc, ProjectionHead(enc.out_features, projection_dim))
+        net = build_net(
+            ContrastiveNet, module, NTXentLoss, name="a1 SimCLR pre-training", epochs=epochs,
+            lr=lr, criterion__temperature=temperature, batch_size=batch_size,
+            weight_decay=weight_decay, n_samples=len(X), augment_kind=augment_kind,
+            augment_kwargs=augment_kwargs, device=device, precision=precision,
+            channels_last=channels_last, verbose=verbose,
+        )
+        diverged = None
+        try:
+            net.fit({"x": _input.net_input(X)}, None)
+        except DivergenceError as exc:
+            net.restore_last_finite()
+            finish_progress(net, "diverged")
+            diverged = str(exc)
+        interrupted = bool(getattr(net, "interrupted_", False))
+        state = {k: v.detach().cpu().clone() for k, v in net.module_.state_dict().items()}
+        history = [dict(row) for row in net.history]
+    return state, history, diverged, interrupted
+
+
+@dataclasses.dataclass
+class Pretrained:
+    """What a1 produced: a copy of the encoder for a2, the projection head for b2, the
+    SimCLR net (its weights those of a1) and its history."""
+
+    encoder: torch.nn.Module
+    projection: torch.nn.Module
+    net: ContrastiveNet
+    history: list
+
+
+def _simclr_weights(run, X):
+    """``(state, history, diverged, interrupted)`` of a1, through ``memory`` when set."""
+    hp = run.hp
+    kind, kwargs = run.augmentation(contrastive=True)
+    encoder, encoder_kwargs = run.encoder_spec
+    memory = _cache.resolve_memory(hp.memory)
+    streamed = isinstance(X, _streaming.ImageStream)
+    args = (X, run.input_shape, encoder, run.mean, run.scale)
+    kwargs = dict(
+        epochs=hp.pretrain_epochs, lr=hp.pretrain_lr, batch_size=hp.batch_size,
+        temperature=hp.temperature, weight_decay=hp.weight_decay,
+        projection_dim=hp.projection_dim, augment_kwargs=kwargs, augment_kind=kind,
+        seed=run.seed_for(Seed.A1_TRAINING), device=run.device, precision=run.precision,
+        channels_last=run.channels_last, encoder_kwargs=encoder_kwargs,
+        encoder_key=None if memory is None else _cache.encoder_cache_key(encoder, encoder_kwargs),
+        data_key=X.digest if streamed and memory is not None else None, verbose=hp.verbose,
+    )
+    # The module itself is not hashed: encoder_key stands for it; nor is a
+    # streamed Dataset: data_key, the digest of its images, does.  An
+    # interrupted run is not kept.
+    result, loaded = _cache.cached_call(
+        memory, run_simclr, args, kwargs,
+        ignore=["verbose", "encoder"] + (["X"] if streamed else []),
+        check_loaded=hp.verbose > 0, keep=lambda result: not result[3])
+    if loaded:  # no progress was shown: the phase did not run
+        history = result[1]
+        loss = history[-1].get("train_loss", float("nan")) if history else float("nan")
+        say(f"a1 SimCLR pre-training: {n_epochs(len(history))}, loss {loss:.4f} "
+            f"(loaded from memory)")
+    return result
+
+
+def pretrain(run, X):
+    """a1: SimCLR pre-training (label-free, cached with ``memory``) -> :class:`Pretrained`.
+
+    With ``pretrain_epochs=0`` nothing is trained: the encoder keeps its
+    initial weights (the instance's for a user's module instance) and the
+    projection head its fresh random ones, which b2 starts from.
+    """
+    run.begin("a1")
+    if run.hp.pretrain_epochs == 0:
+        state, history, diverged, interrupted = None, [], None, False
+        if run.hp.verbose:
+            say("a1 SimCLR pre-training: skipped (pretrain_epochs=0)")
+    else:
+        state, history, diverged, interrupted = _simclr_weights(run, X)
+    with torch_seeded(run.seed_for(Seed.A1_MODULE), run.device):
+        encoder = run.new_encoder()  # a random init is overwritten below
+        module = ContrastiveModule(encoder, ProjectionHead(encoder.out_features,
+                                                           run.hp.projection_dim))
+    if state is not None:
+        module.load_state_dict(state)
+    run.history["a1"] = history
+    net = _contrastive_net(run, module, "a1", n_samples=len(X))
+    net.initialize()
+    if diverged:
+        run.note_diverged("a1", diverged)
+    if interrupted:
+        run.note_interrupted("a1")
+    # a2 trains its own copy: the net keeps the SimCLR weights.
+    return Pretrained(copy.deepcopy(encoder), module.projection, net, history)
+
+
+def random_encoder(run):
+    """The baseline's encoder: randomly initialised, no pre-training."""
+    with torch_seeded(run.seed_for(Seed.BASELINE_ENCODER), run.device):
+        return run.new_encoder()
+
+
+def train_classifier(run, phase, encoder, data, y, *, frozen_warmup):
+    """a2 / b3: a classifier head on ``encoder`` trained with ``loss`` on ``y`` -> the net.
+
+    ``frozen_warmup``: the encoder is frozen for the first ``warmup_epochs``
+    and trains at ``encoder_lr`` after them (a pre-trained encoder).
+    """
+    run.begin(phase)
+    hp = run.hp
+    head_seed, fit_seed = ((Seed.A2_HEAD, Seed.A2_TRAINING) if phase == "a2"
+                           else (Seed.B3_HEAD, Seed.B3_TRAINING))
+    with torch_seeded(run.seed_for(head_seed), run.device):
+        head = ClassifierHead(encoder.out_features, run.n_classes)
+    module = ClassifierModule(encoder, head)
+    callbacks = []
+    if frozen_warmup and hp.warmup_epochs > 0:
+        callbacks += [
+            ("freeze_encoder", Freezer("encoder.*", at=1)),
+            ("unfreeze_encoder", Unfreezer("encoder.*", at=hp.warmup_epochs + 1)),
+        ]
+    groups = {}
+    if frozen_warmup and hp.encoder_lr is not None:
+        # skorch's parameter groups by name pattern (get_params_for_optimizer).
+        groups["optimizer__param_groups"] = [("encoder.*", {"lr": hp.encoder_lr})]
+    net = _noisy_label_net(run, phase, module, len(y), epochs=hp.max_epochs,
+                           record_epochs=hp.gmm_epochs, callbacks=callbacks, **groups)
+    fit_net(run, net, phase, fit_seed, data, y)
+    # With warmup_epochs >= max_epochs the Unfreezer never fired: unfreeze
+    # here, or b2 (which copies this encoder) would train no encoder weight.
+    for param in encoder.parameters():
+        param.requires_grad_(True)
+    return net
+
+
+def _recorded_losses(net, data, y):
+    """The net's averaged normalised eval-mode losses; one pass if none were recorded."""
+    losses = net.mean_recorded_loss()
+    if losses is None:  # e.g. a phase stopped before its recorded epochs
+        losses = net.eval_losses(data, y)
+    return losses
+
+
+def _gmm(run, losses, key, stream):
+    """GMM posterior of the low-loss component; keeps its input in ``run.gmm_losses``."""
+    run.gmm_losses[key] = np.asarray(losses, dtype=np.float64)
+    # Data-parallel fit: rank 0 fits the GMM, every process gets its posterior.
+    return _distributed.on_rank0(lambda: gmm_clean_probability(
+        losses, normalise=False, random_state=run.seed_for(stream) % 2**31))
+
+
+@dataclasses.dataclass
+class ClassifierOutputs:
+    """What a2's classifier says about the training set: its pseudo-labels (class indices,
+    phase b's new ground truth) and, for the user, the quality of each given label."""
+
+    pseudo_labels: torch.Tensor
+    label_quality: np.ndarray
+    label_issues: np.ndarray
+
+
+def classifier_outputs(run, net, data, y):
+    """a2's pseudo-labels (argmax on the un-augmented training set) and the given labels'
+    quality: a GMM on a2's recorded losses against the given labels ``y``."""
+    pseudo = predict_encoded(net, data["x"]).argmax(1)
+    quality = _gmm(run, _recorded_losses(net, data, y), "given", Seed.GIVEN_LABEL_GMM)
+    return ClassifierOutputs(torch.as_tensor(pseudo, dtype=torch.long), quality,
+                             label_issue_mask(quality))
+
+
+# ------------------------------------------------------------ panel b
+def select(run, net, data, pseudo):
+    """b1: GMM on the per-sample losses against the pseudo-labels -> ``(weights, net)``.
+
+    As in the authors' code, a classifier head is first trained briefly
+    (``gmm_epochs`` epochs, a fresh head on a frozen copy of a2's encoder,
+    with ``loss``) on the pseudo-labels; each epoch ends with an eval-mode,
+    un-augmented pass whose cross-entropy against the pseudo-labels is
+    min-max normalised; the epochs are averaged and a 2-component GMM gives
+    ``p(pseudo-label correct | loss)``, the weights of eq. 8.
+    """
+    run.begin("b1")
+    with torch_seeded(run.seed_for(Seed.B1_HEAD), run.device):
+        head = ClassifierHead(net.module_.encoder.out_features, run.n_classes)
+    encoder = copy.deepcopy(net.module_.encoder)
+    for param in encoder.parameters():
+        param.requires_grad_(False)
+    epochs = run.hp.gmm_epochs
+    selection_net = _noisy_label_net(run, "b1", ClassifierModule(encoder, head), len(pseudo),
+                                     epochs=epochs, record_epochs=epochs)
+    fit_net(run, selection_net, "b1", Seed.B1_TRAINING, data, pseudo)
+    losses = _recorded_losses(selection_net, data, pseudo)
+    return _gmm(run, losses, "pseudo", Seed.B1_GMM), selection_net
+
+
+def contrast(run, net, projection, data, pseudo, weights):
+    """b2: weighted supervised contrastive training (eq. 8) of a copy of a2's encoder with
+    the pseudo-labels and b1's ``weights`` -> ``(net, encoder)``."""
+    run.begin("b2")
+    encoder = copy.deepcopy(net.module_.encoder)
+    module = ContrastiveModule(encoder, copy.deepcopy(projection))
+    contrastive_net = _contrastive_net(run, module, "b2", n_samples=len(pseudo))
+    data = dict(data, weight=torch.as_tensor(weights, dtype=torch.float32))
+    fit_net(run, contrastive_net, "b2", Seed.B2_TRAINING, data, pseudo)
+    return contrastive_net, encoder
+
+
+def bootstrap(run, net, data, y):
+    """Section 6.4: dynamic bootstrapping with mixup (Arazo et al.) of a copy of a2's
+    classifier on the given labels ``y`` -> ``(net, noise probability or None)``."""
+    run.begin("bootstrap")
+    hp = run.hp
+    module = copy.deepcopy(net.module_)
+    for param in module.parameters():
+        param.requires_grad_(True)
+    epochs = hp.max_epochs if hp.bootstrap_epochs is None else hp.bootstrap_epochs
+    lr = hp.lr / 10 if hp.bootstrap_lr is None else hp.bootstrap_lr
+    boot = _noisy_label_net(
+        run, "bootstrap", module, len(y), epochs=epochs, record_epochs=0,
+        net_class=BootstrapNet, lr=lr, criterion=MixupBootstrappingLoss,
+        variant=hp.bootstrap_variant, mixup_alpha=hp.bootstrap_mixup_alpha,
+        reg_weight=hp.bootstrap_reg_weight)
+    fit_net(run, boot, "bootstrap", Seed.BOOTSTRAP_TRAINING, data, y)
+    return boot, getattr(boot, "noise_prob_", None)
