@@ -14,9 +14,15 @@ as ``X`` into what the nets see, and refuses to guess quietly:
   channels-last scrambling (:func:`flat_layout_scores`).
 * **value scale** -- uint8 images are pixel values 0..255 and are scaled to
   [0, 1] (they stay uint8 here; the nets scale each batch on the training
-  device, bit for bit as :func:`_scaled` does); what ``fit`` saw (:class:`InputSpec`) decides how ``predict`` reads
-  a batch of another dtype (:func:`predict_scale`).  Tabular input is taken
-  as it is, whatever its dtype: its values are features.
+  device, bit for bit as :func:`_scaled` does); what ``fit`` saw
+  (:class:`InputSpec`) decides how ``predict`` reads a batch of another dtype
+  (:func:`predict_scale`).  Tabular input is taken as it is, whatever its
+  dtype: its values are features.
+* **fit and predict input** -- :func:`prepare_fit_input` validates ``fit``'s
+  ``X`` and ``y`` (an array, or a torch Dataset streamed by
+  :mod:`noisyclf._streaming`) and computes the standardisation statistics;
+  :func:`predict_input` reads inference input the way ``fit`` chose;
+  :func:`net_data` is the nets' dict input.
 
 Everything here works on copies: the caller's arrays are never modified.
 """

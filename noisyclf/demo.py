@@ -200,7 +200,8 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--verbose", type=int, default=0)
     parser.add_argument("--defaults", action="store_true",
-                        help="use the estimator's default epochs instead of the demo's shorter ones")
+                        help="use the estimator's default epochs instead of the demo's "
+                             "shorter ones")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads while the demo runs (default 1)")
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
