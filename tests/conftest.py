@@ -1,12 +1,20 @@
-"""Suite-wide settings.
+"""Suite-wide settings and shared fixtures.
 
 The tests train tiny networks on tiny inputs, where one torch thread is faster
 than several and avoids oversubscribing the 2-core CI machine (the loky tests
 start worker processes of their own).  Restored after the session.
+
+The CIFAR-10 data sets live outside the repository, in ``shared/data`` beside
+the clone (``<clone>/../shared/data``); tests that need them take the
+``shared_data`` fixture and are skipped where the folder is absent.
 """
+
+from pathlib import Path
 
 import pytest
 import torch
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -15,3 +23,27 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def shared_data():
+    """The folder of the packed data sets (``cifar10_jpeg.npz``, ``cifar10n_labels.npz``)."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"{SHARED_DATA} not available")
+    return SHARED_DATA
+
+
+def _fail_if_called(*args, **kwargs):
+    raise AssertionError("training started before the input was validated")
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """Any training fails: a1 runs through ``_run_simclr``, the other phases through the nets."""
+    import noisyclf.estimator as estimator_module
+    import noisyclf.nets as nets_module
+
+    for cls in (nets_module.NoisyLabelNet, nets_module.ContrastiveNet):
+        monkeypatch.setattr(cls, "fit", _fail_if_called)
+        monkeypatch.setattr(cls, "partial_fit", _fail_if_called)
+    monkeypatch.setattr(estimator_module, "_run_simclr", _fail_if_called)

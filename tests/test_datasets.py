@@ -1,5 +1,11 @@
+"""Data loaders (``noisyclf.datasets``): the digits as images, CIFAR-10 from its packed
+npz with the CIFAR-10N human labels, and image folders.
+
+The CIFAR-10 tests read ``shared/data`` beside the clone (the ``shared_data``
+fixture of ``conftest.py``) and are skipped where it is absent.
+"""
+
 import io
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,21 +19,17 @@ from noisyclf.datasets import (
     load_image_folder,
 )
 
-# CI runs in a fresh clone with shared/ beside it: <clone>/../shared/data
-DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
-CIFAR10_NPZ = DATA_DIR / "cifar10_jpeg.npz"
-CIFAR10N_NPZ = DATA_DIR / "cifar10n_labels.npz"
-
 # documented CIFAR-10N noise rates (shared/data/README.md)
 CIFAR10N_RATES = {"clean_label": 0.0, "aggre_label": 0.0901, "random_label1": 0.1723,
                   "random_label2": 0.1812, "random_label3": 0.1764, "worse_label": 0.4021}
 
 
 @pytest.fixture
-def cifar_path():
-    if not CIFAR10_NPZ.is_file():
-        pytest.skip(f"{CIFAR10_NPZ} not available")
-    return CIFAR10_NPZ
+def cifar_path(shared_data):
+    path = shared_data / "cifar10_jpeg.npz"
+    if not path.is_file():
+        pytest.skip(f"{path} not available")
+    return path
 
 
 def _decode(buf):
@@ -93,14 +95,15 @@ def test_cifar10_memory_cache(cifar_path, tmp_path):
     np.testing.assert_array_equal(y1, y2)
 
 
-def test_cifar10n_noise_rates_match_documentation():
-    if not (CIFAR10N_NPZ.is_file() and CIFAR10_NPZ.is_file()):
-        pytest.skip("CIFAR-10N labels not available")
+def test_cifar10n_noise_rates_match_documentation(cifar_path):
+    labels_path = cifar_path.parent / "cifar10n_labels.npz"
+    if not labels_path.is_file():
+        pytest.skip(f"{labels_path} not available")
     n = 5000
-    with np.load(CIFAR10N_NPZ) as labels:
+    with np.load(labels_path) as labels:
         assert set(CIFAR10N_LABEL_KEYS) <= set(labels.files)
         noisy = {k: labels[k][:n] for k in CIFAR10N_LABEL_KEYS}
-    with np.load(CIFAR10_NPZ) as data:
+    with np.load(cifar_path) as data:
         y_clean = data["y_train"][:n]
     np.testing.assert_array_equal(noisy["clean_label"], y_clean)
     for key, rate in CIFAR10N_RATES.items():
@@ -135,35 +138,19 @@ def test_cifar10_invalid_arguments(cifar_path):
         load_cifar10(cifar_path, n_samples=0.5)
 
 
-def test_cifar10_env_var(cifar_path, tmp_path, monkeypatch):
-    (tmp_path / "cifar10_jpeg.npz").symlink_to(cifar_path)
-    monkeypatch.setenv("NOISYCLF_DATA", str(tmp_path))
-    assert datasets._resolve_cifar10_path(None) == tmp_path / "cifar10_jpeg.npz"
-    assert datasets._default_cifar10_candidates()[0] == tmp_path / "cifar10_jpeg.npz"
-    X, y = load_cifar10(n_samples=10, random_state=0)
-    assert X.shape == (10, 32, 32, 3)
+def test_cifar10_needs_a_path():
+    # The data are never searched for nor downloaded: the caller says where they are.
+    with pytest.raises((TypeError, ValueError), match="path"):
+        load_cifar10(None)
 
 
-def test_cifar10_missing_file_message(tmp_path, monkeypatch):
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    workdir = tmp_path / "a" / "b"
-    workdir.mkdir(parents=True)
-    monkeypatch.setenv("NOISYCLF_DATA", str(empty))
-    monkeypatch.chdir(workdir)
-    monkeypatch.setattr(datasets, "__file__", str(tmp_path / "repo" / "noisyclf" / "x.py"))
-    with pytest.raises(FileNotFoundError) as excinfo:
-        load_cifar10()
-    msg = str(excinfo.value)
-    assert "Nothing is downloaded" in msg
-    assert "NOISYCLF_DATA" in msg
-    assert str(empty / "cifar10_jpeg.npz") in msg
-    assert str(Path("..") / "shared" / "data" / "cifar10_jpeg.npz") in msg
-    assert str(tmp_path / "shared" / "data" / "cifar10_jpeg.npz") in msg
-    with pytest.raises(FileNotFoundError, match="Nothing is downloaded"):
-        load_cifar10(tmp_path / "nope.npz")
+def test_cifar10_missing_file_names_it(tmp_path):
+    missing = tmp_path / "missing.npz"
+    with pytest.raises(FileNotFoundError, match="missing.npz"):
+        load_cifar10(missing)
+    # A folder without the packed file: the file it looked for is named.
     with pytest.raises(FileNotFoundError, match="cifar10_jpeg.npz"):
-        load_cifar10(empty)
+        load_cifar10(tmp_path)
 
 
 def test_cifar10n_file_missing(cifar_path, tmp_path):
