@@ -1,4 +1,5 @@
-"""Dynamic bootstrapping with mixup (Arazo et al., 2019): mixture, losses, net."""
+"""Dynamic bootstrapping with mixup (Arazo et al., 2019): mixture, losses, net, and the
+estimator's ``phases="bootstrap"`` mode (section 6.4)."""
 
 import copy
 
@@ -7,7 +8,10 @@ import pytest
 import scipy.stats as stats
 import torch
 import torch.nn.functional as F
+from sklearn.datasets import load_digits
+from sklearn.metrics import roc_auc_score
 
+from noisyclf import ContrastiveNoisyClassifier, make_noisy_labels
 from noisyclf.bootstrap import (
     BetaMixture1D, BootstrapNet, DynamicBootstrappingLoss, MixupBootstrappingLoss,
     UniformPriorLoss, mixup_data,
@@ -362,3 +366,71 @@ def test_bad_net_settings_raise_naming_the_argument(kwargs, match):
                        **kwargs)
     with pytest.raises(ValueError, match=match):
         net.fit(data, y)
+
+
+# --------------------------------------------------------------------------- #
+# the estimator's bootstrap mode
+# --------------------------------------------------------------------------- #
+TINY = dict(pretrain_epochs=2, max_epochs=3, finetune_epochs=2, warmup_epochs=1,
+            batch_size=32, lr=0.02, pretrain_lr=0.1, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return X[:300].astype(np.float32), y[:300]
+
+
+def test_bootstrap_continues_a2_on_the_given_labels(digits, monkeypatch):
+    X, y = digits
+    y_noisy = make_noisy_labels(y, "symmetric", 0.4, random_state=0)
+    fitted = {}
+    original = ContrastiveNoisyClassifier._bootstrap
+
+    def spy(self, net, data, labels):
+        fitted["a2_state"] = {k: v.clone() for k, v in net.module_.state_dict().items()}
+        fitted["labels"] = labels.clone()
+        return original(self, net, data, labels)
+
+    monkeypatch.setattr(ContrastiveNoisyClassifier, "_bootstrap", spy)
+    clf = ContrastiveNoisyClassifier(phases="bootstrap", image_shape=(1, 8, 8),
+                                     bootstrap_variant="soft", bootstrap_epochs=2,
+                                     bootstrap_mixup_alpha=4.0, **TINY).fit(X, y_noisy)
+    net = clf.classifier_net_
+    assert isinstance(net, BootstrapNet)
+    assert (net.variant, net.mixup_alpha, net.reg_weight) == ("soft", 4.0, 1.0)
+    assert net.lr == pytest.approx(TINY["lr"] / 10)  # bootstrap_lr=None
+    assert len(clf.history_["bootstrap"]) == 2
+    # Trained on the given (noisy) labels, not on the pseudo-labels.
+    np.testing.assert_array_equal(clf.classes_[fitted["labels"].numpy()], y_noisy)
+    # Started from a copy of a2's weights, which it then changed.
+    start = fitted["a2_state"]
+    end = net.module_.state_dict()
+    assert any(not torch.equal(start[k], end[k]) for k in start)
+    assert clf.bootstrap_noise_prob_.shape == (len(X),)
+    assert np.all((clf.bootstrap_noise_prob_ >= 0) & (clf.bootstrap_noise_prob_ <= 1))
+    np.testing.assert_array_equal(clf.predict(X), clf.classes_[
+        clf._predict_encoded(net, clf._make_data(clf._check_predict_input(X),
+                                                 np.ones(len(X), np.float32))).argmax(1)])
+
+
+@pytest.mark.parametrize("param, value", [
+    ("bootstrap_variant", "medium"), ("bootstrap_mixup_alpha", 0.0),
+    ("bootstrap_reg_weight", -1.0), ("bootstrap_epochs", 0), ("bootstrap_lr", 0.0),
+])
+def test_bootstrap_settings_are_validated(param, value, digits):
+    X, y = digits
+    clf = ContrastiveNoisyClassifier(phases="bootstrap", image_shape=(1, 8, 8),
+                                     **{**TINY, param: value})
+    with pytest.raises(ValueError, match=param):
+        clf.fit(X, y)
+
+
+def test_bootstrap_finds_flipped_labels(digits):
+    X, y = digits
+    y_noisy = make_noisy_labels(y, "symmetric", 0.4, random_state=1)
+    clf = ContrastiveNoisyClassifier(phases="bootstrap", image_shape=(1, 8, 8),
+                                     **{**TINY, "max_epochs": 6}).fit(X, y_noisy)
+    flipped = y_noisy != y
+    # The beta mixture's B ranks the flipped given labels above the kept ones.
+    assert roc_auc_score(flipped, clf.bootstrap_noise_prob_) > 0.8

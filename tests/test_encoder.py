@@ -1,4 +1,5 @@
-"""Your own encoder (issue 11.1): an ``nn.Module`` class (``encoder__*`` parameters) or instance.
+"""The encoder: the built-in ones (``"auto"``, ``"mlp"``, ``"cnn"``, ``"resnet18"``) and your
+own ``nn.Module``, a class (``encoder__*`` parameters) or an instance.
 
 Every fit is tiny (a few epochs on 40-60 samples); torch runs on one thread
 (``conftest.py``).  The module-level classes below are what a user would
@@ -18,7 +19,6 @@ from sklearn.model_selection import GridSearchCV
 from torch import nn
 
 import noisyclf.estimator as estimator_module
-import noisyclf.nets as nets_module
 from noisyclf import ContrastiveNoisyClassifier
 from noisyclf.modules import Standardize, embedding_size, make_encoder
 
@@ -105,7 +105,34 @@ def _assert_state_equal(a, b):
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=f"{k} differs")
 
 
-# ------------------------------------------------------------- the two kinds
+# ---------------------------------------------------------- built-in encoders
+def test_tabular_input_uses_the_mlp(tabular):
+    X, y = tabular
+    clf = _clf(phases="pretrain").fit(X, y)
+    assert clf.encoder_kind_ == "mlp" and clf.input_shape_ == (6,)
+    assert clf.transform(X[:4]).shape == (4, 256)
+
+
+def test_mlp_encoder_on_images(digits):
+    X, y = digits
+    clf = _clf(encoder="mlp", phases="baseline").fit(X, y)
+    assert clf.encoder_kind_ == "mlp" and clf.input_shape_ == (1, 8, 8)
+
+
+def test_resnet18_runs_end_to_end_on_tiny_images():
+    rng = np.random.RandomState(0)
+    X = rng.rand(20, 3, 8, 8).astype(np.float32)
+    y = np.repeat([0, 1], 10)
+    clf = ContrastiveNoisyClassifier(
+        encoder="resnet18", pretrain_epochs=1, max_epochs=1, finetune_epochs=1,
+        warmup_epochs=0, batch_size=10, random_state=0).fit(X, y)
+    assert clf.encoder_kind_ == "resnet18"
+    assert clf.transform(X[:3]).shape == (3, 512)
+    proba = clf.predict_proba(X)
+    assert proba.shape == (20, 2) and np.allclose(proba.sum(1), 1)
+
+
+# ------------------------------------------------------------ your own encoder
 def test_torchvision_resnet18_instance_on_tiny_images():
     torchvision = pytest.importorskip("torchvision")
     torch.manual_seed(0)
@@ -339,13 +366,6 @@ def test_cache_key_of_an_instance_follows_its_weights():
 
 
 # --------------------------------------------------------------- bad encoders
-@pytest.fixture
-def no_training(monkeypatch):
-    monkeypatch.setattr(nets_module.NoisyLabelNet, "fit", _fail)
-    monkeypatch.setattr(nets_module.ContrastiveNet, "fit", _fail)
-    monkeypatch.setattr(estimator_module, "_run_simclr", _fail)
-
-
 @pytest.mark.parametrize("params, exc, match", [
     (dict(encoder=NoPooling), ValueError,
      r"encoder=NoPooling must return \(batch, d\) floating-point features; for a batch of "

@@ -1,19 +1,19 @@
-"""Input layout and value scale (noisyclf._input; GitHub issue #8, item 8).
+"""What the estimator accepts as X and y: validation errors, array layouts, value scales.
 
-"No silent input mistakes": three ways a new user's input used to collapse
-quietly, each now giving the right answer or a clear error/warning naming
-the fix:
+Bad input fails before any training, with a message naming the argument.
+Three input mistakes each give the right answer or a clear error or warning
+naming the fix:
 
 (a) fitting on uint8 images and predicting on the same images as floats
-    0..255 (uint8 was scaled to [0, 1] in fit, floats taken as they are);
-(b) an (n, 4, 4, 3) RGB batch read as 4-channel 4x3 images;
-(c) a flattened channels-last array (n, H*W*C) with ``image_shape=(C, H, W)``
-    read as (C, H, W) rows: scrambled images.
+    0..255 (uint8 is scaled to [0, 1] in fit);
+(b) an (n, 4, 4, 3) RGB batch, which could also be 4-channel 4x3 images;
+(c) a flattened channels-last array (n, H*W*C) with ``image_shape=(C, H, W)``,
+    which read as (C, H, W) rows would be scrambled images.
 
-Then unit tests of the helpers: the 4-D layout rule, the adjacent-pixel
-correlation detector, the predict-time value-scale table, tabular input left
-alone, and the caller's arrays never modified.  Every fit is tiny (a2 alone,
-one or two epochs on <= 120 small images).
+Then unit tests of the helpers (``noisyclf._input``): the 4-D layout rule, the
+adjacent-pixel correlation detector, the predict-time value-scale table,
+tabular input left alone, the caller's arrays never modified.  Every fit is
+tiny (a2 alone, one or two epochs on <= 120 small images).
 """
 
 import pickle
@@ -21,13 +21,15 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 from scipy.ndimage import gaussian_filter
 from sklearn.base import clone
-from sklearn.datasets import load_digits
-from sklearn.exceptions import DataConversionWarning
+from sklearn.datasets import load_digits, make_classification
+from sklearn.exceptions import DataConversionWarning, NotFittedError
 
 from noisyclf import ContrastiveNoisyClassifier
 from noisyclf import _input
+from noisyclf.modules import Standardize
 
 TINY = dict(phases="baseline", pretrain_epochs=1, max_epochs=2, finetune_epochs=1,
             warmup_epochs=0, batch_size=32, device="cpu", random_state=0)
@@ -42,6 +44,12 @@ def no_warnings():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         yield
+
+
+def _tabular(n=80, n_features=10, seed=0):
+    X, y = make_classification(n_samples=n, n_features=n_features, n_informative=5,
+                               n_redundant=0, n_classes=3, random_state=seed)
+    return X, y
 
 
 def _digits_uint8(n=120):
@@ -60,12 +68,203 @@ def _smooth_rgb(n=40, size=8, seed=0):
     return img.astype(np.float32)
 
 
+def _smooth_rgb_nhwc(n=40, size=8):
+    rng = np.random.RandomState(0)
+    X = np.cumsum(np.cumsum(rng.rand(n, size, size, 3), axis=1), axis=2)  # smooth
+    return X / X.max()
+
+
+def _images(n=80):
+    X, y = load_digits(return_X_y=True)
+    return X[:n].reshape(n, 8, 8), y[:n]
+
+
+@pytest.fixture(scope="module")
+def data():
+    return _tabular()
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    X, y = data
+    return _clf().fit(X, y)
+
+
+@pytest.fixture(scope="module")
+def fitted_images():
+    X, y = _images()
+    return _clf().fit(X, y)
+
+
+# ================================================================ validation errors
+def _with(X, index, value):
+    X = X.astype(np.float64)
+    X[index] = value
+    return X
+
+
+_X, _Y = _tabular(n_features=16)
+_OBJ_NONE = _X.astype(object)
+_OBJ_NONE[0, 0] = None  # numpy converts it to NaN
+_OBJ_DICT = _X.astype(object)
+_OBJ_DICT[0, 0] = {"foo": "bar"}
+_OBJ_WORD = _X.astype(object)
+_OBJ_WORD[3, 2] = "abc"
+_Y_NAN = _Y.astype(float)
+_Y_NAN[4] = np.nan
+
+# id: (estimator params, X, y, fit kwargs, exception, message regex)
+BAD_FIT = {
+    "X_nan": ({}, _with(_X, (3, 2), np.nan), _Y, {}, ValueError, r"Input X contains NaN"),
+    "X_inf": ({}, _with(_X, (5, 1), np.inf), _Y, {}, ValueError,
+              r"Input X contains infinity"),
+    "X_neg_inf": ({}, _with(_X, (5, 1), -np.inf), _Y, {}, ValueError,
+                  r"Input X contains infinity"),
+    "X_empty": ({}, _X[:0], _Y[:0], {}, ValueError, r"X is empty: it has 0 samples"),
+    "X_y_lengths": ({}, _X, _Y[:-1], {}, ValueError,
+                    r"X and y must have the same number of samples; got 80 in X and 79 in y"),
+    "y_single_class": ({}, _X, np.zeros(80, dtype=int), {}, ValueError,
+                       r"y must contain at least 2 classes; got only \[0\]"),
+    "y_nan": ({}, _X, _Y_NAN, {}, ValueError, r"Input y contains NaN"),
+    "y_2d": ({}, _X, np.c_[_Y, _Y], {}, ValueError, r"y should be a 1d array"),
+    "X_1d": ({}, _X[:, 0], _Y, {}, ValueError, r"X must be 2-D .* got 1-D input"),
+    "X_5d": ({}, np.zeros((80, 1, 2, 2, 4)), _Y, {}, ValueError,
+             r"X must be 2-D .* got 5-D input"),
+    "image_shape_wrong_size": ({"image_shape": (1, 4, 5)}, _X, _Y, {}, ValueError,
+                               r"image_shape=\(1, 4, 5\) does not match X"),
+    "image_shape_not_chw": ({"image_shape": (4, 4)}, _X, _Y, {}, ValueError,
+                            r"image_shape=\(4, 4\) does not match X: it must be \(C, H, W\)"),
+    "X_numeric_strings": ({}, _X.astype(str), _Y, {}, ValueError,
+                          r"X must be numeric; got strings"),
+    "X_word_strings": ({}, np.full((80, 4), "a"), _Y, {}, ValueError,
+                       r"X must be numeric; got strings"),
+    "X_object_with_None": ({}, _OBJ_NONE, _Y, {}, ValueError, r"Input X contains NaN"),
+    "X_object_with_dict": ({}, _OBJ_DICT, _Y, {}, TypeError,
+                           r"X must contain only numbers.*argument must be a string.* number"),
+    "X_object_with_word": ({}, _OBJ_WORD, _Y, {}, ValueError,
+                           r"X must contain only numbers.*could not convert"),
+    "X_complex": ({}, _X.astype(np.complex128), _Y, {}, ValueError,
+                  r"Complex data not supported: X has dtype complex128"),
+    "sample_weight_length": ({}, _X, _Y, {"sample_weight": np.ones(3)}, ValueError,
+                             r"sample_weight.shape == \(3,\), expected \(80,\)"),
+    "encoder_cnn_on_tabular": ({"encoder": "cnn"}, _X, _Y, {}, ValueError,
+                               r"encoder='cnn' needs image input"),
+    # A user's encoder (tests/test_encoder.py has more).
+    "encoder_class_not_a_module": ({"encoder": dict}, _X, _Y, {}, ValueError,
+                                   r"The 'encoder' parameter of ContrastiveNoisyClassifier "
+                                   r"must be .* a torch.nn.Module subclass or instance"),
+    "encoder_3d_output": ({"encoder": torch.nn.Unflatten(1, (4, 4))}, _X, _Y, {}, ValueError,
+                          r"encoder=Unflatten must return \(batch, d\) floating-point "
+                          r"features; .* returned shape \(2, 4, 4\)"),
+    "encoder_wrong_input_size": ({"encoder": torch.nn.Linear(3, 2)}, _X, _Y, {}, ValueError,
+                                 r"encoder=Linear failed on a batch of 2 training samples of "
+                                 r"shape \(2, 16\)"),
+    "encoder_params_without_a_class": ({"encoder__width": 4}, _X, _Y, {}, ValueError,
+                                       r"encoder__\* parameters \(encoder__width\) are "
+                                       r"keyword arguments of an encoder class"),
+}
+for _name, _value in [("lr", 0.0), ("lr", -0.1), ("lr", float("nan")), ("pretrain_lr", 0.0),
+                      ("pretrain_lr", -1.0), ("batch_size", 0), ("batch_size", -8),
+                      ("max_epochs", 0), ("pretrain_epochs", -1), ("finetune_epochs", 0),
+                      ("warmup_epochs", -1), ("max_epochs", 2.5), ("temperature", 0.0),
+                      ("temperature", -0.5), ("lr", "0.1")]:
+    BAD_FIT[f"{_name}={_value!r}"] = (
+        {_name: _value}, _X, _Y, {}, ValueError,
+        rf"The '{_name}' parameter of ContrastiveNoisyClassifier must be")
+for _name, _value in [("loss", "mse"), ("phases", "everything"), ("encoder", "vit"),
+                      ("data_format", "nhwc")]:
+    BAD_FIT[f"{_name}={_value!r}"] = (
+        {_name: _value}, _X, _Y, {}, ValueError,
+        rf"The '{_name}' parameter of ContrastiveNoisyClassifier must be a str among .*"
+        rf"Got '{_value}'")
+BAD_FIT["device='tpu'"] = ({"device": "tpu"}, _X, _Y, {}, ValueError,
+                           r"device must be 'auto', 'cpu', 'cuda' .* got 'tpu'")
+BAD_FIT["device='banana'"] = ({"device": "banana"}, _X, _Y, {}, ValueError,
+                              r"device must be .* got 'banana'")
+if not torch.cuda.is_available():
+    BAD_FIT["device='cuda'_without_cuda"] = (
+        {"device": "cuda"}, _X, _Y, {}, ValueError,
+        r"device='cuda' was requested but CUDA is not available")
+BAD_FIT["4d_undecidable"] = (
+    {}, np.zeros((20, 3, 3, 3)), np.arange(20) % 2, {}, ValueError,
+    r"Cannot tell where the channels.*Pass data_format='channels_first' or "
+    r"data_format='channels_last'")
+BAD_FIT["flat_channels_last"] = (
+    {"image_shape": (3, 8, 8)}, _smooth_rgb_nhwc().reshape(40, -1), np.arange(40) % 2, {},
+    ValueError, r"flattened channels-last .* data_format='channels_last'")
+
+
+@pytest.mark.parametrize("case", list(BAD_FIT), ids=list(BAD_FIT))
+def test_bad_fit_input_raises_before_training(case, no_training):
+    params, X, y, fit_kwargs, exc, match = BAD_FIT[case]
+    with pytest.raises(exc, match=match):
+        _clf(**{"phases": "full", **params}).fit(X, y, **fit_kwargs)
+
+
+def test_invalid_hyperparameter_error_is_also_a_type_error(no_training):
+    # sklearn's InvalidParameterError subclasses both ValueError and TypeError.
+    with pytest.raises(TypeError, match=r"'batch_size' parameter"):
+        _clf(batch_size="32").fit(_X, _Y)
+
+
+@pytest.mark.parametrize("method", ["predict", "predict_proba", "predict_log_proba",
+                                    "transform", "score"])
+def test_use_before_fit_raises_not_fitted(method):
+    args = (_X, _Y) if method == "score" else (_X,)
+    with pytest.raises(NotFittedError, match="not fitted"):
+        getattr(_clf(), method)(*args)
+
+
+BAD_PREDICT = {
+    "n_features": (lambda X: X[:, :9], ValueError,
+                   r"X has 9 features, but ContrastiveNoisyClassifier is expecting 10"),
+    "X_1d": (lambda X: X[0], ValueError, r"X must be 2-D .* got 1-D input"),
+    "X_nan": (lambda X: _with(X, (0, 0), np.nan), ValueError, r"Input X contains NaN"),
+    "X_strings": (lambda X: X.astype(str), ValueError, r"X must be numeric; got strings"),
+    "X_complex": (lambda X: X.astype(complex), ValueError, r"Complex data not supported: X"),
+    "X_3d_for_tabular": (lambda X: X[:, :, None].repeat(2, axis=2), ValueError,
+                         r"X has samples of shape \(1, 10, 2\) but this estimator was fitted "
+                         r"on samples of shape \(10,\)"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_PREDICT), ids=list(BAD_PREDICT))
+def test_bad_predict_input(case, fitted, data):
+    make_X, exc, match = BAD_PREDICT[case]
+    with pytest.raises(exc, match=match):
+        fitted.predict(make_X(data[0]))
+
+
+def test_predict_with_other_image_shape(fitted_images):
+    X, _ = _images(4)
+    with pytest.raises(ValueError, match=r"X has samples of shape \(1, 8, 16\) but this "
+                                         r"estimator was fitted on samples of shape \(1, 8, 8\)"):
+        fitted_images.predict(np.concatenate([X, X], axis=2))
+    with pytest.raises(ValueError, match=r"X has 7 features"):
+        fitted_images.predict(X[:, :7, :])
+
+
+def test_score_rejects_labels_never_seen_in_fit(fitted, data):
+    X, y = data
+    y_bad = y.copy()
+    y_bad[:3] = [7, 9, 7]
+    with pytest.raises(ValueError, match=r"y contains labels not seen in fit: \[7, 9\]; "
+                                         r"the fitted classes are \[0, 1, 2\]"):
+        fitted.score(X, y_bad)
+    y_mixed = y.astype(object)
+    y_mixed[y == 0] = "a"
+    with pytest.raises(ValueError, match=r"y contains labels not seen in fit: \['a'\]"):
+        fitted.score(X, y_mixed)
+    assert 0.0 <= fitted.score(X, y) <= 1.0
+    assert fitted.score(X, y.astype(float)) == fitted.score(X, y)
+
+
 # ======================================================= (a) uint8 fit, float predict
 def test_a_uint8_fit_float_0_255_predict_is_scaled_with_a_warning():
     X, y = _digits_uint8()
     clf = _clf().fit(X[:80], y[:80])
     proba_uint8 = clf.predict_proba(X[80:])
-    X_float = X[80:].astype(np.float64)  # the same images as a new user loads them
+    X_float = X[80:].astype(np.float64)  # the same images as often loaded
     with pytest.warns(DataConversionWarning,
                       match=r"0\.\.255 scale.*scaled by 1/255.*Pass uint8 images, or float "
                             r"images scaled to \[0, 1\]"):
@@ -149,12 +348,9 @@ def test_b_ambiguous_4d_rgb_batch_is_channels_last_with_a_warning():
     assert _clf(data_format="channels_first").fit(rgb, y).input_shape_ == (4, 4, 3)
 
 
-def test_b_undecidable_4d_shape_raises_naming_data_format():
+def test_b_undecidable_4d_shape_fits_with_an_explicit_data_format():
+    # Without data_format it raises before training (test_bad_fit_input_raises_before_training).
     X = np.random.default_rng(0).random((20, 3, 3, 3)).astype(np.float32)
-    with pytest.raises(ValueError, match=r"Cannot tell where the channels.*Pass "
-                                         r"data_format='channels_first' or "
-                                         r"data_format='channels_last'"):
-        _clf().fit(X, np.arange(20) % 2)
     assert _clf(data_format="channels_last").fit(X, np.arange(20) % 2).input_shape_ == (3, 3, 3)
 
 
@@ -165,6 +361,46 @@ def test_unambiguous_4d_shapes_keep_working_silently(no_warnings):
                        ((20, 1, 8, 8), (1, 8, 8)), ((20, 8, 8, 1), (1, 8, 8))]:
         clf = _clf(max_epochs=1).fit(rng.random(shape).astype(np.float32), y)
         assert clf.input_shape_ == chw, shape
+
+
+@pytest.mark.parametrize("layout", ["flat", "3d", "4d_first"])
+def test_image_layouts(layout):
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:120].astype(np.float32), y[:120]
+    images = X.reshape(-1, 1, 8, 8)
+    Xin, params = {"flat": (X, dict(image_shape=(1, 8, 8))), "3d": (images[:, 0], {}),
+                   "4d_first": (images, {})}[layout]
+    clf = _clf(**params).fit(Xin, y)
+    assert clf.input_shape_ == (1, 8, 8)
+    assert clf.encoder_kind_ == "cnn"
+    assert clf.predict(Xin[:5]).shape == (5,)
+
+
+def test_uint8_scaling_and_channel_order():
+    rng = np.random.default_rng(0)
+    n = 40
+    # Channel c holds values around 80 * c: the channel order is visible in the means.
+    noise = rng.integers(0, 60, size=(n, 8, 8))
+    first = np.stack([noise + 80 * c for c in range(3)], axis=1).astype(np.uint8)
+    last = np.ascontiguousarray(first.transpose(0, 2, 3, 1))
+    y = np.arange(n) % 2
+    fits = {}
+    for name, X in [("first", first), ("last", last)]:
+        clf = _clf(max_epochs=1, batch_size=16).fit(X, y)
+        assert clf.input_shape_ == (3, 8, 8) and clf.encoder_kind_ == "cnn"
+        fits[name] = clf
+        standardize = clf.classifier_net_.module_.encoder[0]
+        assert isinstance(standardize, Standardize)
+        mean = standardize.mean.numpy().ravel()
+        np.testing.assert_allclose(mean, first.mean(axis=(0, 2, 3)) / 255.0, rtol=1e-5)
+    # Same images in another layout, same seed: the same model.
+    np.testing.assert_allclose(fits["first"].predict_proba(first),
+                               fits["last"].predict_proba(last), rtol=1e-5, atol=1e-6)
+    # 3-D uint8 input: one channel, scaled to [0, 1].
+    clf = _clf(max_epochs=1, batch_size=16).fit(first[:, 0], y)
+    assert clf.input_shape_ == (1, 8, 8)
+    mean = float(clf.classifier_net_.module_.encoder[0].mean)
+    assert mean == pytest.approx(first[:, 0].mean() / 255.0, rel=1e-5)
 
 
 # ======================================================= (c) flattened channels-last
@@ -220,12 +456,12 @@ def test_fitted_layout_is_used_at_predict_even_after_set_params():
     np.testing.assert_array_equal(clf.predict_proba(rgb), proba)
 
 
-def test_model_pickled_before_data_format_still_predicts():
+def test_model_pickled_without_its_layout_record_still_predicts():
     X, y = _digits_uint8(40)
     clf = _clf().fit(X, y)
     proba = clf.predict_proba(X)
     state = pickle.loads(pickle.dumps(clf))
-    del state.__dict__["_input_spec"]  # as pickled by an earlier version
+    del state.__dict__["_input_spec"]  # a pickle that records no data_format
     np.testing.assert_array_equal(state.predict_proba(X), proba)
 
 
@@ -239,8 +475,8 @@ def test_model_pickled_before_data_format_still_predicts():
     ((5, 10, 32, 32), "channels_first", False),   # multispectral: no 1/3/4 reading
     ((5, 32, 32, 10), "channels_last", False),
     ((5, 2, 8, 8), "channels_first", False),
-    ((5, 8, 8, 2), "channels_last", False),       # the old rule read this as 8x2 images
-    ((5, 4, 4, 3), "channels_last", True),        # issue 8 (b): square, 3 channels
+    ((5, 8, 8, 2), "channels_last", False),       # not 8x2 images of 8 channels
+    ((5, 4, 4, 3), "channels_last", True),        # (b): square, 3 channels
     ((5, 3, 4, 4), "channels_first", True),
     ((5, 1, 4, 4), "channels_first", True),
     ((5, 4, 4, 1), "channels_last", True),
@@ -409,7 +645,25 @@ def test_fit_records_value_kind_and_range():
     assert _spec(_RAW * 2).domain == "other"  # above 255
 
 
-# ==================================================================== caller's data
+@pytest.mark.parametrize("kind, want", [
+    ("uint8", (0.0, 1.0)), ("unit", (0.0, 1.0)), ("raw", (0.0, 255.0)), ("other", None)])
+def test_simclr_augmenter_clamps_to_the_input_range(kind, want):
+    # Colour jitter clamps to the range the images live in.
+    rng = np.random.default_rng(0)
+    X = {"uint8": lambda: rng.integers(0, 256, (40, 3, 8, 8)).astype(np.uint8),
+         "unit": lambda: rng.random((40, 3, 8, 8)).astype(np.float32),
+         "raw": lambda: (rng.random((40, 3, 8, 8)) * 255).astype(np.float32),
+         "other": lambda: rng.normal(size=(40, 3, 8, 8)).astype(np.float32)}[kind]()
+    clf = _clf(phases="pretrain", pretrain_epochs=1, max_epochs=1, gmm_epochs=1,
+               warmup_epochs=1, batch_size=64, lr=0.05, pretrain_lr=0.1).fit(
+        X, np.arange(40) % 2)
+    got = clf.encoder_net_.augmenter_.value_range
+    if want is None:  # standardised-looking floats: the training range
+        want = (float(X.min()), float(X.max()))
+    assert tuple(got) == pytest.approx(want)
+
+
+# ================================================================= the caller's data
 @pytest.mark.parametrize("case", ["uint8_4d", "float_flat_last", "uint8_flat", "tabular",
                                   "readonly_4d"])
 def test_helpers_never_modify_the_callers_array(case):
@@ -448,14 +702,3 @@ def test_helpers_never_modify_the_callers_array(case):
             out += 1  # the results are the helpers' own arrays
     np.testing.assert_array_equal(X, before)
 
-
-def test_estimator_leaves_the_callers_arrays_alone_across_dtypes():
-    X, y = _digits_uint8(40)
-    X_float = X.astype(np.float64)
-    before_u8, before_f = X.copy(), X_float.copy()
-    clf = _clf(max_epochs=1).fit(X, y)
-    with pytest.warns(DataConversionWarning):
-        clf.predict(X_float)
-    clf.predict(X)
-    np.testing.assert_array_equal(X, before_u8)
-    np.testing.assert_array_equal(X_float, before_f)

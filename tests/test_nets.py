@@ -1,6 +1,7 @@
-"""The skorch nets: batching, per-sample loss records, divergence guard."""
+"""The skorch nets: batching, per-sample loss records, divergence guard, the allocator setting."""
 
 import copy
+import platform
 
 import numpy as np
 import pytest
@@ -12,7 +13,8 @@ from noisyclf.modules import (
     ClassifierHead, ClassifierModule, ContrastiveModule, MLPEncoder, ProjectionHead,
 )
 from noisyclf.nets import (
-    ContrastiveNet, DivergenceError, NoisyLabelNet, TensorBatches, make_criterion,
+    ContrastiveNet, DivergenceError, NoisyLabelNet, TensorBatches, fix_malloc_threshold,
+    make_criterion,
 )
 
 
@@ -324,3 +326,9 @@ def test_make_criterion_builds_per_sample_losses(loss, cls):
         assert (crit.n_samples, crit.n_classes, crit.lam, crit.beta) == (6, 4, 1.5, 0.6)
     out = crit(torch.randn(3, 4), torch.tensor([0, 3, 1]), torch.tensor([5, 0, 2]))
     assert out.shape == (3,) and torch.all(torch.isfinite(out))
+
+
+def test_malloc_threshold_is_fixed_on_glibc():
+    fixed = fix_malloc_threshold()
+    # mallopt(M_MMAP_THRESHOLD) returns 1 on glibc; other platforms are left alone.
+    assert fixed == (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc")

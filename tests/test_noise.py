@@ -1,3 +1,6 @@
+"""Synthetic label noise (``noisyclf.noise``): symmetric, asymmetric and transition-matrix
+noise, exact counts, seeding, and validation of the arguments."""
+
 import numpy as np
 import pytest
 from scipy.stats import chisquare
@@ -281,15 +284,15 @@ def test_invalid_n_classes(n_classes, err):
         make_noisy_labels(Y, n_classes=n_classes)
 
 
-@pytest.mark.parametrize("rate", [1.0, -0.1, 1.5, float("nan"), np.float32(2.0)])
+@pytest.mark.parametrize("rate", [1.0, -0.1, 1.5, float("nan"), float("inf"), np.float32(2.0)])
 def test_noise_rate_out_of_range(rate):
-    with pytest.raises(ValueError, match="noise_rate"):
+    with pytest.raises(ValueError, match=r"`noise_rate` must be in \[0, 1\)"):
         make_noisy_labels(Y, noise_rate=rate)
 
 
 @pytest.mark.parametrize("rate", ["0.2", None, [0.2], True, 1j])
 def test_noise_rate_not_a_real_number(rate):
-    with pytest.raises(TypeError, match="noise_rate"):
+    with pytest.raises(TypeError, match="`noise_rate` must be a real number"):
         make_noisy_labels(Y, noise_rate=rate)
 
 

@@ -1,9 +1,9 @@
-"""Progress at ``verbose=1`` (issue 11.2): a tqdm bar per phase on a terminal, else one line.
+"""Progress at ``verbose >= 1``: a tqdm bar per phase on a terminal, else one line per phase.
 
-pytest's capture makes ``sys.stdout`` no terminal, so the one-line mode is
-what ``test_phases.py`` and ``test_estimator.py`` see; here a fake terminal
-(a ``StringIO`` whose ``isatty`` is True) and a recording ``tqdm`` class
-check the bars.  Fits are tiny; torch runs on one thread (``conftest.py``).
+pytest's capture makes ``sys.stdout`` no terminal, so the one-line mode is what
+``capsys`` sees; a fake terminal (a ``StringIO`` whose ``isatty`` is True) and a
+recording ``tqdm`` class check the bars.  Fits are tiny; torch runs on one
+thread (``conftest.py``).
 """
 
 import contextlib
@@ -16,9 +16,7 @@ import pytest
 from sklearn.datasets import make_classification
 from tqdm import auto as tqdm_auto
 
-import noisyclf.estimator as estimator_module
 from noisyclf import ContrastiveNoisyClassifier, DivergenceWarning
-from noisyclf.estimator import _PhaseProgress
 
 TINY = dict(pretrain_epochs=2, max_epochs=3, finetune_epochs=1, warmup_epochs=1,
             gmm_epochs=2, batch_size=32, projection_dim=16, loss="ce", device="cpu",
@@ -109,29 +107,48 @@ def test_one_bar_per_phase_on_a_terminal(data, terminal, bars):
     assert pickle.loads(pickle.dumps(clf)).predict(X).shape == y.shape
 
 
-def test_no_bar_when_redirected(data, capsys, bars):
+@pytest.mark.parametrize("phases, loss", [("baseline", "ce"), ("pretrain", "ce"),
+                                         ("full", "elr")])
+def test_one_line_per_phase_when_redirected(phases, loss, data, capsys, bars):
+    # Written when each phase ends: name, epochs, the last epoch's loss, seconds.
     X, y = data
-    clf = _clf(verbose=1, phases="pretrain").fit(X, y)
+    clf = _clf(verbose=1, phases=phases, loss=loss).fit(X, y)
     assert bars == []
-    lines = capsys.readouterr().out.splitlines()
-    assert [LINE.fullmatch(line)["name"] for line in lines] == [NAMES[p] for p in clf.history_]
+    captured = capsys.readouterr()
+    assert "\r" not in captured.out and "%|" not in captured.out + captured.err
+    lines = captured.out.splitlines()
+    assert len(lines) == len(clf.history_), captured.out
+    for phase, line in zip(clf.history_, lines):
+        match = LINE.fullmatch(line)
+        assert match, line
+        assert match["name"] == NAMES[phase].replace("(ce)", f"({loss})")
+        assert int(match["done"]) == len(clf.history_[phase])
+        assert match["total"] is None and match["note"] is None
+        assert match["loss"] == f"{_loss(clf, phase):.4f}"  # ELR's loss can be negative
 
 
-def test_silent_at_verbose_0_even_on_a_terminal(data, terminal, bars):
+@pytest.mark.parametrize("on_terminal", [True, False], ids=["terminal", "redirected"])
+def test_silent_at_verbose_0(on_terminal, data, terminal, bars, capsys):
     X, y = data
-    with contextlib.redirect_stdout(terminal):
+    with contextlib.redirect_stdout(terminal) if on_terminal else contextlib.nullcontext():
         _clf(verbose=0, phases="pretrain").fit(X, y)
+    captured = capsys.readouterr()
     assert bars == [] and terminal.getvalue() == ""
+    assert captured.out == "" and captured.err == ""
 
 
-def test_verbose_2_has_lines_not_bars(data, terminal, bars):
+@pytest.mark.parametrize("on_terminal", [True, False], ids=["terminal", "redirected"])
+def test_verbose_2_has_skorch_tables_and_lines_not_bars(on_terminal, data, terminal, bars,
+                                                         capsys):
     X, y = data
-    with contextlib.redirect_stdout(terminal):
+    with contextlib.redirect_stdout(terminal) if on_terminal else contextlib.nullcontext():
         _clf(verbose=2, phases="baseline").fit(X, y)
     assert bars == []
-    out = terminal.getvalue()
+    out = terminal.getvalue() if on_terminal else capsys.readouterr().out
     assert "train_loss" in out  # skorch's tables
     assert [m["name"] for m in LINE.finditer(out)] == [NAMES["a2"], NAMES["b1"]]
+    summaries = [line for line in out.splitlines() if line.startswith("[noisyclf]")]
+    assert [LINE.fullmatch(line)["name"] for line in summaries] == [NAMES["a2"], NAMES["b1"]]
 
 
 def test_bar_in_a_notebook_even_without_a_terminal(data, capsys, bars, monkeypatch):
@@ -186,6 +203,8 @@ class _Net:
 
 
 def test_callback_line_for_an_interrupted_phase(capsys):
+    from noisyclf.estimator import _PhaseProgress
+
     progress = _PhaseProgress("a2 classifier (ce)", 4)
     net = _Net()
     progress.on_train_begin(net)
@@ -202,6 +221,8 @@ def test_callback_line_for_an_interrupted_phase(capsys):
 
 
 def test_callback_bar_and_pickling_mid_phase(terminal, bars):
+    from noisyclf.estimator import _PhaseProgress
+
     progress = _PhaseProgress("b2 contrastive training", 3)
     net = _Net()
     with contextlib.redirect_stdout(terminal):

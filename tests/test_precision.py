@@ -1,4 +1,5 @@
-"""The speed features (issue 9) as behaviour: precision, channels-last, uint8 on the host,
+"""Numeric formats and device placement, as behaviour: mixed precision (``precision``:
+bf16/fp16/fp32), channels-last convolutions, uint8 images kept uint8 until the device,
 GPU readiness (pinned batches, non-blocking copies, gradient scaling) -- tested on CPU.
 
 Speed itself is measured in ``benchmarks/bench_speed.py`` as ratios inside one
@@ -251,10 +252,3 @@ def test_predict_proba_is_batch_invariant_in_bf16(digits_uint8):
     whole = clf.predict_proba(X)
     parts = np.vstack([clf.predict_proba(X[i:i + 7]) for i in range(0, len(X), 7)])
     np.testing.assert_allclose(parts, whole, rtol=1e-5, atol=1e-6)
-
-
-def test_malloc_threshold_is_fixed_on_glibc():
-    import platform
-    fixed = nets_mod.fix_malloc_threshold()
-    # mallopt(M_MMAP_THRESHOLD) returns 1 on glibc; other platforms are left alone.
-    assert fixed == (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc")
