@@ -509,7 +509,7 @@ def test_blur_auto_blurs_half_of_large_images():
     assert (out[changed].var(dim=(1, 2, 3)) < 0.9 * x[changed].var(dim=(1, 2, 3))).all()
 
 
-def test_repr_shows_new_parameters():
+def test_repr_shows_blur_prob_and_value_range():
     text = repr(SimCLRAugment())
     assert "blur_prob='auto'" in text
     assert "value_range=(0.0, 1.0)" in text

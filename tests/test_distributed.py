@@ -1,4 +1,4 @@
-"""Data-parallel fit over several processes (issue 12, item 2; noisyclf/_distributed.py).
+"""Data-parallel fit over several processes (``data_parallel``; noisyclf/_distributed.py).
 
 Two CPU processes (gloo backend, a file store in a temporary directory) run
 this module as a script (``_worker`` below): the collective helpers on small
@@ -18,8 +18,8 @@ difference (relative 1e-7 to 1e-6) per operation; the unit tests allow
 other (in one process, a relative perturbation of 1e-7 of the initial
 weights moves a1's loss by 8e-4 within 20 steps), so the float32 fits are
 short: 13 epochs of 3 steps through five phases, two GMMs and a
-pseudo-labelling.  Their per-epoch losses differed by at most 1e-6 when
-this was written (losses of order 0.1-5) and are compared with
+pseudo-labelling.  Their per-epoch losses differ by about 1e-6 at most
+(losses of order 0.1-5) and are compared with
 ``atol=1e-5``; the GMM posteriors and predicted probabilities with
 ``atol=2e-5``.  The float32 fit uses ``supcon_weighting="authors"``: with
 the paper's reading eq. 8 takes the log of each anchor's GMM weight, and a

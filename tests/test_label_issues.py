@@ -38,7 +38,7 @@ def test_columns_dtypes_and_values(fitted):
     np.testing.assert_array_equal(issues["given_label"], y_noisy)
     np.testing.assert_array_equal(issues["predicted_label"], clf.pseudo_labels_)
     np.testing.assert_array_equal(issues["is_label_issue"], issues["label_quality"] < 0.5)
-    # A new frame each call: editing it leaves the fitted attributes alone.
+    # A fresh frame each call: editing it leaves the fitted attributes alone.
     issues.loc[:, "label_quality"] = -1.0
     assert (clf.label_quality_ >= 0).all()
 

@@ -892,7 +892,7 @@ def test_weighted_supcon_readings_differ_and_weighting_is_validated():
 
 @pytest.mark.parametrize("kwargs", [dict(log_zero=0.0), dict(log_zero=1.0),
                                     dict(log_zero=float("-inf")), dict(detach_focal="yes")])
-def test_nfl_rce_new_options_are_validated(kwargs):
+def test_nfl_rce_log_zero_and_detach_focal_are_validated(kwargs):
     name = next(iter(kwargs))
     with pytest.raises(ValueError, match=name):
         NFLRCELoss(**kwargs)

@@ -94,8 +94,8 @@ def _conv_bn_relu_pool(in_channels, widths, size):
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 @pytest.mark.parametrize("in_channels, size", [(1, 28), (3, 8)])
 def test_small_cnn_is_conv_bn_relu_pool_exactly(precision, in_channels, size):
-    # Pooling before the ReLU (issue 9) changes neither the outputs nor the
-    # gradients, in train and eval mode, and old state dicts load.
+    # Pooling before the ReLU changes neither the outputs nor the gradients, in
+    # train and eval mode, and a conv-BN-ReLU-pool stack's state dict loads.
     torch.manual_seed(0)
     ref = _conv_bn_relu_pool(in_channels, (32, 64, 128), size)
     net = SmallCNN(in_channels, image_size=size)

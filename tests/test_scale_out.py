@@ -1,4 +1,4 @@
-"""A grid search across machines (issue 12, item 3): dask.distributed and Ray.
+"""A grid search across machines: dask.distributed and Ray.
 
 ``GridSearchCV`` runs its fits on the workers of an existing engine through
 joblib: ``joblib.parallel_config(backend="dask")`` with a ``dask.distributed``

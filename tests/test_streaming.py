@@ -1,4 +1,4 @@
-"""Fitting on a torch Dataset streamed from disk (issue 12, item 1: data larger than memory).
+"""Fitting on a torch Dataset streamed from disk (data larger than memory).
 
 A folder of generated PNG images (3 classes, colour-dependent, so a short fit
 learns something) read by torchvision's ``ImageFolder``.  What is checked:
