@@ -14,13 +14,21 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import sklearn
 import torch
+from skorch.callbacks import LRScheduler
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import noisyclf
+from noisyclf import ContrastiveNoisyClassifier
+from noisyclf.losses import NTXentLoss
+from noisyclf.modules import ContrastiveModule, ProjectionHead, make_encoder
+from noisyclf.nets import ContrastiveNet
 
 RESULTS = Path(__file__).resolve().parent / "results"
+#: The packed CIFAR-10 file, ``../shared/data/cifar10_jpeg.npz`` relative to the repository.
+CIFAR10_NPZ = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10_jpeg.npz"
 
 
 def limit_threads(n):
@@ -37,13 +45,23 @@ def make_parser(doc):
     return parser
 
 
+def add_data_argument(parser):
+    """``--data``: the CIFAR-10 npz file (default :data:`CIFAR10_NPZ`)."""
+    parser.add_argument("--data", default=str(CIFAR10_NPZ),
+                        help="CIFAR-10 npz file; the CIFAR-10N labels are read from "
+                             "cifar10n_labels.npz next to it (default: %(default)s)")
+
+
 def parse_args(parser, argv):
-    """Add ``--threads``, parse ``argv`` and apply the thread limit if one is given."""
+    """Add ``--threads``, parse ``argv``, apply the thread limit if one is given and
+    create the output folder (``args.out`` becomes a :class:`~pathlib.Path`)."""
     parser.add_argument("--threads", type=int, default=None,
                         help="torch and OpenMP/BLAS threads (default: leave as is)")
     args = parser.parse_args(argv)
     if args.threads is not None:
         limit_threads(args.threads)
+    args.out = Path(args.out)
+    args.out.mkdir(parents=True, exist_ok=True)
     return args
 
 
@@ -69,6 +87,12 @@ def environment():
         "sklearn": sklearn.__version__,
         "noisyclf": noisyclf.__version__,
     }
+
+
+def epochs_label(config, unit="epochs"):
+    """``"a1 P epochs, a2 M epochs"`` from ``config["pretrain_epochs"]`` and
+    ``config["max_epochs"]`` (a configuration or a CSV row), for titles and logs."""
+    return f"a1 {config['pretrain_epochs']} {unit}, a2 {config['max_epochs']} {unit}"
 
 
 def write_csv(rows, columns, path):
@@ -122,3 +146,82 @@ class PeakRSS:
         self._stop.set()
         self._thread.join()
         self.peak = max(self.peak, self.rss())
+
+
+# ------------------------------------------------------------ a1's net, built by hand
+def channel_stats(X, chunk=4096):
+    """Per-channel mean and standard deviation of images ``X`` of shape (n, C, H, W).
+
+    The statistics the estimator gives the :class:`~noisyclf.modules.Standardize`
+    layer of its encoder: uint8 pixels count as their float32 value divided
+    by 255 (what the nets see), the sums run in float64 over chunks of
+    ``chunk`` images (mean first, then the mean squared deviation), and a
+    constant channel gets scale 1.  Both are float32 of shape (C, 1, 1).
+    """
+    def chunks():
+        for start in range(0, len(X), chunk):
+            part = X[start:start + chunk]
+            if part.dtype == np.uint8:
+                part = np.asarray(part, dtype=np.float32) / np.float32(255.0)
+            yield part.astype(np.float64)
+
+    n = X.shape[0] * X.shape[2] * X.shape[3]
+    mean = sum(c.sum(axis=(0, 2, 3)) for c in chunks()) / n
+    var = sum(((c - mean.reshape(1, -1, 1, 1)) ** 2).sum(axis=(0, 2, 3)) for c in chunks()) / n
+    scale = np.sqrt(var)
+    scale = np.where(scale < 1e-8, 1.0, scale)
+    return (mean.astype(np.float32).reshape(-1, 1, 1),
+            scale.astype(np.float32).reshape(-1, 1, 1))
+
+
+def value_range(X):
+    """The range the estimator clamps its colour augmentations of images ``X`` to.
+
+    [0, 1] for uint8 pixels (scaled by 1/255) and for floats within [-0.01, 2]
+    (widened to their own range), [0, 255] for other floats within
+    [-0.01, 255.01] (the 0..255 scale, e.g. 8x8 digits' 0..16), else the
+    floats' own (min, max).
+    """
+    if X.dtype == np.uint8:
+        return (0.0, 1.0)
+    lo, hi = float(X.min()), float(X.max())
+    if lo >= -0.01 and hi <= 2.0:
+        return (min(0.0, lo), max(1.0, hi))
+    if lo >= -0.01 and hi <= 255.01:
+        return (0.0, 255.0)
+    return (lo, hi)
+
+
+def simclr_net(X, *, precision, channels_last, epochs, batch_size=None, encoder="cnn",
+               encoder_kwargs=None, device="cpu", seed=0, verbose=0):
+    """The skorch net of the estimator's SimCLR pre-training (phase a1) for images ``X``.
+
+    ``X`` is (n, C, H, W), uint8 or float.  Module, loss, augmentation,
+    optimiser, learning-rate schedule and batching are those of
+    :class:`~noisyclf.ContrastiveNoisyClassifier` with its default
+    hyperparameters (``batch_size`` None: the default batch size), so a net
+    built here trains as the estimator's a1 does.  ``encoder`` and
+    ``encoder_kwargs`` are those of :func:`~noisyclf.modules.make_encoder`;
+    torch's RNG is seeded with ``seed`` before the encoder is built.
+    """
+    defaults = ContrastiveNoisyClassifier().get_params()
+    batch_size = batch_size or defaults["batch_size"]
+    torch.manual_seed(seed)
+    mean, scale = channel_stats(X)
+    enc = make_encoder(encoder, X.shape[1:], mean, scale, **(encoder_kwargs or {}))
+    module = ContrastiveModule(enc, ProjectionHead(enc.out_features, defaults["projection_dim"]))
+    hflip = defaults["hflip_prob"]
+    if hflip == "auto":
+        hflip = 0.5 if X.shape[1] == 3 else 0.0
+    return ContrastiveNet(
+        module, NTXentLoss, criterion__temperature=defaults["temperature"],
+        augmenter="simclr", augmenter__crop_scale=(defaults["min_crop_scale"], 1.0),
+        augmenter__hflip_prob=hflip, augmenter__value_range=value_range(X),
+        optimizer=torch.optim.SGD, optimizer__momentum=0.9,
+        optimizer__weight_decay=defaults["weight_decay"], lr=defaults["pretrain_lr"],
+        max_epochs=epochs, batch_size=batch_size, train_split=None,
+        callbacks=[("lr_scheduler", LRScheduler(policy="CosineAnnealingLR", T_max=epochs))],
+        iterator_train__shuffle=True,
+        # A final batch of one sample breaks BatchNorm in training mode.
+        iterator_train__drop_last=len(X) > batch_size and len(X) % batch_size == 1,
+        precision=precision, channels_last=channels_last, device=device, verbose=verbose)

@@ -4,8 +4,9 @@ Protocol (every setting is written beside every result row):
 
 * a stratified subset of ``--n-train`` CIFAR-10 training images (seed
   ``--subset-seed``) and the full 10,000-image test set (clean labels), both
-  from ``../shared/data/cifar10_jpeg.npz`` (JPEG quality 75: up to about one
-  point below the original PNGs), decoded once and cached;
+  from ``--data`` (default ``../shared/data/cifar10_jpeg.npz`` relative to
+  the repository, with ``cifar10n_labels.npz`` next to it; JPEG quality 75:
+  up to about one point below the original PNGs), decoded once and cached;
 * label settings: symmetric 0.2/0.4/0.6/0.8, asymmetric 0.2/0.4 with the
   paper's CIFAR-10 class map (truck->automobile, bird->airplane, cat<->dog,
   deer->horse), and the CIFAR-10N human labels ``worse_label``,
@@ -18,15 +19,16 @@ Protocol (every setting is written beside every result row):
   the CPU has it) except ``pretrain_epochs`` (``--pretrain-epochs``): one
   SimCLR pre-training (a1) per subset, shared through ``memory=`` by every
   label setting and loss (it is label-free);
-* for each label setting and loss (CE, NFL+RCE, ELR): ``baseline`` (the same
-  network from scratch) and one ``phases="full"`` fit, which gives both the
-  ``pretrain`` column (phase a2's classifier, which is what
-  ``phases="pretrain"`` predicts: every phase is seeded on its own, so a2 is
-  the same in both modes) and the ``full`` column (b3);
+* for each label setting and loss (CE, NFL+RCE, ELR) one fit per ``--jobs``
+  entry: ``baseline`` (the same network from scratch), ``pretrain`` (a1 +
+  a2) and ``full`` (a1 + a2 + b1..b3).  Every phase is seeded on its own,
+  so the full fit's a2 is the pretrain fit's, and the full fit's
+  ``label_issues_`` are those of the pretrain fit;
 * peers on the same subset, labels and network: cleanlab's ``CleanLearning``
   wrapping the CE baseline (out-of-sample ``pred_probs`` by
   ``--cleanlab-folds``-fold cross-validation, then a refit on the kept
-  labels), and a logistic-regression probe on the frozen SimCLR features;
+  labels), and a logistic-regression probe on the frozen SimCLR features
+  (``encoder_net_`` of a ``phases="pretrain"`` fit: a1's net);
 * finding the wrong labels: precision, recall, F1 of ``label_issues_`` and
   ROC AUC of ``label_quality_`` against the known flips (the CIFAR-10N
   labels against ``clean_label``), beside cleanlab's ``find_label_issues``
@@ -36,7 +38,8 @@ Test accuracy is that of the final epoch (never the best one).  Cells are
 claimed through lock files by ``--workers`` worker processes (one torch
 thread each) and appended to ``benchmarks/results/cifar10.csv`` as soon as
 they finish, so a run can be stopped and resumed; the per-sample GMM inputs
-of each full fit go to ``results/<name>_losses/`` for the Figure 4 plot.
+of each full fit go to ``results/<name>_losses/`` for the Figure 4 plot
+(git ignores these folders: a run writes them again).
 
 Usage::
 
@@ -45,7 +48,6 @@ Usage::
     python benchmarks/bench_cifar10.py --quick         # smoke test (seconds)
 """
 
-import copy
 import fcntl
 import json
 import os
@@ -61,11 +63,12 @@ _HERE = str(Path(__file__).resolve().parent)
 if _HERE not in sys.path:  # loaded by path, not run as a script
     sys.path.insert(0, _HERE)
 from _common import (  # noqa: E402
-    environment, limit_threads, make_parser, pyplot, save_figure,
+    add_data_argument, environment, limit_threads, make_parser, pyplot, save_figure,
 )
 
 import noisyclf  # noqa: E402
 from noisyclf import ContrastiveNoisyClassifier, make_noisy_labels  # noqa: E402
+from noisyclf.datasets import CIFAR10N_LABEL_KEYS, load_cifar10  # noqa: E402
 
 #: Label settings, most informative first (claim (i) at symmetric 0.8, the
 #: cleanlab target on worse_label), so that a run cut short has those.
@@ -97,27 +100,27 @@ def setting_name(kind, value):
 def load(args):
     """Training subset (uint8, channels last), its clean labels, the test set,
     and the CIFAR-10N labels of the subset, decoded once (``joblib.Memory``)."""
-    from noisyclf.datasets import CIFAR10N_LABEL_KEYS, load_cifar10
     cache = str(Path(args.cache) / "decoded")
-    if args.quick and not _have_cifar10():
+    if args.quick and not _have_cifar10(args.data):
         return synthetic(args, CIFAR10N_LABEL_KEYS)
-    X, y = load_cifar10(n_samples=args.n_train, random_state=args.subset_seed, memory=cache)
-    Xte, yte = load_cifar10(subset="test", memory=cache,
+    X, y = load_cifar10(args.data, n_samples=args.n_train, random_state=args.subset_seed,
+                        memory=cache)
+    Xte, yte = load_cifar10(args.data, subset="test", memory=cache,
                             n_samples=None if args.n_test >= 10000 else args.n_test,
                             random_state=0)
     human = {}
     for key in CIFAR10N_LABEL_KEYS:
-        _, y_key, y_clean = load_cifar10(n_samples=args.n_train, random_state=args.subset_seed,
-                                         label_noise=key, memory=cache)
+        _, y_key, y_clean = load_cifar10(args.data, n_samples=args.n_train,
+                                         random_state=args.subset_seed, label_noise=key,
+                                         memory=cache)
         assert np.array_equal(y_clean, y)
         human[key] = y_key
     return X, y, Xte, yte, human
 
 
-def _have_cifar10():
-    from noisyclf.datasets import load_cifar10
+def _have_cifar10(path):
     try:
-        load_cifar10(n_samples=10, random_state=0, label_noise="worse_label")
+        load_cifar10(path, n_samples=10, random_state=0, label_noise="worse_label")
     except (FileNotFoundError, OSError):
         return False
     return True
@@ -147,39 +150,23 @@ def noisy_labels(kind, value, y, human, seed):
 
 
 # ------------------------------------------------------------ the models
-class _Recording(ContrastiveNoisyClassifier):
-    """The estimator, keeping phase a2's net (the ``pretrain`` column) and the
-    SimCLR encoder (for the probe) as attributes; nothing else changes."""
+def simclr_features(clf, X):
+    """Frozen SimCLR (a1) features of uint8 channels-last images ``X``, fp32, eval mode.
 
-    def _pretrain(self, X):
-        encoder, projection = super()._pretrain(X)
-        # A copy: ``encoder`` is the module a2 goes on to train (on the labels).
-        self.simclr_encoder_ = copy.deepcopy(encoder)
-        return encoder, projection
-
-    def _train_classifier(self, phase, encoder, data, y, *, frozen_warmup):
-        net = super()._train_classifier(phase, encoder, data, y, frozen_warmup=frozen_warmup)
-        if phase == "a2":
-            self.a2_net_ = net
-        return net
-
-    def a2_score(self, X, y):
-        final, self.classifier_net_ = self.classifier_net_, self.a2_net_
-        try:
-            return self.score(X, y)
-        finally:
-            self.classifier_net_ = final
-
-    def simclr_features(self, X):
-        """Frozen SimCLR (a1) features of uint8 channels-last images, fp32, eval mode."""
-        enc = self.simclr_encoder_.eval()
-        out = []
-        with torch.no_grad():
-            for start in range(0, len(X), 1000):
-                x = torch.from_numpy(np.ascontiguousarray(
-                    X[start:start + 1000].transpose(0, 3, 1, 2))).float().div_(255.0)
-                out.append(enc(x).float())
-        return torch.cat(out).numpy()
+    ``clf`` is fitted with ``phases="pretrain"``: its ``encoder_net_`` is then
+    a1's net with the SimCLR weights (a2 trained a copy of the encoder).
+    """
+    if clf.phases != "pretrain":
+        raise ValueError(f"encoder_net_ is a1's net after phases='pretrain' only; "
+                         f"got phases={clf.phases!r}")
+    enc = clf.encoder_net_.module_.encoder.eval()
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(X), 1000):
+            x = torch.from_numpy(np.ascontiguousarray(
+                X[start:start + 1000].transpose(0, 3, 1, 2))).float().div_(255.0)
+            out.append(enc(x).float())
+    return torch.cat(out).numpy()
 
 
 def estimator_params(args, loss, phases):
@@ -242,7 +229,7 @@ def run_cell(cell, data, args):
     if job == "cleanlab":
         return run_cleanlab(X, y_noisy, Xte, yte, flipped, args, base, start)
     params = estimator_params(args, loss, job)
-    clf = _Recording(**params).fit(X, y_noisy)
+    clf = ContrastiveNoisyClassifier(**params).fit(X, y_noisy)
     wall = time.perf_counter() - start
     issues = label_issue_metrics(flipped, clf.label_issues_, clf.label_quality_)
     pseudo_ok = clf.pseudo_labels_ == y
@@ -253,11 +240,9 @@ def run_cell(cell, data, args):
     common = dict(base, pseudo_accuracy=float(pseudo_ok.mean()), wall_s=round(wall, 1),
                   params=json.dumps({k: v for k, v in params.items() if k != "memory"}),
                   **issues, **wauc)
-    if job in ("baseline", "pretrain"):
-        return [dict(common, method=job, test_accuracy=clf.score(Xte, yte))]
-    save_losses(clf, flipped, pseudo_ok, base, args)
-    return [dict(common, method="pretrain", test_accuracy=clf.a2_score(Xte, yte)),
-            dict(common, method="full", test_accuracy=clf.score(Xte, yte))]
+    if job == "full":
+        save_losses(clf, flipped, pseudo_ok, base, args)
+    return [dict(common, method=job, test_accuracy=clf.score(Xte, yte))]
 
 
 def run_probe(data, args, seed):
@@ -268,9 +253,9 @@ def run_probe(data, args, seed):
     # phases="pretrain" on the clean labels: a1 (cached for every later cell)
     # and a2 on clean labels, the ceiling of the pretrain column.
     params = estimator_params(args, "ce", "pretrain")
-    clf = _Recording(**params).fit(X, y)
+    clf = ContrastiveNoisyClassifier(**params).fit(X, y)
     wall = time.perf_counter() - start
-    F, Fte = clf.simclr_features(X), clf.simclr_features(Xte)
+    F, Fte = simclr_features(clf, X), simclr_features(clf, Xte)
     pjson = json.dumps({k: v for k, v in params.items() if k != "memory"})
     rows = [dict(setting="clean", noise_type="clean", noise=0.0, actual_noise=0.0, loss="ce",
                  method="pretrain (clean labels)", seed=seed, given_accuracy=1.0,
@@ -284,8 +269,9 @@ def run_logreg(data, args, seed):
     come from the cache (a one-epoch a2 is fitted only to reach them)."""
     X, y, Xte, yte, human = data
     params = estimator_params(args, "ce", "pretrain")
-    clf = _Recording(**dict(params, max_epochs=1, warmup_epochs=0, gmm_epochs=1)).fit(X, y)
-    F, Fte = clf.simclr_features(X), clf.simclr_features(Xte)
+    clf = ContrastiveNoisyClassifier(**dict(params, max_epochs=1, warmup_epochs=0,
+                                            gmm_epochs=1)).fit(X, y)
+    F, Fte = simclr_features(clf, X), simclr_features(clf, Xte)
     pjson = json.dumps({k: v for k, v in params.items() if k != "memory"})
     return logreg_rows(F, Fte, data, [s for s in args.settings if s[0] != "cifar10n"], seed,
                        pjson)
@@ -429,7 +415,7 @@ def plot(args):
     fw = df[df["method"].isin(["baseline", "pretrain", "full"])]
     if len(fw):
         order = [setting_name(k, v) for k, v in SETTINGS if setting_name(k, v) in set(fw.setting)]
-        losses = [l for l in LOSSES if l in set(fw["loss"])]
+        losses = [name for name in LOSSES if name in set(fw["loss"])]
         fig, axes = plt.subplots(1, len(losses), figsize=(4.5 * len(losses), 3.6), sharey=True,
                                  squeeze=False)
         for ax, loss in zip(axes[0], losses):
@@ -452,7 +438,7 @@ def plot(args):
             piv["gain"] = piv["full"] - piv["pretrain"]
             fig, ax = plt.subplots(figsize=(7, 3.4))
             gains = piv.groupby(["setting", "loss"])["gain"].mean()
-            labels = [f"{s} {l}" for s, l in gains.index]
+            labels = [f"{s} {loss}" for s, loss in gains.index]
             ax.bar(range(len(gains)), gains.values,
                    color=["tab:green" if v >= 0 else "tab:red" for v in gains.values])
             ax.set_xticks(range(len(gains)))
@@ -506,6 +492,7 @@ def plot_gmm(out, name):
 # ------------------------------------------------------------------- main
 def parse(argv):
     parser = make_parser(__doc__)
+    add_data_argument(parser)
     parser.add_argument("--n-train", type=int, default=4000)
     parser.add_argument("--n-test", type=int, default=10000)
     parser.add_argument("--subset-seed", type=int, default=0)
@@ -520,9 +507,9 @@ def parse(argv):
     parser.add_argument("--no-cleanlab", action="store_true")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--worker", action="store_true", help=argparse_suppress())
-    parser.add_argument("--jobs", nargs="+", default=["full", "baseline"],
-                        choices=["full", "baseline", "pretrain"],
-                        help="fits per (setting, loss): 'full' also gives the pretrain column")
+    parser.add_argument("--jobs", nargs="+", default=["full", "pretrain", "baseline"],
+                        choices=["full", "pretrain", "baseline"],
+                        help="fits per (setting, loss), one per phases value")
     parser.add_argument("--no-probe", action="store_true",
                         help="skip the probe cell (a1 must then be cached or is run per fit)")
     parser.add_argument("--plot-only", action="store_true")

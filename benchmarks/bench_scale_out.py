@@ -21,12 +21,14 @@ a fresh, empty ``memory=`` folder that every worker reads and writes:
     backend (``ray.util.joblib.register_ray``), whose actor pool starts
     anew, and imports torch, for every search.
 
-Every fit runs on one torch thread (what the engines give a task, see
-``noisyclf/_parallel.py``).  ``speedup`` is the wall time of the engine's
+Every fit runs on one torch thread (what the engines give a task, and
+what ``fit`` caps torch at in a dask or Ray task); ``worker_torch_threads``
+is the thread count seen inside a ``fit`` run as a task of the engine.
+``speedup`` is the wall time of the engine's
 1-worker search over its 2-worker one (``speedup_vs_sequential`` against
 the first row), measured side by side in one run; ``identical`` says the
-CV scores equal the sequential ones; ``a1_pretrainings`` counts the a1
-results stored in the ``memory=`` folder (one per fold, not one per
+CV scores equal the sequential ones; ``a1_pretrainings`` counts the results
+stored in the ``memory=`` folder, which caches a1 only (one per fold, not one per
 candidate and fold; ``refit=False``, so no refit on the whole set).  A
 pre-training repeated concurrently on two workers would store the same
 result twice under one name and count once: with no more workers than
@@ -60,14 +62,16 @@ import joblib
 import numpy as np
 import torch
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from torch import nn
 
 from noisyclf import ContrastiveNoisyClassifier
-from noisyclf._parallel import task_cpus
 
 _HERE = str(Path(__file__).resolve().parent)
 if _HERE not in sys.path:  # loaded by path, not run as a script
     sys.path.insert(0, _HERE)
-from _common import environment, make_parser, parse_args, run_main, write_csv  # noqa: E402
+from _common import (  # noqa: E402
+    environment, epochs_label, make_parser, parse_args, run_main, write_csv,
+)
 from bench_lr_sensitivity import _split  # noqa: E402
 
 FULL = dict(lrs=[0.01, 0.03, 0.1], losses=["ce", "elr"], cv=3, n_train=None, noise_rate=0.4,
@@ -106,8 +110,31 @@ def _versions(engines):
 
 
 def _a1_pretrainings(location):
-    """a1 results joblib.Memory stored under ``location`` (one folder per distinct call)."""
-    return len(list(Path(location).glob("joblib/**/_run_simclr/*/output.pkl")))
+    """Results joblib.Memory stored under ``location`` (one per distinct call): the
+    estimator's ``memory=`` caches the a1 pre-training only."""
+    return len(list(Path(location).glob("joblib/**/output.pkl")))
+
+
+class ThreadLog(nn.Module):
+    """A tiny 8x8-image encoder that notes torch's thread count in every forward pass."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.ReLU())
+        self.threads = set()
+
+    def forward(self, x):
+        self.threads.add(torch.get_num_threads())
+        return self.body(x)
+
+
+def fit_threads(X, y):
+    """The most torch threads a short ``fit`` ran on where this is called (e.g. in a
+    dask or Ray task)."""
+    clf = ContrastiveNoisyClassifier(encoder=ThreadLog, phases="pretrain",
+                                     image_shape=(1, 8, 8), pretrain_epochs=1, max_epochs=1,
+                                     warmup_epochs=0, device="cpu", random_state=0).fit(X, y)
+    return max(clf.classifier_net_.module_.encoder[1].threads)
 
 
 def _data(cfg, random_state):
@@ -179,8 +206,7 @@ def _dask_rows(cfg, X, y, random_state, tmp, out):
             distributed.Client(cluster) as client:
         workers = sorted(client.scheduler_info()["workers"])
         client.run(_tiny_clf().fit, X[:64], y[:64])  # in each worker, outside the timings
-        cap = client.submit(task_cpus, pure=False).result()
-        threads = min(cap or 1, min(client.run(torch.get_num_threads).values()))
+        threads = client.submit(fit_threads, X[:64], y[:64], pure=False).result()
 
         def cpu_clock():  # this process and both worker processes
             return time.process_time() + sum(t.user + t.system
@@ -220,7 +246,7 @@ def _ray_rows(cfg, X, y, random_state, tmp, out):
         remote_fit = ray.remote(num_cpus=1)(GridSearchCV.fit)
         ray.get(ray.remote(num_cpus=1)(ContrastiveNoisyClassifier.fit).remote(
             _tiny_clf(), X[:64], y[:64]))  # warm-up, outside the timings
-        threads = ray.get(ray.remote(num_cpus=1)(task_cpus).remote())
+        threads = ray.get(ray.remote(num_cpus=1)(fit_threads).remote(X[:64], y[:64]))
 
         def one_worker(search):  # the whole (sequential) search as one Ray task
             return ray.get(remote_fit.remote(search, X, y))
@@ -252,7 +278,7 @@ def run(cfg, engines=ENGINES, *, random_state=0, out=sys.stdout):
     with tempfile.TemporaryDirectory(prefix="noisyclf-bench-scale-") as tmp:
         row, search = _timed("sequential", "none", 1, lambda s: s.fit(X, y), cfg,
                              random_state, tmp, out, cpu_clock=time.process_time)
-        results.append((dict(row, worker_torch_threads=torch.get_num_threads()), search))
+        results.append((dict(row, worker_torch_threads=fit_threads(X[:64], y[:64])), search))
         if "dask" in engines:
             results += _dask_rows(cfg, X, y, random_state, tmp, out)
         if "ray" in engines:
@@ -286,12 +312,11 @@ def main(argv=None):
                         help="engines to time (default: dask ray)")
     args = parse_args(parser, argv)
     cfg = QUICK if args.quick else FULL
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = args.out
     n_candidates = len(cfg["lrs"]) * len(cfg["losses"])
     print(f"bench_scale_out: digits, GridSearchCV lr={cfg['lrs']} loss={cfg['losses']} "
           f"cv={cfg['cv']} ({n_candidates * cfg['cv']} fits), phases=pretrain, "
-          f"a1 {cfg['pretrain_epochs']} epochs, a2 {cfg['max_epochs']} epochs, "
+          f"{epochs_label(cfg)}, "
           f"engines {' '.join(args.engines)}, {os.cpu_count()} CPUs, "
           f"load {_loadavg()}", flush=True)
     start = time.perf_counter()

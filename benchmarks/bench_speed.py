@@ -1,34 +1,29 @@
-"""Speed of the training phases: precision, memory format, joint views, torch.compile, memory.
+"""Speed of the training phases: precision, memory format, SmallCNN block layout, memory.
 
 Every number here is a ratio or a rate measured inside one run on the same
 machine (timings on shared machines drift; a ratio of two timings taken side
 by side does not), written with the settings beside it.  Sections
-(``--sections``, default all but the slow ``fit4000``):
+(``--sections``, default all but the slow ``fit4000`` and ``gpu``):
 
 ``a1``
     Seconds per SimCLR epoch (phase a1) through the package's skorch
     :class:`~noisyclf.nets.ContrastiveNet` on 32x32 RGB images (CIFAR-10
-    when ``../shared/data`` has it, else random uint8 images) and on 8x8
-    digits, for fp32/bf16 x NCHW/channels-last x one pass per view/one 2N
-    pass, plus a hand-written loop over the same module (skorch's overhead)
-    and the a2 step (:class:`~noisyclf.nets.NoisyLabelNet`) in fp32/bf16.
-    The variants train round-robin, one epoch each per round (``--rounds``,
-    after a warm-up round), and the median epoch counts, so that a slow spell
-    of the shared machine hits every variant alike.  ``speedup`` is against the first row of its image size (NCHW
-    fp32, one pass per view: the code before issue 9).
+    from ``--data`` when the file exists, else random uint8 images) and on
+    8x8 digits, for fp32/bf16 x NCHW/channels-last, plus a hand-written loop
+    over the same module (skorch's overhead) and the a2 step
+    (:class:`~noisyclf.nets.NoisyLabelNet`) in fp32/bf16.  The variants
+    train round-robin, one epoch each per round (``--rounds``, after a
+    warm-up round), and the median epoch counts, so that a slow spell of the
+    shared machine hits every variant alike.  ``speedup`` is against the
+    first row of its image size and phase (NCHW fp32).
 ``layout``
-    The SmallCNN's pooled blocks as conv-BN-pool-ReLU (the package's, since
-    issue 9) against conv-BN-ReLU-pool with ``adaptive_avg_pool2d`` (the code
-    before) and conv-pool-BN-ReLU (BatchNorm on the pooled map: another
-    function, measured and not adopted, see the README): a1 and a2 seconds
-    per epoch in bf16 and fp32, channels-last, round-robin, on 28x28
-    single-channel and 32x32 RGB images, and whether one a1 epoch (bf16)
-    from the same weights ends with the package layout's weights (the first
-    two are the same function).
-``compile``
-    ``torch.compile`` through skorch's ``compile=True``: first epoch
-    (compilation included) and later epochs against eager mode, and the
-    number of epochs after which compiling pays off.
+    The SmallCNN's pooled blocks as conv-BN-pool-ReLU with global average
+    pooling over the channels-last view (the package's SmallCNN) against
+    conv-BN-ReLU-pool with ``adaptive_avg_pool2d`` (the same function) and
+    conv-pool-BN-ReLU (BatchNorm on the pooled map: another function): a1
+    and a2 seconds per epoch in bf16 and fp32, channels-last, round-robin,
+    on 28x28 single-channel and 32x32 RGB images, and whether one a1 epoch
+    (bf16) from the same weights ends with the package layout's weights.
 ``predict``
     ``predict_proba`` images/s of a fitted model at batch 1, 64 and 1,024.
 ``scaling``
@@ -41,22 +36,21 @@ by side does not), written with the settings beside it.  Sections
 ``fit4000``
     Default-settings ``fit`` on 4,000 28x28 single-channel images for each
     of ``--precisions`` and ``--layouts`` (the SmallCNN layout, see
-    ``layout``), ``--repeats`` times, alternating; slow (about 5 minutes per
-    fit).
+    ``layout``; a layout other than the package's is passed as the
+    ``encoder`` class), ``--repeats`` times, alternating; slow (about 5
+    minutes per fit).
 ``gpu``
     The CIFAR ResNet-18's a1 epoch on a CUDA GPU, skorch against the
     hand-written loop, fp32 / bf16 / fp16, at batch 128 and 512
-    (``benchmarks/gpu_check.sh``; not in the default sections).
+    (``benchmarks/gpu_check.sh``).
 
 Writes ``benchmarks/results/speed_<section>.csv``.  Usage::
 
-    python benchmarks/bench_speed.py                       # all but fit4000
-    python benchmarks/bench_speed.py --sections a1 compile
+    python benchmarks/bench_speed.py                       # all but fit4000 and gpu
+    python benchmarks/bench_speed.py --sections a1 layout
     python benchmarks/bench_speed.py --quick               # smoke test (seconds)
 """
 
-import contextlib
-import functools
 import itertools
 import os
 import subprocess
@@ -69,41 +63,40 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from noisyclf import ContrastiveNoisyClassifier, modules
-from noisyclf._input import standardization
-from noisyclf.estimator import JOINT_VIEWS, _build_contrastive_net
-from noisyclf.losses import NTXentLoss
-from noisyclf.modules import (
-    ClassifierHead, ClassifierModule, ContrastiveModule, ProjectionHead, make_encoder,
-)
+from noisyclf import ContrastiveNoisyClassifier
+from noisyclf.datasets import load_cifar10
+from noisyclf.modules import ClassifierHead, ClassifierModule, make_encoder
 from noisyclf.nets import NoisyLabelNet, make_criterion, resolve_precision
 
 _HERE = str(Path(__file__).resolve().parent)
 if _HERE not in sys.path:  # loaded by path, not run as a script
     sys.path.insert(0, _HERE)
 from _common import (  # noqa: E402
-    PeakRSS, environment, make_parser, parse_args, write_csv,
+    PeakRSS, add_data_argument, channel_stats, environment, make_parser, parse_args,
+    simclr_net, write_csv,
 )
 
-SECTIONS = ["a1", "layout", "compile", "predict", "scaling", "memory", "demo", "fit4000", "gpu"]
+SECTIONS = ["a1", "layout", "predict", "scaling", "memory", "demo", "fit4000", "gpu"]
 DEFAULT_SECTIONS = SECTIONS[:-2]
-#: (precision, channels_last, joint_views) of the a1 variants; the first is
-#: the code before issue 9.
-A1_VARIANTS = [("fp32", False, False), ("fp32", True, False), ("bf16", False, False),
-               ("bf16", True, False), ("fp32", True, True), ("bf16", True, True)]
+#: (precision, channels_last) of the a1 variants; the first is the reference
+#: of the ``speedup`` column.
+A1_VARIANTS = [("fp32", False), ("fp32", True), ("bf16", False), ("bf16", True)]
 
-
-#: SmallCNN layouts (section ``layout``): the package's, the code before issue 9
+#: SmallCNN block layouts (section ``layout``): the package's, conv-BN-ReLU-pool
 #: (the same function) and BatchNorm after the pooling (another function).
 LAYOUTS = ["conv-BN-pool-ReLU", "conv-BN-ReLU-pool", "conv-pool-BN-ReLU"]
 
 
 class ConvBNReLUPoolCNN(nn.Module):
-    """:class:`~noisyclf.modules.SmallCNN` as it was before issue 9: each pooled
-    block conv-BN-ReLU then max-pooling, ``adaptive_avg_pool2d`` at the end.
-    The same function and the same state-dict keys.  ``pool_first=True``
-    pools right after the convolution instead (conv-pool-BN-ReLU): BatchNorm
-    then normalises the pooled map, another function."""
+    """:class:`~noisyclf.modules.SmallCNN` with each pooled block conv-BN-ReLU
+    then max-pooling and ``adaptive_avg_pool2d`` at the end: the same
+    function with the same state-dict keys.  ``pool_first=True`` pools right
+    after the convolution instead (conv-pool-BN-ReLU): BatchNorm then
+    normalises the pooled map, another function.
+
+    Weights and activations are channels-last (the input is converted in
+    ``forward``), as the estimator runs its built-in conv encoders, so that
+    as the estimator's ``encoder`` class it is timed like SmallCNN."""
 
     def __init__(self, in_channels, widths=(32, 64, 128), image_size=32, pool_first=False):
         super().__init__()
@@ -121,31 +114,29 @@ class ConvBNReLUPoolCNN(nn.Module):
             ch = w
         self.features = nn.Sequential(*layers)
         self.out_features = ch
+        self.to(memory_format=torch.channels_last)
 
     def forward(self, x):
+        x = x.contiguous(memory_format=torch.channels_last)
         return torch.flatten(F.adaptive_avg_pool2d(self.features(x), 1), 1)
 
 
-@contextlib.contextmanager
-def small_cnn_layout(layout):
-    """Build ``encoder="cnn"`` with ``layout`` (one of :data:`LAYOUTS`) in the block."""
+def layout_encoder(layout, input_shape):
+    """``(encoder, encoder_kwargs)`` for :func:`~noisyclf.modules.make_encoder` (the
+    estimator's ``encoder`` and ``encoder__*``): a SmallCNN in ``layout`` (one of
+    :data:`LAYOUTS`) for images of ``input_shape`` (C, H, W)."""
     if layout == LAYOUTS[0]:
-        yield
-        return
-    saved = modules.SmallCNN
-    modules.SmallCNN = functools.partial(ConvBNReLUPoolCNN, pool_first=layout == LAYOUTS[2])
-    try:
-        yield
-    finally:
-        modules.SmallCNN = saved
+        return "cnn", {}
+    return ConvBNReLUPoolCNN, dict(in_channels=input_shape[0], image_size=min(input_shape[1:]),
+                                   pool_first=layout == LAYOUTS[2])
 
 
 # ----------------------------------------------------------------- data
-def cifar_images(n, seed=0):
-    """``n`` CIFAR-10 training images as uint8 (n, 3, 32, 32), or random ones."""
+def cifar_images(path, n, seed=0):
+    """``n`` CIFAR-10 training images from the npz file ``path`` as uint8
+    (n, 3, 32, 32), or random ones when the file is not there."""
     try:
-        from noisyclf.datasets import load_cifar10
-        X, _ = load_cifar10(n_samples=n, random_state=seed)
+        X, _ = load_cifar10(path, n_samples=n, random_state=seed)
         source = "CIFAR-10"
     except (FileNotFoundError, OSError, ValueError):
         X = np.random.default_rng(seed).integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
@@ -160,27 +151,6 @@ def digits_images():
 
 
 # ------------------------------------------------------------- the nets
-def simclr_net(X, *, precision, channels_last, joint_views, epochs, batch_size=128,
-               compile=False, seed=0, encoder="cnn", device="cpu"):
-    """The package's a1 net (as :func:`noisyclf.estimator._run_simclr` builds it)."""
-    torch.manual_seed(seed)
-    mean, scale = standardization(X)  # as the estimator computes them
-    enc = make_encoder(encoder, X.shape[1:], mean, scale)
-    module = ContrastiveModule(enc, ProjectionHead(enc.out_features, 128))
-    hflip = 0.5 if X.shape[1] == 3 else 0.0
-    net = _build_contrastive_net(
-        module, NTXentLoss, name="a1", epochs=epochs, lr=0.1, batch_size=batch_size,
-        temperature=0.5, weight_decay=5e-4, augment_kind="simclr",
-        augment_kwargs={"crop_scale": (0.2, 1.0), "hflip_prob": hflip,
-                        "value_range": (0.0, 1.0 if X.dtype == np.uint8 else 16.0)},
-        n_samples=len(X), device=device, verbose=0, precision=precision,
-        channels_last=channels_last)
-    net.set_params(joint_views=joint_views)
-    if compile:
-        net.set_params(compile=True)
-    return net
-
-
 def epoch_runner(net, data, y=None):
     """A callable that trains ``net`` one more epoch and returns its seconds."""
     net.initialize()
@@ -212,11 +182,14 @@ def hand_loop_runner(X, *, precision, batch_size=128, encoder="cnn", device="cpu
     channels-last, one pass per view (as the nets), pinned batches and
     non-blocking copies on CUDA, a gradient scaler for fp16: what skorch's
     loop adds, if anything."""
-    net = simclr_net(X, precision=precision, channels_last=True, joint_views=False, epochs=1,
-                     encoder=encoder, device=device)
+    net = simclr_net(X, precision=precision, channels_last=True, epochs=1, encoder=encoder,
+                     device=device)
     net.initialize()
     module, aug, crit = net.module_, net.augmenter_, net.criterion_
-    opt = torch.optim.SGD(module.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+    params = net.get_params()
+    opt = torch.optim.SGD(module.parameters(), lr=params["lr"],
+                          momentum=params["optimizer__momentum"],
+                          weight_decay=params["optimizer__weight_decay"])
     cuda = torch.device(device).type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=cuda and precision == "fp16")
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.bfloat16)
@@ -261,10 +234,13 @@ def interleaved(runners, rounds):
     return {name: float(np.median(t)) for name, t in times.items()}
 
 
-def supervised_net(X, y, *, precision, channels_last, epochs, seed=0):
+def supervised_net(X, y, *, precision, channels_last, epochs, encoder="cnn",
+                   encoder_kwargs=None, seed=0):
+    """The skorch net of phase a2 (ELR, the estimator's default learning rate and
+    batch size) for images ``X`` of shape (n, C, H, W)."""
     torch.manual_seed(seed)
-    mean, scale = standardization(X)  # as the estimator computes them
-    enc = make_encoder("cnn", X.shape[1:], mean, scale)
+    mean, scale = channel_stats(X)
+    enc = make_encoder(encoder, X.shape[1:], mean, scale, **(encoder_kwargs or {}))
     module = ClassifierModule(enc, ClassifierHead(enc.out_features, 10))
     return NoisyLabelNet(
         module, make_criterion("elr", n_samples=len(X), n_classes=10), augmenter="weak",
@@ -288,26 +264,26 @@ def section_a1(args, env):
     rows = []
     n = 256 if args.quick else 4096
     rounds = 1 if args.quick else args.rounds
-    for X, source in [cifar_images(n), digits_images()]:
+    for X, source in [cifar_images(args.data, n), digits_images()]:
         X = X[:n]
         shape = "x".join(map(str, X.shape[1:]))
         runners = {}
-        for precision, cl, joint in A1_VARIANTS:
-            runners[("a1", precision, cl, joint, "skorch")] = simclr_runner(
-                X, precision=precision, channels_last=cl, joint_views=joint)
+        for precision, cl in A1_VARIANTS:
+            runners[("a1", precision, cl, "skorch")] = simclr_runner(
+                X, precision=precision, channels_last=cl)
         for precision in ["fp32", "bf16"]:
-            runners[("a1", precision, True, True, "hand-written")] = hand_loop_runner(
+            runners[("a1", precision, True, "hand-written")] = hand_loop_runner(
                 X, precision=precision)
         for precision, cl in [("fp32", False), ("fp32", True), ("bf16", True)]:
-            runners[("a2", precision, cl, "", "skorch")] = supervised_runner(
+            runners[("a2", precision, cl, "skorch")] = supervised_runner(
                 X, precision=precision, channels_last=cl)
         seconds = interleaved(runners, rounds)
         base = {}
-        for (phase, precision, cl, joint, loop), sec in seconds.items():
+        for (phase, precision, cl, loop), sec in seconds.items():
             base.setdefault(phase, sec)
             rows.append(dict(phase=phase, images=source, shape=shape, n=len(X),
-                             precision=precision, channels_last=cl, joint_views=joint,
-                             loop=loop, sec_per_epoch=sec, images_per_s=len(X) / sec,
+                             precision=precision, channels_last=cl, loop=loop,
+                             sec_per_epoch=sec, images_per_s=len(X) / sec,
                              speedup=base[phase] / sec, rounds=rounds))
             print(_fmt(rows[-1]), flush=True)
     return rows
@@ -318,20 +294,20 @@ def section_layout(args, env):
     n = 256 if args.quick else 4096
     rounds = 1 if args.quick else args.rounds
     gray = (np.random.default_rng(0).random((n, 1, 28, 28)) * 255).astype(np.uint8)
-    for X, source in [(gray, "random uint8"), cifar_images(n)]:
+    for X, source in [(gray, "random uint8"), cifar_images(args.data, n)]:
         X = X[:n]
         shape = "x".join(map(str, X.shape[1:]))
         runners, weights = {}, {}
         for layout in LAYOUTS:
-            with small_cnn_layout(layout):
-                for precision in ("bf16", "fp32"):
-                    runners[("a1", precision, layout)] = simclr_runner(
-                        X, precision=precision, channels_last=True, joint_views=False)
-                    runners[("a2", precision, layout)] = supervised_runner(
-                        X, precision=precision, channels_last=True)
-                # One a1 epoch on 256 images from the same weights and RNG.
-                net = simclr_net(X[:256], precision="bf16", channels_last=True,
-                                 joint_views=False, epochs=1)
+            encoder, encoder_kwargs = layout_encoder(layout, X.shape[1:])
+            nets = dict(channels_last=True, encoder=encoder, encoder_kwargs=encoder_kwargs)
+            for precision in ("bf16", "fp32"):
+                runners[("a1", precision, layout)] = simclr_runner(
+                    X, precision=precision, **nets)
+                runners[("a2", precision, layout)] = supervised_runner(
+                    X, precision=precision, **nets)
+            # One a1 epoch on 256 images from the same weights and RNG.
+            net = simclr_net(X[:256], precision="bf16", epochs=1, **nets)
             torch.manual_seed(1)
             net.fit({"x": torch.from_numpy(X[:256])})
             weights[layout] = [p.detach().clone() for p in net.module_.parameters()]
@@ -347,41 +323,9 @@ def section_layout(args, env):
     return rows
 
 
-def section_compile(args, env):
-    n = 256 if args.quick else 2048
-    X, source = cifar_images(n)
-    precision = resolve_precision("auto", "cpu")
-    rows = []
-    runners = {}
-    for compiled in [False, True]:
-        net = simclr_net(X, precision=precision, channels_last=True, joint_views=JOINT_VIEWS,
-                         epochs=100, compile=compiled)
-        run = epoch_runner(net, {"x": torch.from_numpy(X)})
-        try:
-            first, error = run(), ""  # compilation happens in the first epoch
-        except Exception as exc:  # e.g. no C compiler: report, do not crash the run
-            first, error = float("nan"), f"{type(exc).__name__}: {exc}"[:200]
-        rows.append(dict(images=source, n=n, precision=precision, compiled=compiled,
-                         first_epoch_s=first, error=error))
-        if not error:
-            runners[compiled] = run
-    later = interleaved(runners, 1 if args.quick else 3) if len(runners) == 2 else {}
-    for row in rows:
-        row["later_epoch_s"] = later.get(row["compiled"], float("nan"))
-        print(_fmt(row), flush=True)
-    eager, comp = rows
-    gain = eager["later_epoch_s"] - comp["later_epoch_s"]
-    cost = comp["first_epoch_s"] - eager["first_epoch_s"]
-    comp["later_speedup"] = eager["later_epoch_s"] / comp["later_epoch_s"]
-    comp["break_even_epochs"] = cost / gain if gain > 0 else float("inf")
-    print(f"compile: {cost:.1f} s extra in epoch 1, {gain:.2f} s/epoch saved later -> "
-          f"pays off after {comp['break_even_epochs']:.0f} epochs of {n} images", flush=True)
-    return rows
-
-
 def section_predict(args, env):
     n = 256 if args.quick else 2000
-    X, source = cifar_images(n)
+    X, source = cifar_images(args.data, n)
     y = np.arange(n) % 10
     clf = ContrastiveNoisyClassifier(pretrain_epochs=0, max_epochs=1, warmup_epochs=0,
                                      gmm_epochs=1, phases="pretrain", random_state=0)
@@ -404,10 +348,10 @@ def section_predict(args, env):
 
 def section_scaling(args, env):
     sizes = [128, 256, 512] if args.quick else [1000, 5000, 20000]
-    X_all, source = cifar_images(max(sizes))
+    X_all, source = cifar_images(args.data, max(sizes))
     precision = resolve_precision("auto", "cpu")
-    runners = {n: simclr_runner(X_all[:n], precision=precision, channels_last=True,
-                                joint_views=JOINT_VIEWS) for n in sizes}
+    runners = {n: simclr_runner(X_all[:n], precision=precision, channels_last=True)
+               for n in sizes}
     seconds = interleaved(runners, 1 if args.quick else 2)
     rows = [dict(images=source, n=n, precision=precision, sec_per_epoch=sec,
                  ms_per_image=1000 * sec / n) for n, sec in seconds.items()]
@@ -422,7 +366,7 @@ def section_scaling(args, env):
 
 def section_memory(args, env):
     n = 2000 if args.quick else 50000
-    X, source = cifar_images(n)
+    X, source = cifar_images(args.data, n)
     X = np.ascontiguousarray(X.transpose(0, 2, 3, 1))  # as users hold them: (n, 32, 32, 3)
     y = np.arange(n) % 10
     params = dict(pretrain_epochs=1, max_epochs=1, finetune_epochs=1, gmm_epochs=1,
@@ -472,13 +416,14 @@ def section_fit4000(args, env):
     rows = []
     runs = itertools.product(range(args.repeats), args.precisions, args.layouts)
     for repeat, precision, layout in runs:
-        params = dict(random_state=0, precision=precision)
+        encoder, encoder_kwargs = layout_encoder(layout, (1, 28, 28))
+        params = dict(random_state=0, precision=precision, encoder=encoder,
+                      **{f"encoder__{k}": v for k, v in encoder_kwargs.items()})
         if args.quick:
             params.update(pretrain_epochs=1, max_epochs=1, finetune_epochs=1,
                           gmm_epochs=1, warmup_epochs=0)
         start = time.perf_counter()
-        with small_cnn_layout(layout):
-            clf = ContrastiveNoisyClassifier(**params).fit(X, y)
+        clf = ContrastiveNoisyClassifier(**params).fit(X, y)
         rows.append(dict(job=f"fit {n} 28x28 uint8, defaults", precision=precision,
                          resolved=clf.precision_, layout=layout, repeat=repeat,
                          wall_s=time.perf_counter() - start))
@@ -495,14 +440,14 @@ def section_gpu(args, env):
     device = "cuda"
     name = torch.cuda.get_device_name(0)
     n = 512 if args.quick else 8192
-    X, source = cifar_images(n)
+    X, source = cifar_images(args.data, n)
     rows = []
     for batch_size in args.gpu_batch_sizes:
         runners = {}
         for precision in ["fp32", "bf16", "fp16"]:
             runners[(precision, "skorch")] = _sync(simclr_runner(
-                X, precision=precision, channels_last=True, joint_views=JOINT_VIEWS,
-                encoder="resnet18", device=device, batch_size=batch_size), device)
+                X, precision=precision, channels_last=True, encoder="resnet18",
+                device=device, batch_size=batch_size), device)
             runners[(precision, "hand-written")] = hand_loop_runner(
                 X, precision=precision, encoder="resnet18", device=device,
                 batch_size=batch_size)
@@ -525,6 +470,7 @@ def _fmt(row):
 
 def main(argv=None):
     parser = make_parser(__doc__)
+    add_data_argument(parser)
     parser.add_argument("--sections", nargs="+", default=DEFAULT_SECTIONS, choices=SECTIONS)
     parser.add_argument("--precisions", nargs="+", default=["fp32", "auto"],
                         choices=["fp32", "bf16", "auto"],
@@ -538,8 +484,6 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=3,
                         help="timed epochs per variant, run round-robin (after a warm-up)")
     args = parse_args(parser, argv)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     env = environment()
     env["cpu_bf16"] = resolve_precision("auto", "cpu") == "bf16"
     written = []
@@ -548,7 +492,7 @@ def main(argv=None):
         rows = globals()[f"section_{name}"](args, env)
         rows = [dict(r, **env) for r in rows]
         columns = list(dict.fromkeys(k for r in rows for k in r))
-        path = out / f"speed_{name}.csv"
+        path = args.out / f"speed_{name}.csv"
         write_csv(rows, columns, path)
         written.append(path)
     return written

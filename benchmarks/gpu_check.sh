@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU check (issue 9): the CIFAR ResNet-18's SimCLR epoch (phase a1) on a CUDA GPU through
+# GPU check: the CIFAR ResNet-18's SimCLR epoch (phase a1) on a CUDA GPU through
 # the package's skorch net and through a hand-written loop, in fp32, bf16 and fp16, as
 # images/s and ratios measured side by side in one run.  Under 5 minutes on a recent GPU.
 # Prints the GPU's name; writes benchmarks/results/speed_gpu.csv (or to $1).

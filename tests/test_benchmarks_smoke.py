@@ -1,4 +1,4 @@
-"""Smoke tests of the benchmark scripts in ``benchmarks/`` (GitHub issue #4).
+"""Smoke tests of the benchmark scripts in ``benchmarks/``.
 
 Each script exposes ``main(argv=None)`` and a ``--quick`` flag that runs a
 tiny configuration (a few hundred samples, one epoch per phase).  These tests
@@ -15,6 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
+from noisyclf import ContrastiveNoisyClassifier
+from noisyclf.modules import make_encoder
 
 BENCH_DIR = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -131,9 +134,9 @@ def test_bench_speed_quick(tmp_path):
                                          "speed_scaling.csv", "speed_memory.csv",
                                          "speed_gpu.csv"]
     columns, rows = _read(tmp_path / "speed_a1.csv")
-    assert {"phase", "precision", "channels_last", "joint_views", "loop", "sec_per_epoch",
+    assert {"phase", "precision", "channels_last", "loop", "sec_per_epoch",
             "speedup", "torch_threads", "cpu_bf16"} <= set(columns)
-    # Two image sizes: 6 SimCLR variants, 2 hand-written loops, 3 supervised variants each.
+    # Two image sizes: 4 SimCLR variants, 2 hand-written loops, 3 supervised variants each.
     assert len(rows) == 2 * (len(module.A1_VARIANTS) + 2 + 3)
     assert all(float(r["sec_per_epoch"]) > 0 for r in rows)
     assert {r["loop"] for r in rows} == {"skorch", "hand-written"}
@@ -160,17 +163,17 @@ def test_bench_speed_layout_and_fit4000_quick(tmp_path):
                     "conv-pool-BN-ReLU": "False"}
     _, rows = _read(tmp_path / "speed_fit4000.csv")
     assert [r["layout"] for r in rows] == module.LAYOUTS[:2]
-    # Each layout really is built while its context is active, and only then.
+    # Each layout builds the block order it names.
     built = {}
     for layout in module.LAYOUTS:
-        with module.small_cnn_layout(layout):
-            built[layout] = [type(m).__name__ for m in
-                             module.modules.make_encoder("cnn", (1, 8, 8), 0.0, 1.0)[1].features]
+        encoder, kwargs = module.layout_encoder(layout, (3, 8, 8))
+        body = make_encoder(encoder, (3, 8, 8), 0.0, 1.0, **kwargs)[1]
+        built[layout] = [type(m).__name__ for m in body.features]
+        if layout != "conv-BN-pool-ReLU":  # channels-last as the estimator's own encoders
+            assert body.features[0][0].weight.is_contiguous(memory_format=torch.channels_last)
     assert built["conv-BN-ReLU-pool"][1] == "MaxPool2d"
     assert built["conv-pool-BN-ReLU"][1] == "Sequential"
     assert built["conv-BN-pool-ReLU"][1] == "ReLU"
-    assert module.modules.make_encoder("cnn", (1, 8, 8), 0.0, 1.0)[1].features[1].__class__ \
-        is torch.nn.ReLU
 
 
 def test_bench_cifar10_quick_every_column_and_resumes(tmp_path, capsys):
@@ -188,6 +191,13 @@ def test_bench_cifar10_quick_every_column_and_resumes(tmp_path, capsys):
         assert r["params"] and r["seed"] == "0" and r["n_train"] == "200"
     framework = [r for r in rows if r["method"] in ("baseline", "full", "cleanlab CleanLearning")]
     assert all(r["issues_f1"] != "" for r in framework)
+    # The full fit's a2 is the pretrain fit's: the same pseudo-labels and label issues.
+    cells = {(r["setting"], r["loss"], r["method"]): r for r in rows}
+    for (setting, loss, method), r in cells.items():
+        if method == "full":
+            pre = cells[(setting, loss, "pretrain")]
+            assert [pre[k] for k in ("pseudo_accuracy", "issues_f1", "issues_auc")] == \
+                [r[k] for k in ("pseudo_accuracy", "issues_f1", "issues_auc")]
     for png in ("cifar10_quick.png", "cifar10_quick_finetune_gain.png",
                 "cifar10_quick_pseudo_labels.png", "cifar10_quick_gmm.png"):
         assert (tmp_path / png).stat().st_size > 0
@@ -206,36 +216,38 @@ def test_bench_cifar10_quick_every_column_and_resumes(tmp_path, capsys):
     assert {r["setting"] for r in rows1} == {"sym0.4"}
     assert {r["method"] for r in rows1} == {
         "baseline", "pretrain", "full", "cleanlab CleanLearning", "SimCLR + logreg"}
-    # The README's tables render from it.
+    # report.py's CIFAR-10 section renders from it.
     report = _load("report")
-    report.RESULTS = tmp_path
-    text = report.cifar10_tables("cifar10_quick")
-    assert "| sym0.4 (0.400) |" in text and "cleanlab" in text
-    assert "1-2 noise seed(s)" in text and " ± " in text  # sym0.4: mean ± std of 2 seeds
-    assert "pretrain >= baseline in" in text and "label-issue F1" in text
-    table = report.cifar10_phase_b_table("cifar10_quick")
-    assert "| sym0.4 | elr |" in table and "pseudo-labels are worse" in table
-    # A fine-tuning variant's table against the reference run.
-    (tmp_path / "cifar10_tuning_x.csv").write_text(
-        (tmp_path / "cifar10_quick.csv").read_text())
-    table = report.cifar10_tuning_table("cifar10_quick")
-    assert "| x | sym0.4 |" in table and "+0.000" in table
+    report.RESULTS = tmp_path / "report"
+    report.RESULTS.mkdir()
+    (report.RESULTS / "cifar10.csv").write_text((tmp_path / "cifar10_quick.csv").read_text())
+    text = report.cifar10_section()
+    assert "sym0.4 (0.400)" in text and "cleanlab" in text
+    assert " ± " in text  # sym0.4: mean ± std of 2 seeds
+    assert "pretrain >= baseline" in text and "pseudo-labels" in text
 
 
 def test_bench_cifar10_probe_reads_the_simclr_encoder_not_a2s():
     """The SimCLR + logreg peer must see a1's features, never an encoder that a2
-    went on to train on the labels (which would leak them into the probe)."""
+    went on to train on the labels (which would leak them into the probe): two
+    fits that differ only in a2 give the probe the same features."""
     module = _load("bench_cifar10")
     rng = np.random.default_rng(0)
     X = rng.integers(0, 256, (64, 8, 8, 3), dtype=np.uint8)
     y = np.arange(64) % 4
-    clf = module._Recording(phases="pretrain", pretrain_epochs=1, max_epochs=2,
-                            warmup_epochs=0, gmm_epochs=1, random_state=0).fit(X, y)
-    simclr = clf.simclr_encoder_.state_dict()
-    a1 = clf.encoder_net_.module_.encoder.state_dict()
-    a2 = clf.classifier_net_.module_.encoder.state_dict()
-    assert all(torch.equal(simclr[k], a1[k]) for k in a1)
-    assert not all(torch.equal(simclr[k], a2[k]) for k in a2)
+
+    def fit(phases="pretrain", **a2):
+        return ContrastiveNoisyClassifier(phases=phases, pretrain_epochs=1, warmup_epochs=0,
+                                          gmm_epochs=1, finetune_epochs=1, random_state=0,
+                                          **a2).fit(X, y)
+
+    short, long = fit(max_epochs=1), fit(max_epochs=3, lr=0.1)
+    np.testing.assert_array_equal(module.simclr_features(short, X),
+                                  module.simclr_features(long, X))
+    a2 = [clf.classifier_net_.module_.encoder.state_dict() for clf in (short, long)]
+    assert not all(torch.equal(a2[0][k], a2[1][k]) for k in a2[0])
+    with pytest.raises(ValueError, match="phases='pretrain'"):
+        module.simclr_features(fit("full", max_epochs=1), X)
 
 
 def test_bench_streaming_quick(tmp_path):
