@@ -122,7 +122,7 @@ def _parse_params(pairs):
 def _plot(summary, path, n_seeds):
     plt = pyplot()
 
-    losses = [l for l in summary["loss"].unique() if l != "-"]
+    losses = [loss for loss in summary["loss"].unique() if loss != "-"]
     fig, axes = plt.subplots(1, len(losses), figsize=(6 * len(losses), 4), squeeze=False)
     settings = list(dict.fromkeys(summary["setting"]))
     for ax, loss in zip(axes[0], losses):

@@ -46,7 +46,7 @@ _HERE = str(Path(__file__).resolve().parent)
 if _HERE not in sys.path:  # loaded by path, not run as a script
     sys.path.insert(0, _HERE)
 from _common import (  # noqa: E402
-    environment, make_parser, parse_args, pyplot, run_main, save_figure, write_csv,
+    environment, epochs_label, make_parser, parse_args, pyplot, run_main, save_figure, write_csv,
 )
 
 LOSSES = ["ce", "nfl+rce", "elr"]
@@ -165,7 +165,7 @@ def run_gridsearch_check(cfg, *, out=sys.stdout):
     res = search.cv_results_
     rows = []
     for i, lr in enumerate(cfg["gs_lrs"]):
-        fits = [d for (l, d) in log if l == lr]
+        fits = [d for (fit_lr, d) in log if fit_lr == lr]
         phases = sorted({p for d in fits for p in d})
         rows.append(dict(
             lr=lr, mean_test_score_noisy_folds=round(float(res["mean_test_score"][i]), 4),
@@ -211,7 +211,7 @@ def plot(summary, path):
     r0 = summary[0]
     fig.suptitle(
         f"LR sensitivity, digits {r0['noise']} noise, mean ± std over seeds {r0['seeds']}; "
-        f"a1 {r0['pretrain_epochs']} ep, a2 {r0['max_epochs']} ep "
+        f"{epochs_label(r0, 'ep')} "
         f"(warm-up {r0['warmup_epochs']}), {r0['torch_threads']} thread(s)", fontsize=9)
     save_figure(fig, path)
 
@@ -229,11 +229,10 @@ def main(argv=None):
         cfg["max_epochs"] = args.max_epochs
     if args.pretrain_epochs is not None:
         cfg["pretrain_epochs"] = args.pretrain_epochs
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = args.out
     print(f"bench_lr_sensitivity: digits, symmetric {cfg['noise_rate']}, lr {cfg['lrs']}, "
           f"losses {cfg['losses']}, phases {cfg['phases']}, seeds {cfg['seeds']}, "
-          f"a1 {cfg['pretrain_epochs']} epochs, a2 {cfg['max_epochs']} epochs "
+          f"{epochs_label(cfg)} "
           f"(warm-up {cfg['warmup_epochs']}), torch threads {torch.get_num_threads()}",
           flush=True)
     start = time.perf_counter()

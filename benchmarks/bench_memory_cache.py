@@ -7,7 +7,7 @@ the refit) instead of once per (grid point, fold).  This script runs the same
 
 * ``uncached``: ``memory=None``;
 * ``cached (cold)``: ``memory=joblib.Memory(<empty temporary folder>)``;
-* ``cached (warm)``: the same search again with the now-filled cache
+* ``cached (warm)``: the same search again with the cache the cold run filled
   (what a second search, e.g. over another ``loss``, costs).
 
 It reports the speed ratio uncached / cached (not an absolute time: it
@@ -41,7 +41,7 @@ _HERE = str(Path(__file__).resolve().parent)
 if _HERE not in sys.path:  # loaded by path, not run as a script
     sys.path.insert(0, _HERE)
 from _common import (  # noqa: E402
-    environment, make_parser, parse_args, pyplot, run_main, save_figure, write_csv,
+    environment, epochs_label, make_parser, parse_args, pyplot, run_main, save_figure, write_csv,
 )
 
 FULL = dict(lrs=[0.003, 0.01, 0.03, 0.1], cv=3, n_train=None, noise_rate=0.4,
@@ -144,7 +144,7 @@ def plot(rows, path):
     ax.set_title(
         f"memory= cache, lr grid {r0['lr_grid']} x cv={r0['cv']}\n"
         f"digits n={r0['n_train']}, {r0['noise']}, phases=pretrain, "
-        f"a1 {r0['pretrain_epochs']} ep, a2 {r0['max_epochs']} ep, "
+        f"{epochs_label(r0, 'ep')}, "
         f"{r0['torch_threads']} thread(s)", fontsize=8)
     save_figure(fig, path)
 
@@ -154,11 +154,10 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     args = parse_args(parser, argv)
     cfg = QUICK if args.quick else FULL
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = args.out
     print(f"bench_memory_cache: digits, GridSearchCV lr={cfg['lrs']} cv={cfg['cv']}, "
-          f"phases=pretrain, a1 {cfg['pretrain_epochs']} epochs, a2 {cfg['max_epochs']} "
-          f"epochs, torch threads {torch.get_num_threads()}", flush=True)
+          f"phases=pretrain, {epochs_label(cfg)}, torch threads {torch.get_num_threads()}",
+          flush=True)
     start = time.perf_counter()
     rows, _ = run(cfg, random_state=args.seed)
     write_csv(rows, COLUMNS, out / "memory_cache.csv")

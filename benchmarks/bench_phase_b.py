@@ -9,8 +9,9 @@ label-free and cached per seed, so it runs once per seed.  Every finished fit
 is appended to ``benchmarks/results/<name>.csv`` at once (``--name``, default
 ``phase_b``); a rerun skips the cells already there.  ``<name>_summary.csv``
 and ``<name>.png`` give the mean over seeds; ``benchmarks/report.py`` merges
-every ``phase_b_*.csv`` (e.g. one run per reading, in parallel).  This is the measurement behind the defaults of
-``finetune_temperature`` and ``supcon_weighting``.
+every ``phase_b_*.csv`` (e.g. one run per reading, in parallel).  This is the
+measurement behind the defaults of ``finetune_temperature`` and
+``supcon_weighting``.
 
 Usage::
 
@@ -48,8 +49,7 @@ def main(argv=None):
     parser.add_argument("--weightings", nargs="+", default=["paper", "authors"])
     parser.add_argument("--name", default="phase_b", help="stem of the output files")
     args = parse_args(parser, argv)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = args.out
     settings, seeds, params = SETTINGS, args.seeds, {}
     if args.quick:
         settings, seeds = settings[:1], seeds[:1]
@@ -57,8 +57,8 @@ def main(argv=None):
     path = out / f"{args.name}.csv"
     done = set()
     if path.exists():
-        old = pd.read_csv(path)
-        done = set(zip(*(old[k] for k in KEY)))
+        written = pd.read_csv(path)
+        done = set(zip(*(written[k] for k in KEY)))
     X, y = load_digits(return_X_y=True)
     env = environment()
     for seed in seeds:

@@ -1,4 +1,4 @@
-"""Streaming a folder of images from disk against holding it in memory (issue 12, item 1).
+"""Streaming a folder of images from disk against holding it in memory.
 
 ``fit`` takes a torch ``Dataset`` (here torchvision's ``ImageFolder``) and
 streams it: DataLoader workers decode and resize each image, uint8 batches go
@@ -147,8 +147,7 @@ def main(argv=None):
         print(json.dumps(child(json.loads(args.child))), flush=True)
         return None
     cfg = QUICK if args.quick else FULL
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = args.out
     env = environment()
     data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="bench_streaming_"))
     rows = []

@@ -181,8 +181,7 @@ def main(argv=None):
     for key in ("datasets", "seeds", "loss"):
         if getattr(args, key) is not None:
             cfg[key] = getattr(args, key)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = args.out
     hp = resolved_params(cfg)
     print(f"bench_tabular: {cfg['datasets']}, symmetric noise {cfg['rates']}, seeds "
           f"{cfg['seeds']}, loss={cfg['loss']}, lr={hp['lr']}, a1 {hp['pretrain_epochs']} / "
