@@ -581,7 +581,6 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
             setattr(self, key, value)
         return self
 
-
     # ------------------------------------------------------------------ fit
     @limit_worker_threads  # one torch thread per dask/Ray task: noisyclf/_parallel.py
     def fit(self, X, y=None, sample_weight=None):

@@ -279,7 +279,7 @@ class _PhaseNetMixin:
         return torch.device(self.device).type == "cuda"
 
     def initialize(self):
-        precision = getattr(self, "precision", "fp32")
+        precision = self.precision
         _check_precision(precision, self.device)
         if FIX_MALLOC_THRESHOLD:
             fix_malloc_threshold()
@@ -291,7 +291,7 @@ class _PhaseNetMixin:
 
     def initialize_module(self):
         super().initialize_module()
-        if getattr(self, "channels_last", False):
+        if self.channels_last:
             # 4-D (conv) weights only; linear layers are unaffected.
             self.module_.to(memory_format=torch.channels_last)
         # The augmenter is named by ``augmenter`` ("simclr", "weak", "tabular",
@@ -315,7 +315,7 @@ class _PhaseNetMixin:
         return x
 
     def _module_format(self, x):
-        if getattr(self, "channels_last", False) and x.dim() == 4:
+        if self.channels_last and x.dim() == 4:
             return x.contiguous(memory_format=torch.channels_last)
         return x
 
@@ -333,7 +333,7 @@ class _PhaseNetMixin:
 
     def _autocast(self):
         """Autocast context of the training steps' forward passes (``precision``)."""
-        dtype = _AUTOCAST_DTYPES.get(getattr(self, "precision", "fp32"))
+        dtype = _AUTOCAST_DTYPES.get(self.precision)
         return torch.autocast(torch.device(self.device).type, dtype=dtype or torch.bfloat16,
                               enabled=dtype is not None)
 
@@ -448,21 +448,16 @@ class ContrastiveNet(_PhaseNetMixin, NeuralNet):
         are fp32.  "fp16" needs CUDA and uses a gradient scaler.
     channels_last : bool, default=False
         Channels-last memory format for conv weights and image batches.
-    joint_views : bool, default=False
-        Encode both views in one forward pass of a 2N batch (as SimCLR's and
-        SupContrast's code do), so BatchNorm statistics span both views;
-        ``False`` runs one pass per view.
     **kwargs
         Passed to :class:`skorch.NeuralNet`.
     """
 
     def __init__(self, module, criterion, *args, augmenter="none", precision="fp32",
-                 channels_last=False, joint_views=False, **kwargs):
+                 channels_last=False, **kwargs):
         super().__init__(module, criterion, *args, **kwargs)
         self.augmenter = augmenter
         self.precision = precision
         self.channels_last = channels_last
-        self.joint_views = joint_views
 
     def train_step_single(self, batch, **fit_params):
         self._set_training(True)
@@ -474,11 +469,8 @@ class ContrastiveNet(_PhaseNetMixin, NeuralNet):
         if part is not None:
             v1, v2 = v1[part], v2[part]
         with self._autocast(), self._global_batch(part):
-            if getattr(self, "joint_views", False):
-                z1, z2 = self.infer(torch.cat([v1, v2]), **fit_params).float().chunk(2)
-            else:
-                z1 = self.infer(v1, **fit_params).float()
-                z2 = self.infer(v2, **fit_params).float()
+            z1 = self.infer(v1, **fit_params).float()
+            z2 = self.infer(v2, **fit_params).float()
         if part is not None:  # negatives span the global batch (gradients flow back)
             z1, z2 = _distributed.gather(z1), _distributed.gather(z2)
         if "weight" not in Xi:  # a1: label-free (skorch puts a placeholder in yi)
