@@ -16,7 +16,6 @@ tabular input left alone, the caller's arrays never modified.  Every fit is
 tiny (a2 alone, one or two epochs on <= 120 small images).
 """
 
-import pickle
 import warnings
 
 import numpy as np
@@ -454,15 +453,6 @@ def test_fitted_layout_is_used_at_predict_even_after_set_params():
     proba = clf.predict_proba(rgb)
     clf.set_params(data_format="channels_first")  # not refitted: the fitted layout stands
     np.testing.assert_array_equal(clf.predict_proba(rgb), proba)
-
-
-def test_model_pickled_without_its_layout_record_still_predicts():
-    X, y = _digits_uint8(40)
-    clf = _clf().fit(X, y)
-    proba = clf.predict_proba(X)
-    state = pickle.loads(pickle.dumps(clf))
-    del state.__dict__["_input_spec"]  # a pickle that records no data_format
-    np.testing.assert_array_equal(state.predict_proba(X), proba)
 
 
 # ======================================================================== 4-D rule
