@@ -17,9 +17,8 @@ pre-train at all.
 
 This example counts the cached pre-trainings in the cache directory to show
 it.  ``benchmarks/bench_memory_cache.py`` measures the saving on a larger
-grid: 133.7 s uncached, 56.2 s with an empty cache and 25.0 s with a warm
-one (README, ``benchmarks/results/memory_cache.csv``), with identical
-models.
+grid, with identical models: see :ref:`bench-memory` in the benchmark
+results.
 
 **Settings.** Digits with 40% symmetric noise, ``phases="pretrain"`` (a1 +
 a2; the cache works the same for ``"full"``) and a short schedule

@@ -17,7 +17,7 @@ over three seeds with longer training.  Expect noisy curves here.
 **Settings.** 24 candidates (4 learning rates x 2 modes x 3 losses) on two
 splits, a1 cached with ``memory``, ``pretrain_epochs=8, max_epochs=5,
 gmm_epochs=1``; about 35 s on two CPU cores.  The benchmark's measured table
-is in the README (``benchmarks/results/lr_sensitivity.csv``).
+is :ref:`bench-lr` in the benchmark results.
 """
 
 # %%

@@ -21,10 +21,9 @@ so this example uses 600 training and 300 test images and one to three
 epochs per phase (about 30 s on two CPU cores).  The accuracies printed
 below are therefore close to chance; the point is the code.  Nothing is
 downloaded: the network is built with ``weights=None`` and the images are
-read from the local ``cifar10_jpeg.npz`` by
-:func:`~noisyclf.datasets.load_cifar10`.  Where that file is missing (it is
-looked for in ``$NOISYCLF_DATA`` and ``../shared/data``), the example says
-so and runs on synthetic images of the same shape instead.
+read from a local ``cifar10_jpeg.npz`` by
+:func:`~noisyclf.datasets.load_cifar10`.  Where that file is missing, the
+example says so and runs on synthetic images of the same shape instead.
 """
 
 # %%
@@ -34,9 +33,11 @@ so and runs on synthetic images of the same shape instead.
 # uint8 ``(n, 32, 32, 3)`` images (channels last; the estimator detects the
 # layout and scales uint8 pixels to [0, 1]).  With ``label_noise`` it also
 # returns CIFAR-10N's human labels ("worse_label": about 40% wrong) and the
-# clean ones.  Set the ``NOISYCLF_DATA`` environment variable to the
-# directory holding ``cifar10_jpeg.npz`` if it is elsewhere.
+# clean ones.  ``DATA`` is the directory holding ``cifar10_jpeg.npz`` and
+# ``cifar10n_labels.npz``: the ``NOISYCLF_DATA`` environment variable, else
+# ``shared/data`` beside the repository.
 import copy
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -56,6 +57,11 @@ from noisyclf.datasets import CIFAR10_CLASSES, load_cifar10
 torch.set_num_threads(1)
 SEED = 0
 N_TRAIN, N_TEST = 600, 300
+try:
+    REPO = Path(__file__).resolve().parents[1]
+except NameError:  # sphinx-gallery runs the example from examples/ without __file__
+    REPO = Path.cwd().resolve().parent
+DATA = Path(os.environ.get("NOISYCLF_DATA", REPO.parent / "shared" / "data"))
 
 
 def synthetic_images(n, rng):
@@ -73,8 +79,10 @@ def synthetic_images(n, rng):
 
 try:
     X_train, y_noisy, y_train = load_cifar10(
-        n_samples=N_TRAIN, random_state=SEED, label_noise="worse_label")
-    X_test, y_test = load_cifar10(subset="test", n_samples=N_TEST, random_state=SEED)
+        DATA / "cifar10_jpeg.npz", n_samples=N_TRAIN, random_state=SEED,
+        label_noise="worse_label")
+    X_test, y_test = load_cifar10(DATA / "cifar10_jpeg.npz", subset="test",
+                                  n_samples=N_TEST, random_state=SEED)
     print(f"CIFAR-10: {N_TRAIN} training images with CIFAR-10N 'worse_label' labels, "
           f"{N_TEST} test images; classes {', '.join(CIFAR10_CLASSES)}")
 except FileNotFoundError as exc:

@@ -15,8 +15,8 @@ point of comparison.
 **Settings.** One seed; a 70/30 split of the 1,797 digits; a *shortened*
 schedule (``pretrain_epochs=30, max_epochs=20, finetune_epochs=10``) instead
 of the defaults (100 / 40 / 20), so that the example runs in about 30 s on
-two CPU cores.  The defaults do better; ``benchmarks/bench_digits.py`` and
-the README report them over five seeds.
+two CPU cores.  The defaults do better; :ref:`bench-digits` in the
+benchmark results reports them over five seeds.
 """
 
 # %%
@@ -98,15 +98,14 @@ for name, score in scores.items():
 # both network modes stay close to their clean-label accuracy: digits is a
 # small, easy data set, and one seed with a short schedule cannot separate
 # the baseline from the full framework.  Over five seeds with the default
-# schedule (README, ``benchmarks/results/digits_summary.csv``) the full
-# framework is ahead at 60% noise (0.983 against 0.969) and far ahead at 80%
-# (0.875 against 0.699).
+# schedule (:ref:`bench-digits`) the full framework is ahead of the baseline
+# at 60% noise and far ahead at 80%.
 
 # %%
 # What the estimator learnt about the training labels
 # ---------------------------------------------------
 # * ``pseudo_labels_``: phase a2's predictions on the training images, which
-#   phase b uses as its new ground truth.  They are far more often right than
+#   phase b uses as its ground truth.  They are far more often right than
 #   the given labels.
 # * ``sample_weights_``: phase b1's probability that each *pseudo-label* is
 #   right (a two-component Gaussian mixture on per-sample losses); the
