@@ -39,11 +39,11 @@ def _fail_if_called(*args, **kwargs):
 
 @pytest.fixture
 def no_training(monkeypatch):
-    """Any training fails: a1 runs through ``_run_simclr``, the other phases through the nets."""
-    import noisyclf.estimator as estimator_module
+    """Any training fails (a1 runs through ``_phases.run_simclr``, the rest through the nets)."""
+    import noisyclf._phases as phases_module
     import noisyclf.nets as nets_module
 
     for cls in (nets_module.NoisyLabelNet, nets_module.ContrastiveNet):
         monkeypatch.setattr(cls, "fit", _fail_if_called)
         monkeypatch.setattr(cls, "partial_fit", _fail_if_called)
-    monkeypatch.setattr(estimator_module, "_run_simclr", _fail_if_called)
+    monkeypatch.setattr(phases_module, "run_simclr", _fail_if_called)

@@ -11,6 +11,8 @@ import torch.nn.functional as F
 from sklearn.datasets import load_digits
 from sklearn.metrics import roc_auc_score
 
+import noisyclf._input as input_module
+import noisyclf._phases as phases_module
 from noisyclf import ContrastiveNoisyClassifier, make_noisy_labels
 from noisyclf.bootstrap import (
     BetaMixture1D, BootstrapNet, DynamicBootstrappingLoss, MixupBootstrappingLoss,
@@ -385,14 +387,14 @@ def test_bootstrap_continues_a2_on_the_given_labels(digits, monkeypatch):
     X, y = digits
     y_noisy = make_noisy_labels(y, "symmetric", 0.4, random_state=0)
     fitted = {}
-    original = ContrastiveNoisyClassifier._bootstrap
+    original = phases_module.bootstrap
 
-    def spy(self, net, data, labels):
+    def spy(run, net, data, labels):
         fitted["a2_state"] = {k: v.clone() for k, v in net.module_.state_dict().items()}
         fitted["labels"] = labels.clone()
-        return original(self, net, data, labels)
+        return original(run, net, data, labels)
 
-    monkeypatch.setattr(ContrastiveNoisyClassifier, "_bootstrap", spy)
+    monkeypatch.setattr(phases_module, "bootstrap", spy)
     clf = ContrastiveNoisyClassifier(phases="bootstrap", image_shape=(1, 8, 8),
                                      bootstrap_variant="soft", bootstrap_epochs=2,
                                      bootstrap_mixup_alpha=4.0, **TINY).fit(X, y_noisy)
@@ -410,8 +412,8 @@ def test_bootstrap_continues_a2_on_the_given_labels(digits, monkeypatch):
     assert clf.bootstrap_noise_prob_.shape == (len(X),)
     assert np.all((clf.bootstrap_noise_prob_ >= 0) & (clf.bootstrap_noise_prob_ <= 1))
     np.testing.assert_array_equal(clf.predict(X), clf.classes_[
-        clf._predict_encoded(net, clf._make_data(clf._check_predict_input(X),
-                                                 np.ones(len(X), np.float32))).argmax(1)])
+        phases_module.predict_encoded(
+            net, input_module.net_input(input_module.predict_input(clf, X))).argmax(1)])
 
 
 @pytest.mark.parametrize("param, value", [

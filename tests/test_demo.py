@@ -54,7 +54,7 @@ def test_run_reports_progress_and_pretrains_once_per_fold(tmp_path):
     lines = out.getvalue().splitlines()
     assert len(lines) == 2 and "pretrain" in lines[0] and "full" in lines[1]
     # SimCLR is label-free: both modes share one cached a1 run.
-    cached = [p for p in tmp_path.rglob("output.pkl") if "_run_simclr" in str(p)]
+    cached = [p for p in tmp_path.rglob("output.pkl") if "run_simclr" in str(p)]
     assert len(cached) == 1
 
 
@@ -121,5 +121,5 @@ def test_parallel_fits_give_the_same_rows_as_sequential(tmp_path):
     strip = [{k: v for k, v in r.items() if k != "seconds"} for r in one]
     assert strip == [{k: v for k, v in r.items() if k != "seconds"} for r in two]
     # The pre-training ran once, in this process, before the fan-out.
-    cached = [p for p in (tmp_path / "two").rglob("output.pkl") if "_run_simclr" in str(p)]
+    cached = [p for p in (tmp_path / "two").rglob("output.pkl") if "run_simclr" in str(p)]
     assert len(cached) == 1

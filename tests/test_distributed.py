@@ -205,15 +205,15 @@ def _worker(rank, store):
     out["on_rank0_calls"] = calls
 
     # The estimator: every phase, every rank; count GMM fits per rank.
-    import noisyclf.estimator as estimator_module
+    import noisyclf._phases as phases_module
     gmm_calls = []
-    real_gmm = estimator_module.gmm_clean_probability
+    real_gmm = phases_module.gmm_clean_probability
 
     def counting_gmm(*args, **kwargs):
         gmm_calls.append(rank)
         return real_gmm(*args, **kwargs)
 
-    estimator_module.gmm_clean_probability = counting_gmm
+    phases_module.gmm_clean_probability = counting_gmm
     X, y_noisy = _digits()
     clf = ContrastiveNoisyClassifier(**{**FIT, "random_state": None if rank else 0})
     clf.fit(X, y_noisy)

@@ -18,6 +18,8 @@ from sklearn.datasets import load_digits, make_classification
 from sklearn.model_selection import GridSearchCV
 from torch import nn
 
+import noisyclf._cache as cache_module
+import noisyclf._phases as phases_module
 import noisyclf.estimator as estimator_module
 from noisyclf import ContrastiveNoisyClassifier
 from noisyclf.modules import Standardize, embedding_size, make_encoder
@@ -268,14 +270,16 @@ def test_instance_weights_start_a1(digits, monkeypatch):
     torch.manual_seed(2)
     module = TinyCNN(width=3)
     starts = []
-    original = estimator_module.make_encoder
+    original = phases_module.make_encoder
 
     def spy(*args, **kwargs):
         encoder = original(*args, **kwargs)
         starts.append(_state(encoder[1]))
         return encoder
 
+    # The estimator's check of the encoder and the phases' builds.
     monkeypatch.setattr(estimator_module, "make_encoder", spy)
+    monkeypatch.setattr(phases_module, "make_encoder", spy)
     _clf(encoder=module, phases="pretrain").fit(X, y)
     # Every build (the check, a1's net, the container a1's weights load into)
     # starts from the instance's weights.
@@ -289,14 +293,14 @@ def test_pretrain_epochs_0_keeps_the_instance_weights_for_a2(digits, monkeypatch
     torch.manual_seed(3)
     module = TinyCNN(width=3)
     calls = []
-    original = estimator_module.ContrastiveNoisyClassifier._train_classifier
+    original = phases_module.train_classifier
 
-    def spy(est, phase, encoder, data, y, *, frozen_warmup):
+    def spy(run, phase, encoder, data, y, *, frozen_warmup):
         calls.append((phase, _state(encoder[1]), frozen_warmup))
-        return original(est, phase, encoder, data, y, frozen_warmup=frozen_warmup)
+        return original(run, phase, encoder, data, y, frozen_warmup=frozen_warmup)
 
-    monkeypatch.setattr(ContrastiveNoisyClassifier, "_train_classifier", spy)
-    monkeypatch.setattr(estimator_module, "_run_simclr", _fail)  # no SimCLR at all
+    monkeypatch.setattr(phases_module, "train_classifier", spy)
+    monkeypatch.setattr(phases_module, "run_simclr", _fail)  # no SimCLR at all
     clf = _clf(encoder=module, phases="full", pretrain_epochs=0).fit(X, y)
     phase, start, frozen_warmup = calls[0]
     assert phase == "a2" and frozen_warmup
@@ -351,18 +355,18 @@ def test_memory_keys_instances_on_their_weights(digits, tmp_path, capsys):
 
 def test_cache_key_of_an_instance_follows_its_weights():
     module = TinyCNN(width=2)
-    key = estimator_module._encoder_cache_key(module, {})
-    assert estimator_module._encoder_cache_key(copy.deepcopy(module), {}) == key
+    key = cache_module.encoder_cache_key(module, {})
+    assert cache_module.encoder_cache_key(copy.deepcopy(module), {}) == key
     changed = copy.deepcopy(module)
     with torch.no_grad():
         changed.conv.bias[0] += 1e-6
-    assert estimator_module._encoder_cache_key(changed, {}) != key
-    assert estimator_module._encoder_cache_key(TinyCNN, {}) == (__name__, "TinyCNN")
-    assert estimator_module._encoder_cache_key("cnn", {}) == "cnn"
+    assert cache_module.encoder_cache_key(changed, {}) != key
+    assert cache_module.encoder_cache_key(TinyCNN, {}) == (__name__, "TinyCNN")
+    assert cache_module.encoder_cache_key("cnn", {}) == "cnn"
     # Lazy modules have no weights yet: keyed on their architecture.
     lazy = nn.Sequential(nn.LazyLinear(4))
-    assert estimator_module._encoder_cache_key(lazy, {}) == \
-        estimator_module._encoder_cache_key(copy.deepcopy(lazy), {})
+    assert cache_module.encoder_cache_key(lazy, {}) == \
+        cache_module.encoder_cache_key(copy.deepcopy(lazy), {})
 
 
 # --------------------------------------------------------------- bad encoders

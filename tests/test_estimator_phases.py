@@ -24,7 +24,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-import noisyclf.estimator as estimator_module
+import noisyclf._phases as phases_module
 from noisyclf import ContrastiveNoisyClassifier, make_noisy_labels
 from noisyclf.losses import NTXentLoss, WeightedSupConLoss
 from noisyclf.nets import ContrastiveNet
@@ -91,13 +91,13 @@ class _Spies:
         self.heads = []
         self.encoders = []
         self.gmm = []
-        orig_run = estimator_module._run_simclr
-        orig_train = ContrastiveNoisyClassifier._train_classifier
-        orig_select = ContrastiveNoisyClassifier._select
-        orig_cmod = estimator_module.ContrastiveModule
-        orig_head = estimator_module.ClassifierHead
-        orig_make_encoder = estimator_module.make_encoder
-        orig_gmm = estimator_module.gmm_clean_probability
+        orig_run = phases_module.run_simclr
+        orig_train = phases_module.train_classifier
+        orig_select = phases_module.select
+        orig_cmod = phases_module.ContrastiveModule
+        orig_head = phases_module.ClassifierHead
+        orig_make_encoder = phases_module.make_encoder
+        orig_gmm = phases_module.gmm_clean_probability
         orig_contrastive_fit = ContrastiveNet.fit
         spies = self
 
@@ -106,16 +106,16 @@ class _Spies:
             spies.simclr.append(copy.deepcopy(out[0]))
             return out
 
-        def train_classifier(est, phase, encoder, data, y, *, frozen_warmup):
+        def train_classifier(run, phase, encoder, data, y, *, frozen_warmup):
             call = dict(phase=phase, encoder=encoder, y=y.clone(),
                         encoder_state=_state(encoder), frozen_warmup=frozen_warmup)
-            net = orig_train(est, phase, encoder, data, y, frozen_warmup=frozen_warmup)
+            net = orig_train(run, phase, encoder, data, y, frozen_warmup=frozen_warmup)
             call["net"] = net
             call["encoder_state_after"] = _state(net.module_.encoder)
             spies.classifier.append(call)
             return net
 
-        def select(est, net, data, y):
+        def select(run, net, data, y):
             module = net.module_
             was_training = module.training
             module.eval()
@@ -124,7 +124,7 @@ class _Spies:
             module.train(was_training)
             spies.select.append(dict(argmax=logits.argmax(1).numpy(),
                                      encoder_state=_state(module.encoder)))
-            return orig_select(est, net, data, y)
+            return orig_select(run, net, data, y)
 
         def contrastive_module(encoder, projection):
             spies.contrastive_modules.append(dict(encoder=_state(encoder),
@@ -151,14 +151,14 @@ class _Spies:
             spies.gmm.append(dict(losses=np.array(losses, copy=True), weights=weights))
             return weights
 
-        monkeypatch.setattr(estimator_module, "gmm_clean_probability", gmm)
-        monkeypatch.setattr(estimator_module, "_run_simclr", run_simclr)
-        monkeypatch.setattr(ContrastiveNoisyClassifier, "_train_classifier", train_classifier)
-        monkeypatch.setattr(ContrastiveNoisyClassifier, "_select", select)
-        monkeypatch.setattr(estimator_module, "ContrastiveModule", contrastive_module)
+        monkeypatch.setattr(phases_module, "gmm_clean_probability", gmm)
+        monkeypatch.setattr(phases_module, "run_simclr", run_simclr)
+        monkeypatch.setattr(phases_module, "train_classifier", train_classifier)
+        monkeypatch.setattr(phases_module, "select", select)
+        monkeypatch.setattr(phases_module, "ContrastiveModule", contrastive_module)
         monkeypatch.setattr(ContrastiveNet, "fit", contrastive_fit)
-        monkeypatch.setattr(estimator_module, "ClassifierHead", classifier_head)
-        monkeypatch.setattr(estimator_module, "make_encoder", make_encoder)
+        monkeypatch.setattr(phases_module, "ClassifierHead", classifier_head)
+        monkeypatch.setattr(phases_module, "make_encoder", make_encoder)
 
 
 def _fit_spied(X, y, **params):
@@ -404,15 +404,15 @@ def test_b2_trains_the_encoder_even_when_warmup_covers_all_of_a2(small_digits, m
     # BatchNorm statistics).
     X, y = small_digits
     seen = {}
-    orig = ContrastiveNoisyClassifier._contrast
+    orig = phases_module.contrast
 
-    def contrast(est, net, projection, data, pseudo):
+    def contrast(run, net, projection, data, pseudo, weights):
         seen["before"] = _state(net.module_.encoder)
-        encoder = orig(est, net, projection, data, pseudo)
+        contrastive_net, encoder = orig(run, net, projection, data, pseudo, weights)
         seen["after"] = _state(encoder)
-        return encoder
+        return contrastive_net, encoder
 
-    monkeypatch.setattr(ContrastiveNoisyClassifier, "_contrast", contrast)
+    monkeypatch.setattr(phases_module, "contrast", contrast)
     clf = _clf(phases="full", image_shape=(1, 8, 8), pretrain_epochs=1, max_epochs=2,
                warmup_epochs=3, finetune_epochs=1).fit(X, y)
     assert _changed(seen["after"], seen["before"], lambda k: k.endswith("weight"))

@@ -8,12 +8,13 @@ import pytest
 import torch
 from skorch.callbacks import Callback, Freezer, Unfreezer
 
+from noisyclf.exceptions import DivergenceError
 from noisyclf.losses import ELRLoss, NFLRCELoss, NTXentLoss, WeightedSupConLoss
 from noisyclf.modules import (
     ClassifierHead, ClassifierModule, ContrastiveModule, MLPEncoder, ProjectionHead,
 )
 from noisyclf.nets import (
-    ContrastiveNet, DivergenceError, NoisyLabelNet, TensorBatches, fix_malloc_threshold,
+    ContrastiveNet, NoisyLabelNet, TensorBatches, fix_malloc_threshold,
     make_criterion,
 )
 

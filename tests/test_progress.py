@@ -203,9 +203,9 @@ class _Net:
 
 
 def test_callback_line_for_an_interrupted_phase(capsys):
-    from noisyclf.estimator import _PhaseProgress
+    from noisyclf._progress import PhaseProgress
 
-    progress = _PhaseProgress("a2 classifier (ce)", 4)
+    progress = PhaseProgress("a2 classifier (ce)", 4)
     net = _Net()
     progress.on_train_begin(net)
     for loss in (0.5, 0.25):
@@ -221,9 +221,9 @@ def test_callback_line_for_an_interrupted_phase(capsys):
 
 
 def test_callback_bar_and_pickling_mid_phase(terminal, bars):
-    from noisyclf.estimator import _PhaseProgress
+    from noisyclf._progress import PhaseProgress
 
-    progress = _PhaseProgress("b2 contrastive training", 3)
+    progress = PhaseProgress("b2 contrastive training", 3)
     net = _Net()
     with contextlib.redirect_stdout(terminal):
         progress.on_train_begin(net)

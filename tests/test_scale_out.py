@@ -14,7 +14,7 @@ Each test checks that
 * each fit runs on one torch thread in its worker (``noisyclf._parallel``).
 
 :class:`CountingEncoder` counts the a1 runs that really trained: it logs to
-a file every worker appends to when it is built inside ``_run_simclr``,
+a file every worker appends to when it is built inside ``_phases.run_simclr``,
 and each torch thread count its forward passes see.  The workers import it
 from this module: dask's spawned workers inherit ``sys.path``, Ray's get this
 folder on ``PYTHONPATH`` through ``runtime_env``.
@@ -62,7 +62,7 @@ class CountingEncoder(nn.Module):
         self.seen = set()
         frame = sys._getframe(1)
         while frame is not None:  # built by a pre-training that runs (not one loaded)
-            if frame.f_code.co_name == "_run_simclr":
+            if frame.f_code.co_name == "run_simclr":
                 _append(log, f"a1 {os.getpid()}")
                 break
             frame = frame.f_back
@@ -94,7 +94,7 @@ def _pids(log):
 
 def _a1_cache_entries(location):
     """Results stored by joblib.Memory for a1 (one folder per distinct call)."""
-    return len(list(Path(location).glob("joblib/**/_run_simclr/*/output.pkl")))
+    return len(list(Path(location).glob("joblib/**/run_simclr/*/output.pkl")))
 
 
 def _clf(log, memory=None):
