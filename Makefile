@@ -1,4 +1,4 @@
-.PHONY: demo test bench docs
+.PHONY: demo test lint bench docs
 
 demo:  ## README command 1: install and run the digits demo
 	python -m pip install -e . && python -m noisyclf
@@ -12,5 +12,8 @@ bench:  ## benchmark scripts; CSV and plots go to benchmarks/results/
 	python benchmarks/bench_tabular.py
 	python benchmarks/bench_lr_sensitivity.py
 
-docs:
-	python -m pip install -e ".[docs]" && sphinx-build -b html docs docs/_build/html
+lint:  ## what tests/test_lint.py checks
+	python -m ruff check .
+
+docs:  ## warnings are errors
+	python -m pip install -e ".[docs]" && python -m sphinx -W -b html docs docs/_build/html
