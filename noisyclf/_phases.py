@@ -5,13 +5,13 @@ Each takes the :class:`Run` of the fit (the hyperparameters and what ``fit``
 resolved: seed, device, precision, input shape, standardisation) and returns
 what it produced; the estimator stores it in its fitted attributes::
 
-    pretrain            a1  SimCLR on encoder + projection head (NT-Xent, eq. 6)
-    train_classifier    a2  classifier head on the encoder, noise-robust loss (eqs. 1-5)
-    classifier_outputs      a2's pseudo-labels and the quality of the given labels
-    select              b1  2-component GMM on losses against the pseudo-labels
-    contrast            b2  weighted supervised contrastive training (eq. 8)
-    train_classifier    b3  final classifier on the pseudo-labels
-    bootstrap               section 6.4: dynamic bootstrapping with mixup
+    pretrain                a1  SimCLR on encoder + projection head (NT-Xent, eq. 6)
+    train_classifier        a2  classifier head on the encoder, noise-robust loss (eqs. 1-5)
+    classifier_outputs          a2's pseudo-labels and the quality of the given labels
+    pseudo_label_weights    b1  2-component GMM on losses against the pseudo-labels
+    supervised_contrastive  b2  weighted supervised contrastive training (eq. 8)
+    train_classifier        b3  final classifier on the pseudo-labels
+    dynamic_bootstrapping       section 6.4: dynamic bootstrapping with mixup
 
 Every phase is a skorch net made by :func:`build_net` and fitted by
 :func:`fit_net`, under a torch RNG seeded from the fit's seed and the phase's
@@ -44,8 +44,9 @@ from .modules import (
 from .nets import ContrastiveNet, NoisyLabelNet, make_criterion
 from .selection import gmm_clean_probability, label_issue_mask
 
-__all__ = ["FitInterrupted", "Run", "Seed", "bootstrap", "build_net", "classifier_outputs",
-           "contrast", "embed", "fit_net", "pretrain", "random_encoder", "run_simclr", "select",
+__all__ = ["FitInterrupted", "Run", "Seed", "build_net", "classifier_outputs",
+           "dynamic_bootstrapping", "embed", "fit_net", "predict_probabilities", "pretrain",
+           "pseudo_label_weights", "random_encoder", "run_simclr", "supervised_contrastive",
            "train_classifier"]
 
 
@@ -281,13 +282,12 @@ def fit_net(run, net, phase, stream, data, y):
         run.note_interrupted(phase)
 
 
-def predict_encoded(net, x, proba=True):
-    """Logits (or softmax probabilities), float64, of ``net`` in eval mode on input ``x``."""
+def predict_probabilities(net, x):
+    """Softmax class probabilities (float64 ndarray) of ``net`` in eval mode on input ``x``."""
     # Forked: every DataLoader iteration draws a seed from torch's global RNG.
     with torch.random.fork_rng(devices=fork_devices(net.device)):
         logits = net.forward({"x": x}, training=False, device="cpu")
-    logits = logits.double()
-    return (torch.softmax(logits, dim=1) if proba else logits).numpy()
+    return torch.softmax(logits.double(), dim=1).numpy()
 
 
 def embed(net, X, batch_size=1024):
@@ -491,14 +491,14 @@ class ClassifierOutputs:
 def classifier_outputs(run, net, data, y):
     """a2's pseudo-labels (argmax on the un-augmented training set) and the given labels'
     quality: a GMM on a2's recorded losses against the given labels ``y``."""
-    pseudo = predict_encoded(net, data["x"]).argmax(1)
+    pseudo = predict_probabilities(net, data["x"]).argmax(1)
     quality = _gmm(run, _recorded_losses(net, data, y), "given", Seed.GIVEN_LABEL_GMM)
     return ClassifierOutputs(torch.as_tensor(pseudo, dtype=torch.long), quality,
                              label_issue_mask(quality))
 
 
 # ------------------------------------------------------------ panel b
-def select(run, net, data, pseudo):
+def pseudo_label_weights(run, net, data, pseudo):
     """b1: GMM on the per-sample losses against the pseudo-labels -> ``(weights, net)``.
 
     As in the authors' code, a classifier head is first trained briefly
@@ -522,7 +522,7 @@ def select(run, net, data, pseudo):
     return _gmm(run, losses, "pseudo", Seed.B1_GMM), selection_net
 
 
-def contrast(run, net, projection, data, pseudo, weights):
+def supervised_contrastive(run, net, projection, data, pseudo, weights):
     """b2: weighted supervised contrastive training (eq. 8) of a copy of a2's encoder with
     the pseudo-labels and b1's ``weights`` -> ``(net, encoder)``."""
     run.begin("b2")
@@ -534,7 +534,7 @@ def contrast(run, net, projection, data, pseudo, weights):
     return contrastive_net, encoder
 
 
-def bootstrap(run, net, data, y):
+def dynamic_bootstrapping(run, net, data, y):
     """Section 6.4: dynamic bootstrapping with mixup (Arazo et al.) of a copy of a2's
     classifier on the given labels ``y`` -> ``(net, noise probability or None)``."""
     run.begin("bootstrap")

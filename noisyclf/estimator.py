@@ -641,13 +641,13 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         with contextlib.suppress(_phases.FitInterrupted):
             # Panel a: pre-training.
             if "a1" in plan:
-                a1 = _phases.pretrain(run, X)                                     # a1
+                a1 = _phases.pretrain(run, X)                                           # a1
                 self.encoder_net_, self.pretrain_history_ = a1.net, a1.history
                 encoder, projection = a1.encoder, a1.projection
             else:
                 self.encoder_net_, self.pretrain_history_ = None, []
                 encoder, projection = _phases.random_encoder(run), None
-            a2 = _phases.train_classifier(                                       # a2
+            a2 = _phases.train_classifier(                                             # a2
                 run, "a2", encoder, data, y, frozen_warmup="a1" in plan)
             self.classifier_net_ = a2
             outputs = _phases.classifier_outputs(run, a2, data, y)
@@ -656,15 +656,16 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
             self.label_quality_, self.label_issues_ = outputs.label_quality, outputs.label_issues
 
             # Panel b: fine-tuning; the pseudo-labels are the new ground truth.
-            self.sample_weights_, self.selection_net_ = _phases.select(run, a2, data, pseudo)  # b1
+            self.sample_weights_, self.selection_net_ = _phases.pseudo_label_weights(  # b1
+                run, a2, data, pseudo)
             if "bootstrap" in plan:  # section 6.4 instead of b2-b3, on the given labels
-                self.classifier_net_, noise_prob = _phases.bootstrap(run, a2, data, y)
+                self.classifier_net_, noise_prob = _phases.dynamic_bootstrapping(run, a2, data, y)
                 if noise_prob is not None:
                     self.bootstrap_noise_prob_ = noise_prob
             if "b2" in plan:
-                self.encoder_net_, encoder = _phases.contrast(                   # b2
+                self.encoder_net_, encoder = _phases.supervised_contrastive(            # b2
                     run, a2, projection, data, pseudo, self.sample_weights_)
-                self.classifier_net_ = _phases.train_classifier(                 # b3
+                self.classifier_net_ = _phases.train_classifier(                      # b3
                     run, "b3", copy.deepcopy(encoder), data, pseudo, frozen_warmup=True)
         self.interrupted_phase_ = run.interrupted
         return self
@@ -781,7 +782,7 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
                 f"was trained; call fit again."
             )
         X = _input.predict_input(self, X)
-        return _phases.predict_encoded(self.classifier_net_, _input.net_input(X))
+        return _phases.predict_probabilities(self.classifier_net_, _input.net_input(X))
 
     def predict(self, X):
         """Predicted labels (from ``classes_``).

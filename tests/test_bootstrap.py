@@ -387,14 +387,14 @@ def test_bootstrap_continues_a2_on_the_given_labels(digits, monkeypatch):
     X, y = digits
     y_noisy = make_noisy_labels(y, "symmetric", 0.4, random_state=0)
     fitted = {}
-    original = phases_module.bootstrap
+    original = phases_module.dynamic_bootstrapping
 
     def spy(run, net, data, labels):
         fitted["a2_state"] = {k: v.clone() for k, v in net.module_.state_dict().items()}
         fitted["labels"] = labels.clone()
         return original(run, net, data, labels)
 
-    monkeypatch.setattr(phases_module, "bootstrap", spy)
+    monkeypatch.setattr(phases_module, "dynamic_bootstrapping", spy)
     clf = ContrastiveNoisyClassifier(phases="bootstrap", image_shape=(1, 8, 8),
                                      bootstrap_variant="soft", bootstrap_epochs=2,
                                      bootstrap_mixup_alpha=4.0, **TINY).fit(X, y_noisy)
@@ -412,7 +412,7 @@ def test_bootstrap_continues_a2_on_the_given_labels(digits, monkeypatch):
     assert clf.bootstrap_noise_prob_.shape == (len(X),)
     assert np.all((clf.bootstrap_noise_prob_ >= 0) & (clf.bootstrap_noise_prob_ <= 1))
     np.testing.assert_array_equal(clf.predict(X), clf.classes_[
-        phases_module.predict_encoded(
+        phases_module.predict_probabilities(
             net, input_module.net_input(input_module.predict_input(clf, X))).argmax(1)])
 
 

@@ -93,7 +93,7 @@ class _Spies:
         self.gmm = []
         orig_run = phases_module.run_simclr
         orig_train = phases_module.train_classifier
-        orig_select = phases_module.select
+        orig_select = phases_module.pseudo_label_weights
         orig_cmod = phases_module.ContrastiveModule
         orig_head = phases_module.ClassifierHead
         orig_make_encoder = phases_module.make_encoder
@@ -154,7 +154,7 @@ class _Spies:
         monkeypatch.setattr(phases_module, "gmm_clean_probability", gmm)
         monkeypatch.setattr(phases_module, "run_simclr", run_simclr)
         monkeypatch.setattr(phases_module, "train_classifier", train_classifier)
-        monkeypatch.setattr(phases_module, "select", select)
+        monkeypatch.setattr(phases_module, "pseudo_label_weights", select)
         monkeypatch.setattr(phases_module, "ContrastiveModule", contrastive_module)
         monkeypatch.setattr(ContrastiveNet, "fit", contrastive_fit)
         monkeypatch.setattr(phases_module, "ClassifierHead", classifier_head)
@@ -404,7 +404,7 @@ def test_b2_trains_the_encoder_even_when_warmup_covers_all_of_a2(small_digits, m
     # BatchNorm statistics).
     X, y = small_digits
     seen = {}
-    orig = phases_module.contrast
+    orig = phases_module.supervised_contrastive
 
     def contrast(run, net, projection, data, pseudo, weights):
         seen["before"] = _state(net.module_.encoder)
@@ -412,7 +412,7 @@ def test_b2_trains_the_encoder_even_when_warmup_covers_all_of_a2(small_digits, m
         seen["after"] = _state(encoder)
         return contrastive_net, encoder
 
-    monkeypatch.setattr(phases_module, "contrast", contrast)
+    monkeypatch.setattr(phases_module, "supervised_contrastive", contrast)
     clf = _clf(phases="full", image_shape=(1, 8, 8), pretrain_epochs=1, max_epochs=2,
                warmup_epochs=3, finetune_epochs=1).fit(X, y)
     assert _changed(seen["after"], seen["before"], lambda k: k.endswith("weight"))
