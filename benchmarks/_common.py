@@ -75,9 +75,22 @@ def run_main(main):
     return main()
 
 
+def cpu_model():
+    """The CPU's model name (``/proc/cpuinfo``'s, else ``platform.processor()``)."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def environment():
-    """Threads, CPU count and versions, recorded in every CSV row."""
+    """CPU model, threads, CPU count and versions, recorded in every CSV row."""
     return {
+        "cpu_model": cpu_model(),
         "torch_threads": torch.get_num_threads(),
         "openmp_threads": max((i["num_threads"] for i in threadpool_info()
                                if i["user_api"] == "openmp"), default=""),

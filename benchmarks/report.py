@@ -671,29 +671,27 @@ def speed_section():
     rows = []
     for _, r in a1.iterrows():
         rows.append([r["phase"], f"{r['images']} {r['shape']}", r["n"], r["precision"],
-                     r["channels_last"], "" if pd.isna(r["joint_views"]) else r["joint_views"],
-                     r["loop"], f"{r['sec_per_epoch']:.2f}", f"{r['images_per_s']:.0f}",
-                     f"{r['speedup']:.2f}x"])
+                     r["channels_last"], r["loop"], f"{r['sec_per_epoch']:.2f}",
+                     f"{r['images_per_s']:.0f}", f"{r['speedup']:.2f}x"])
     blocks += [para(
         f"Phases a1 and a2 (``--sections a1``). {where(a1)}Seconds per epoch, "
         f"batch 128, median of {int(env['rounds'])} round-robin epochs; speed-up against "
-        "the first row of each image size and phase (NCHW fp32, one pass per view). "
-        "\"2N pass\" encodes both views in one forward pass; \"hand-written\" is a plain "
-        "PyTorch loop over the same module."),
-        table(["phase", "images", "n", "precision", "channels-last", "2N pass", "loop",
+        "the first row of each image size and phase (NCHW fp32). \"hand-written\" is a "
+        "plain PyTorch loop over the same module, channels-last, one pass per view."),
+        table(["phase", "images", "n", "precision", "channels-last", "loop",
                "s/epoch", "images/s", "speed-up"], rows)]
     summary = []
     for images in dict.fromkeys(a1["images"]):
         g = a1[(a1["images"] == images) & (a1["loop"] == "skorch") & a1["channels_last"]]
         for phase in ("a1", "a2"):
-            h = g[(g["phase"] == phase) & (g["joint_views"] != True)]  # noqa: E712
+            h = g[g["phase"] == phase]
             t = h.set_index("precision")["sec_per_epoch"]
             if {"fp32", "bf16"} <= set(t.index):
                 best = h[h["precision"] == "bf16"]["speedup"].iloc[0]
                 summary.append(f"{phase} on {images}: bf16 {t['fp32'] / t['bf16']:.2f}x "
                                f"faster than fp32 (both channels-last), {best:.2f}x faster "
                                "than NCHW fp32")
-    hand = a1[a1["joint_views"] == True]  # noqa: E712
+    hand = a1[(a1["phase"] == "a1") & a1["channels_last"]]
     ratio = hand.pivot_table(index=["images", "precision"], columns="loop",
                              values="sec_per_epoch")
     if {"skorch", "hand-written"} <= set(ratio.columns):
