@@ -23,12 +23,14 @@ import pytest
 import torch
 from scipy.ndimage import gaussian_filter
 from sklearn.base import clone
-from sklearn.datasets import load_digits, make_classification
+from sklearn.datasets import load_digits
 from sklearn.exceptions import DataConversionWarning, NotFittedError
 
 from noisyclf import ContrastiveNoisyClassifier
 from noisyclf import _input
 from noisyclf.modules import Standardize
+
+from _data import digit_images, tabular
 
 TINY = dict(phases="baseline", pretrain_epochs=1, max_epochs=2, finetune_epochs=1,
             warmup_epochs=0, batch_size=32, device="cpu", random_state=0)
@@ -43,12 +45,6 @@ def no_warnings():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         yield
-
-
-def _tabular(n=80, n_features=10, seed=0):
-    X, y = make_classification(n_samples=n, n_features=n_features, n_informative=5,
-                               n_redundant=0, n_classes=3, random_state=seed)
-    return X, y
 
 
 def _digits_uint8(n=120):
@@ -73,14 +69,9 @@ def _smooth_rgb_nhwc(n=40, size=8):
     return X / X.max()
 
 
-def _images(n=80):
-    X, y = load_digits(return_X_y=True)
-    return X[:n].reshape(n, 8, 8), y[:n]
-
-
 @pytest.fixture(scope="module")
 def data():
-    return _tabular()
+    return tabular()
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +82,7 @@ def fitted(data):
 
 @pytest.fixture(scope="module")
 def fitted_images():
-    X, y = _images()
+    X, y = digit_images()
     return _clf().fit(X, y)
 
 
@@ -102,7 +93,7 @@ def _with(X, index, value):
     return X
 
 
-_X, _Y = _tabular(n_features=16)
+_X, _Y = tabular(n_features=16)
 _OBJ_NONE = _X.astype(object)
 _OBJ_NONE[0, 0] = None  # numpy converts it to NaN
 _OBJ_DICT = _X.astype(object)
@@ -235,7 +226,7 @@ def test_bad_predict_input(case, fitted, data):
 
 
 def test_predict_with_other_image_shape(fitted_images):
-    X, _ = _images(4)
+    X, _ = digit_images(4)
     with pytest.raises(ValueError, match=r"X has samples of shape \(1, 8, 16\) but this "
                                          r"estimator was fitted on samples of shape \(1, 8, 8\)"):
         fitted_images.predict(np.concatenate([X, X], axis=2))

@@ -25,13 +25,14 @@ import numpy as np
 import pytest
 import torch
 from sklearn.base import clone
-from sklearn.datasets import load_digits, make_classification
 from sklearn.exceptions import DataConversionWarning, FitFailedWarning, NotFittedError
 from sklearn.model_selection import GridSearchCV
 from skorch.exceptions import DeviceWarning
 
 import noisyclf.nets as nets_module
 from noisyclf import ContrastiveNoisyClassifier, DivergenceWarning, make_noisy_labels
+
+from _data import digit_images, tabular
 
 TINY = dict(pretrain_epochs=1, max_epochs=2, finetune_epochs=1, warmup_epochs=1,
             batch_size=32, device="cpu", random_state=0)
@@ -43,23 +44,12 @@ def _clf(**params):
     return ContrastiveNoisyClassifier(**{**TINY, **params})
 
 
-def _tabular(n=80, n_features=10, seed=0):
-    X, y = make_classification(n_samples=n, n_features=n_features, n_informative=5,
-                               n_redundant=0, n_classes=3, random_state=seed)
-    return X, y
-
-
-def _images(n=80):
-    X, y = load_digits(return_X_y=True)
-    return X[:n].reshape(n, 8, 8), y[:n]
-
-
 @pytest.fixture(scope="module")
 def data():
-    return _tabular()
+    return tabular()
 
 
-_X, _Y = _tabular(n_features=16)
+_X, _Y = tabular(n_features=16)
 
 
 # -------------------------------------------------------------------- divergence
@@ -261,7 +251,7 @@ def _fit_outputs(clf, X, y):
 
 @pytest.mark.parametrize("kind", ["tabular", "images"])
 def test_same_seed_same_results_different_seed_different_results(kind):
-    X, y = _tabular() if kind == "tabular" else _images()
+    X, y = tabular() if kind == "tabular" else digit_images()
     y = make_noisy_labels(y, "symmetric", 0.3, random_state=0)
     first = _fit_outputs(_clf(random_state=3), X, y)
     # Disturb every global RNG in between: the fit must not depend on them.
@@ -278,7 +268,7 @@ def test_same_seed_same_results_different_seed_different_results(kind):
 
 
 def test_random_state_instance_reproducible():
-    X, y = _tabular()
+    X, y = tabular()
     a = _fit_outputs(_clf(random_state=np.random.RandomState(8)), X, y)
     b = _fit_outputs(_clf(random_state=np.random.RandomState(8)), X, y)
     for u, v in zip(a, b):
@@ -389,7 +379,7 @@ def test_caller_lists_unchanged():
 
 
 def test_caller_arrays_unchanged_when_predicting_another_dtype():
-    X, y = _images(40)
+    X, y = digit_images(40)
     X = np.round(X * 255 / 16).astype(np.uint8)
     X_float = X.astype(np.float64)
     before_u8, before_f = X.copy(), X_float.copy()
