@@ -695,7 +695,8 @@ def _prepare_fit_stream(estimator, X, y, check_encoder):
     check_encoder(input_shape, np.zeros((c, 1, 1), np.float32), np.ones((c, 1, 1), np.float32))
     stream = _streaming.ImageStream(X, size=size, image_shape=input_shape,
                                     num_workers=estimator.num_workers)
-    stats = _streaming.scan(stream, digest=estimator.memory is not None)
+    stats = _streaming.scan(
+        stream, digest=estimator.memory is not None or estimator.checkpoint_dir is not None)
     stream.digest = stats.digest
     if y is None:
         missing = [i for i, label in enumerate(stats.labels) if label is None]

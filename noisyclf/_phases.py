@@ -26,6 +26,8 @@ import contextlib
 import copy
 import dataclasses
 import enum
+import functools
+import os
 import types
 import warnings
 
@@ -33,7 +35,7 @@ import numpy as np
 import torch
 from skorch.callbacks import Freezer, LRScheduler, Unfreezer
 
-from . import _cache, _distributed, _input, _streaming
+from . import _cache, _checkpoint, _distributed, _input, _streaming
 from ._progress import PhaseProgress, finish_progress, n_epochs, say
 from .bootstrap import BootstrapNet, MixupBootstrappingLoss
 from .exceptions import DivergenceError, DivergenceWarning
@@ -107,7 +109,8 @@ class Run:
     ``history``, ``gmm_losses`` and ``diverged`` are filled as the phases run
     (the estimator exposes them as ``history_``, ``gmm_losses_`` and
     ``diverged_phases_``); ``interrupted`` names the phase a KeyboardInterrupt
-    stopped.
+    stopped.  ``checkpoint`` (or None) is where the phases save their progress
+    and find what an earlier, killed run of the same fit saved.
     """
 
     hp: types.SimpleNamespace
@@ -125,6 +128,7 @@ class Run:
     gmm_losses: dict = dataclasses.field(default_factory=dict)
     diverged: list = dataclasses.field(default_factory=list)
     interrupted: str = None
+    checkpoint: _checkpoint.FitCheckpoint = None
 
     def seed_for(self, stream):
         """The seed of one :class:`Seed` stream."""
@@ -161,6 +165,10 @@ class Run:
         if self.interrupted:
             raise FitInterrupted(self.interrupted)
 
+    def epoch_file(self, phase):
+        """Where ``phase``'s net is saved at the end of its epochs (None: not saved)."""
+        return None if self.checkpoint is None else self.checkpoint.epoch_file(phase)
+
     def note_diverged(self, phase, message):
         self.diverged.append(phase)
         warnings.warn(
@@ -177,6 +185,46 @@ class Run:
         )
 
 
+def _phase(name=None):
+    """Decorate the function of one phase (``name``, else its first argument after ``run``).
+
+    The phase starts with :meth:`Run.begin`; with a checkpoint, a phase that
+    an earlier run of the same fit finished is loaded instead of run (its
+    result and its log), and a phase that finishes is saved.
+    """
+    def decorate(function):
+        @functools.wraps(function)
+        def run_phase(run, *args, **kwargs):
+            phase = name or args[0]
+            run.begin(phase)
+            saved = None if run.checkpoint is None else run.checkpoint.load(phase)
+            if saved is not None:
+                _restore_log(run, phase, saved["log"])
+                return saved["result"]
+            gmm_keys = set(run.gmm_losses)
+            result = function(run, *args, **kwargs)
+            if run.checkpoint is not None and run.interrupted != phase:
+                log = {"history": run.history.get(phase), "diverged": phase in run.diverged,
+                       "gmm_losses": {k: v for k, v in run.gmm_losses.items()
+                                      if k not in gmm_keys}}
+                run.checkpoint.save(phase, {"result": result, "log": log})
+                with contextlib.suppress(OSError):
+                    os.unlink(run.epoch_file(phase))
+            return result
+        return run_phase
+    return decorate
+
+
+def _restore_log(run, phase, log):
+    if log["history"] is not None:
+        run.history[phase] = log["history"]
+    run.gmm_losses.update(log["gmm_losses"])
+    if log["diverged"]:
+        run.diverged.append(phase)
+    if run.hp.verbose:
+        say(f"{phase}: loaded from checkpoint ({run.checkpoint.path})")
+
+
 # ------------------------------------------------------------------ nets
 def _prefixed(prefix, kwargs):
     return {f"{prefix}__{k}": v for k, v in kwargs.items()}
@@ -189,14 +237,17 @@ def _drop_last(n_samples, batch_size):
 
 def build_net(net_class, module, criterion, *, name, epochs, lr, batch_size, weight_decay,
               n_samples, augment_kind, augment_kwargs, device, precision, channels_last,
-              verbose, callbacks=(), **net_kwargs):
+              verbose, callbacks=(), checkpoint=None, **net_kwargs):
     """The skorch net of one phase: SGD with momentum 0.9 and cosine annealing over
     ``epochs``, shuffled batches (the last one dropped when it would hold one sample),
-    and the phase's progress (``name``) when ``verbose``."""
+    the phase's progress (``name``) when ``verbose``, and its epochs saved to the file
+    ``checkpoint`` when given."""
     callbacks = [("lr_scheduler", LRScheduler(policy="CosineAnnealingLR", T_max=epochs)),
                  *callbacks]
     if verbose:
         callbacks.append(("progress", PhaseProgress(name, epochs, verbose)))
+    if checkpoint is not None:
+        callbacks.append(("checkpoint", _checkpoint.EpochCheckpoint(checkpoint, epochs)))
     if issubclass(net_class, NoisyLabelNet):  # per-sample state: ELR targets, recorded losses
         net_kwargs["n_samples"] = n_samples
     return net_class(
@@ -218,7 +269,7 @@ def _net_settings(run, n_samples, *, contrastive):
                 verbose=run.hp.verbose)
 
 
-def _contrastive_net(run, module, phase, n_samples):
+def _contrastive_net(run, module, phase, n_samples):  # b2; a1's net is run_simclr's
     """The net of a1 (NT-Xent, eq. 6) or b2 (weighted SupCon, eq. 8)."""
     if phase == "b2":
         criterion, epochs, temperature = (
@@ -230,7 +281,7 @@ def _contrastive_net(run, module, phase, n_samples):
     return build_net(
         ContrastiveNet, module, criterion, name=f"{phase} contrastive training", epochs=epochs,
         lr=run.hp.pretrain_lr, criterion__temperature=temperature,
-        **_prefixed("criterion", criterion_kwargs),
+        **_prefixed("criterion", criterion_kwargs), checkpoint=run.epoch_file(phase),
         **_net_settings(run, n_samples, contrastive=True),
     )
 
@@ -251,35 +302,51 @@ def _noisy_label_net(run, phase, module, n_samples, *, epochs, record_epochs, ca
         )
     return build_net(
         net_class, module, criterion, name=f"{phase} {what}", epochs=epochs,
-        lr=hp.lr if lr is None else lr, callbacks=callbacks,
+        lr=hp.lr if lr is None else lr, callbacks=callbacks, checkpoint=run.epoch_file(phase),
         record_epochs=record_epochs, **_net_settings(run, n_samples, contrastive=False),
         **net_kwargs,
     )
 
 
-def _fit_under_seed(net, seed, device, data, y):
-    """Fit ``net`` under a private torch RNG; ``(diverged message or None, interrupted)``."""
+def _fit_or_resume(net, device, data, y, checkpoint=None):
+    """Fit ``net`` under torch's current RNG, or continue the net saved at the end of an
+    epoch in the file ``checkpoint``, with the RNG state saved with it.
+
+    Returns ``(net, diverged message or None, interrupted)``: the net that
+    trained (the saved one when it resumed).
+    """
+    saved = _checkpoint.load_epoch(checkpoint)
     diverged = None
-    with torch_seeded(seed, device):
-        try:
+    try:
+        if saved is None:
             net.fit(data, y)
-        except DivergenceError as exc:
-            net.restore_last_finite()
-            finish_progress(net, "diverged")
-            diverged = str(exc)
+        else:
+            net, rng = saved
+            _checkpoint.set_rng_state(rng, device)
+            net.partial_fit(data, y, epochs=net.max_epochs - len(net.history))
+    except DivergenceError as exc:
+        net.restore_last_finite()
+        finish_progress(net, "diverged")
+        diverged = str(exc)
     # The net records a KeyboardInterrupt that skorch swallowed (the history
     # length cannot tell: the interrupted epoch has its row).
-    return diverged, bool(getattr(net, "interrupted_", False))
+    return net, diverged, bool(getattr(net, "interrupted_", False))
 
 
 def fit_net(run, net, phase, stream, data, y):
-    """Fit one phase's net (seed stream ``stream``); log its history, divergence, interrupt."""
-    diverged, interrupted = _fit_under_seed(net, run.seed_for(stream), run.device, data, y)
+    """Fit one phase's net (seed stream ``stream``); log its history, divergence, interrupt.
+
+    Returns the net that trained: ``net``, or the one a checkpoint resumed.
+    """
+    with torch_seeded(run.seed_for(stream), run.device):
+        net, diverged, interrupted = _fit_or_resume(net, run.device, data, y,
+                                                    checkpoint=run.epoch_file(phase))
     if diverged:
         run.note_diverged(phase, diverged)
     run.history[phase] = [dict(row) for row in net.history]
     if interrupted:
         run.note_interrupted(phase)
+    return net
 
 
 def predict_probabilities(net, x):
@@ -314,7 +381,7 @@ def embed(net, X, batch_size=1024):
 def run_simclr(X, input_shape, encoder, mean, scale, *, epochs, lr, batch_size, temperature,
                weight_decay, projection_dim, augment_kwargs, augment_kind, seed, device,
                precision="fp32", channels_last=False, encoder_kwargs=None, encoder_key=None,
-               data_key=None, verbose=0):
+               data_key=None, verbose=0, checkpoint=None):
     """a1's training: SimCLR on a new encoder + projection head.  Label-free, so cached.
 
     Returns the encoder + projection head weights (CPU tensors), the skorch
@@ -325,6 +392,8 @@ def run_simclr(X, input_shape, encoder, mean, scale, *, epochs, lr, batch_size, 
     as ``encoder_key`` (:func:`~noisyclf._cache.encoder_cache_key`); a
     streamed Dataset ``X`` (:class:`~noisyclf._streaming.ImageStream`) is left
     out too and stands in it as ``data_key``, the digest of its images.
+    ``checkpoint`` (a file, or None) saves the net at the end of its epochs
+    and resumes from it (left out of the cache key too).
     """
     with torch_seeded(seed, device):
         enc = make_encoder(encoder, input_shape, mean, scale, **(encoder_kwargs or {}))
@@ -334,16 +403,10 @@ def run_simclr(X, input_shape, encoder, mean, scale, *, epochs, lr, batch_size, 
             lr=lr, criterion__temperature=temperature, batch_size=batch_size,
             weight_decay=weight_decay, n_samples=len(X), augment_kind=augment_kind,
             augment_kwargs=augment_kwargs, device=device, precision=precision,
-            channels_last=channels_last, verbose=verbose,
+            channels_last=channels_last, verbose=verbose, checkpoint=checkpoint,
         )
-        diverged = None
-        try:
-            net.fit({"x": _input.net_input(X)}, None)
-        except DivergenceError as exc:
-            net.restore_last_finite()
-            finish_progress(net, "diverged")
-            diverged = str(exc)
-        interrupted = bool(getattr(net, "interrupted_", False))
+        net, diverged, interrupted = _fit_or_resume(net, device, {"x": _input.net_input(X)},
+                                                    None, checkpoint)
         state = {k: v.detach().cpu().clone() for k, v in net.module_.state_dict().items()}
         history = [dict(row) for row in net.history]
     return state, history, diverged, interrupted
@@ -376,13 +439,14 @@ def _simclr_weights(run, X):
         channels_last=run.channels_last, encoder_kwargs=encoder_kwargs,
         encoder_key=None if memory is None else _cache.encoder_cache_key(encoder, encoder_kwargs),
         data_key=X.digest if streamed and memory is not None else None, verbose=hp.verbose,
+        checkpoint=run.epoch_file("a1"),
     )
     # The module itself is not hashed: encoder_key stands for it; nor is a
     # streamed Dataset: data_key, the digest of its images, does.  An
     # interrupted run is not kept.
     result, loaded = _cache.cached_call(
         memory, run_simclr, args, kwargs,
-        ignore=["verbose", "encoder"] + (["X"] if streamed else []),
+        ignore=["verbose", "encoder", "checkpoint"] + (["X"] if streamed else []),
         check_loaded=hp.verbose > 0, keep=lambda result: not result[3])
     if loaded:  # no progress was shown: the phase did not run
         history = result[1]
@@ -392,6 +456,7 @@ def _simclr_weights(run, X):
     return result
 
 
+@_phase("a1")
 def pretrain(run, X):
     """a1: SimCLR pre-training (label-free, cached with ``memory``) -> :class:`Pretrained`.
 
@@ -399,7 +464,6 @@ def pretrain(run, X):
     initial weights (the instance's for a user's module instance) and the
     projection head its fresh random ones, which b2 starts from.
     """
-    run.begin("a1")
     if run.hp.pretrain_epochs == 0:
         state, history, diverged, interrupted = None, [], None, False
         if run.hp.verbose:
@@ -429,13 +493,13 @@ def random_encoder(run):
         return run.new_encoder()
 
 
+@_phase()
 def train_classifier(run, phase, encoder, data, y, *, frozen_warmup):
     """a2 / b3: a classifier head on ``encoder`` trained with ``loss`` on ``y`` -> the net.
 
     ``frozen_warmup``: the encoder is frozen for the first ``warmup_epochs``
     and trains at ``encoder_lr`` after them (a pre-trained encoder).
     """
-    run.begin(phase)
     hp = run.hp
     head_seed, fit_seed = ((Seed.A2_HEAD, Seed.A2_TRAINING) if phase == "a2"
                            else (Seed.B3_HEAD, Seed.B3_TRAINING))
@@ -454,10 +518,10 @@ def train_classifier(run, phase, encoder, data, y, *, frozen_warmup):
         groups["optimizer__param_groups"] = [("encoder.*", {"lr": hp.encoder_lr})]
     net = _noisy_label_net(run, phase, module, len(y), epochs=hp.max_epochs,
                            record_epochs=hp.gmm_epochs, callbacks=callbacks, **groups)
-    fit_net(run, net, phase, fit_seed, data, y)
+    net = fit_net(run, net, phase, fit_seed, data, y)
     # With warmup_epochs >= max_epochs the Unfreezer never fired: unfreeze
     # here, or b2 (which copies this encoder) would train no encoder weight.
-    for param in encoder.parameters():
+    for param in net.module_.encoder.parameters():
         param.requires_grad_(True)
     return net
 
@@ -498,6 +562,7 @@ def classifier_outputs(run, net, data, y):
 
 
 # ------------------------------------------------------------ panel b
+@_phase("b1")
 def pseudo_label_weights(run, net, data, pseudo):
     """b1: GMM on the per-sample losses against the pseudo-labels -> ``(weights, net)``.
 
@@ -508,7 +573,6 @@ def pseudo_label_weights(run, net, data, pseudo):
     min-max normalised; the epochs are averaged and a 2-component GMM gives
     ``p(pseudo-label correct | loss)``, the weights of eq. 8.
     """
-    run.begin("b1")
     with torch_seeded(run.seed_for(Seed.B1_HEAD), run.device):
         head = ClassifierHead(net.module_.encoder.out_features, run.n_classes)
     encoder = copy.deepcopy(net.module_.encoder)
@@ -517,27 +581,27 @@ def pseudo_label_weights(run, net, data, pseudo):
     epochs = run.hp.gmm_epochs
     selection_net = _noisy_label_net(run, "b1", ClassifierModule(encoder, head), len(pseudo),
                                      epochs=epochs, record_epochs=epochs)
-    fit_net(run, selection_net, "b1", Seed.B1_TRAINING, data, pseudo)
+    selection_net = fit_net(run, selection_net, "b1", Seed.B1_TRAINING, data, pseudo)
     losses = _recorded_losses(selection_net, data, pseudo)
     return _gmm(run, losses, "pseudo", Seed.B1_GMM), selection_net
 
 
+@_phase("b2")
 def supervised_contrastive(run, net, projection, data, pseudo, weights):
     """b2: weighted supervised contrastive training (eq. 8) of a copy of a2's encoder with
     the pseudo-labels and b1's ``weights`` -> ``(net, encoder)``."""
-    run.begin("b2")
     encoder = copy.deepcopy(net.module_.encoder)
     module = ContrastiveModule(encoder, copy.deepcopy(projection))
     contrastive_net = _contrastive_net(run, module, "b2", n_samples=len(pseudo))
     data = dict(data, weight=torch.as_tensor(weights, dtype=torch.float32))
-    fit_net(run, contrastive_net, "b2", Seed.B2_TRAINING, data, pseudo)
-    return contrastive_net, encoder
+    contrastive_net = fit_net(run, contrastive_net, "b2", Seed.B2_TRAINING, data, pseudo)
+    return contrastive_net, contrastive_net.module_.encoder
 
 
+@_phase("bootstrap")
 def dynamic_bootstrapping(run, net, data, y):
     """Section 6.4: dynamic bootstrapping with mixup (Arazo et al.) of a copy of a2's
     classifier on the given labels ``y`` -> ``(net, noise probability or None)``."""
-    run.begin("bootstrap")
     hp = run.hp
     module = copy.deepcopy(net.module_)
     for param in module.parameters():
@@ -549,5 +613,5 @@ def dynamic_bootstrapping(run, net, data, y):
         net_class=BootstrapNet, lr=lr, criterion=MixupBootstrappingLoss,
         variant=hp.bootstrap_variant, mixup_alpha=hp.bootstrap_mixup_alpha,
         reg_weight=hp.bootstrap_reg_weight)
-    fit_net(run, boot, "bootstrap", Seed.BOOTSTRAP_TRAINING, data, y)
+    boot = fit_net(run, boot, "bootstrap", Seed.BOOTSTRAP_TRAINING, data, y)
     return boot, getattr(boot, "noise_prob_", None)

@@ -62,7 +62,7 @@ class PhaseProgress(Callback):
         self.verbose = verbose
 
     def on_train_begin(self, net, **kwargs):
-        self.epochs_ = 0
+        self.epochs_ = len(net.history)  # > 0 for a net resumed from a checkpoint
         self.loss_ = float("nan")
         self.start_ = time.perf_counter()
         self.finished_ = False
@@ -71,7 +71,8 @@ class PhaseProgress(Callback):
         if self.verbose == 1 and (_in_notebook() or _isatty(stream)):
             try:
                 self.bar_ = tqdm_auto.tqdm(
-                    total=self.total, desc=f"[noisyclf] {self.name}", unit="epoch",
+                    total=self.total, initial=self.epochs_, desc=f"[noisyclf] {self.name}",
+                    unit="epoch",
                     file=stream, leave=True, dynamic_ncols=True)
             except Exception:  # e.g. a notebook without ipywidgets: one line instead
                 self.bar_ = None

@@ -22,7 +22,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 from torch import nn
 
-from . import _distributed, _input, _phases, _streaming
+from . import _cache, _checkpoint, _distributed, _input, _phases, _streaming
 from ._parallel import limit_worker_threads
 from .exceptions import DivergenceWarning
 from .modules import is_module_class, make_encoder
@@ -286,6 +286,16 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         invalidate the cache: clear it); a module instance by its class, its
         ``repr`` and a hash of its ``state_dict`` tensors (its starting
         weights).
+    checkpoint_dir : None, str or path, default=None
+        Where ``fit`` saves its progress, so that a fit killed (out of
+        memory, a pre-empted machine, a closed notebook) or interrupted
+        resumes when the same ``fit`` is called again: each finished phase,
+        and inside a phase its net at the end of an epoch (at most once a
+        minute), with every RNG state, so the resumed fit gives the same
+        model as an uninterrupted one.  One folder per fit, keyed on the
+        data, labels, sample weights, hyperparameters, device and precision,
+        so one location serves many fits (a grid search); removed when
+        ``fit`` finishes.  See :ref:`reliability`.
     device : str, default="auto"
         ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
         On CUDA, batches are copied from pinned memory without blocking.
@@ -433,6 +443,7 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         "hflip_prob": [Interval(numbers.Real, 0, 1, closed="both"), StrOptions({"auto"})],
         "corruption_rate": [Interval(numbers.Real, 0, 1, closed="both")],
         "memory": [None, str, os.PathLike, HasMethods(["cache"])],
+        "checkpoint_dir": [None, str, os.PathLike],
         "device": [str, torch.device],
         "precision": [StrOptions({"auto", "fp32", "bf16", "fp16"})],
         "random_state": ["random_state"],
@@ -478,6 +489,7 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         hflip_prob="auto",
         corruption_rate=0.6,
         memory=None,
+        checkpoint_dir=None,
         device="auto",
         precision="auto",
         random_state=None,
@@ -521,6 +533,7 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         self.hflip_prob = hflip_prob
         self.corruption_rate = corruption_rate
         self.memory = memory
+        self.checkpoint_dir = checkpoint_dir
         self.device = device
         self.precision = precision
         self.random_state = random_state
@@ -635,7 +648,7 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
     def _fit(self, X, y, sample_weight):
         """Figure 2: the panels of ``MODES[phases]``, in order (see :meth:`fit`)."""
         X, y, data = self._prepare_fit_input(X, y, sample_weight)
-        run = self._start_run()
+        run = self._start_run(X, y, data)
         plan = MODES[self.phases]
         # An interrupted phase keeps what it trained; the phases after it are skipped.
         with contextlib.suppress(_phases.FitInterrupted):
@@ -668,6 +681,8 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
                 self.classifier_net_ = _phases.train_classifier(                      # b3
                     run, "b3", copy.deepcopy(encoder), data, pseudo, frozen_warmup=True)
         self.interrupted_phase_ = run.interrupted
+        if run.checkpoint is not None and run.interrupted is None:
+            run.checkpoint.remove()  # finished: nothing to resume
         return self
 
     def _prepare_fit_input(self, X, y, sample_weight):
@@ -689,12 +704,19 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
             )
         return X, torch.as_tensor(y_enc, dtype=torch.long), _input.net_data(X, sample_weight)
 
-    def _start_run(self):
-        """Resolve device, precision and seed; clear an earlier fit -> the phases' Run."""
+    def _start_run(self, X, y, data):
+        """Resolve device, precision, checkpoint and seed; clear an earlier fit -> the
+        phases' Run."""
         self._device = resolve_device(self.device)
         self.precision_ = resolve_precision(self.precision, self._device)
+        checkpoint = None
+        if self.checkpoint_dir is not None:
+            checkpoint = _checkpoint.FitCheckpoint(self.checkpoint_dir,
+                                                   self._checkpoint_key(X, y, data))
+        draw = self._base_seed if checkpoint is None else (
+            lambda: checkpoint.seed(self._base_seed))
         # Data-parallel fit (noisyclf/_distributed.py): every process uses rank 0's seed.
-        self._seed = _distributed.broadcast_object(self._base_seed())
+        self._seed = _distributed.broadcast_object(draw())
         for attr in _FITTED:  # nothing of an earlier fit may survive an interrupted one
             self.__dict__.pop(attr, None)
         run = _phases.Run(
@@ -702,10 +724,22 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
             device=self._device, precision=self.precision_, input_shape=self.input_shape_,
             mean=self._mean, scale=self._scale, n_classes=len(self.classes_),
             encoder_kind=self.encoder_kind_, encoder_spec=self._encoder_spec(),
-            value_range=_input.value_range(self._input_spec))
+            value_range=_input.value_range(self._input_spec), checkpoint=checkpoint)
         self.history_, self.gmm_losses_ = run.history, run.gmm_losses
         self.diverged_phases_, self.interrupted_phase_ = run.diverged, None
         return run
+
+    def _checkpoint_key(self, X, y, data):
+        """Digest of what makes a fit: data, labels, weights, hyperparameters, device."""
+        params = self.get_params(deep=False)
+        for name in ("verbose", "memory", "checkpoint_dir", "num_workers", "data_parallel"):
+            params.pop(name)
+        params["encoder"] = _cache.encoder_cache_key(*self._encoder_spec())
+        params = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
+        return _checkpoint.fit_key(
+            X.digest if isinstance(X, _streaming.ImageStream) else X, y.numpy(),
+            self.classes_, data["sample_weight"].numpy(), params, self._device,
+            self.precision_, _distributed.world())
 
     def _base_seed(self):
         if self.random_state is None:

@@ -167,6 +167,8 @@ HYPERPARAMETERS = [
     ("hflip_prob", 1.0, "images", _IMG, "a1"),
     ("corruption_rate", 0.1, "tabular", {}, "a1"),
     ("memory", "<tmp_path>", "tabular", {}, "memory"),
+    # Saves progress (tests/test_checkpoint.py), removed when the fit finishes.
+    ("checkpoint_dir", "<tmp_path>", "tabular", {}, "checkpoint"),
     ("bootstrap_variant", "soft", "noisy", dict(phases="bootstrap"), "bootstrap"),
     ("bootstrap_mixup_alpha", 1.0, "noisy", dict(phases="bootstrap"), "bootstrap"),
     ("bootstrap_reg_weight", 0.0, "noisy", dict(phases="bootstrap"), "bootstrap"),
@@ -232,7 +234,7 @@ def test_set_params_changes_the_fit(param, value, data_name, base, changed, refe
                                     datasets, tmp_path, capsys):
     X, y = datasets[data_name]
     reference = reference_fits(data_name, base)
-    if param == "memory":
+    if param in ("memory", "checkpoint_dir"):
         value = tmp_path / "cache"
     capsys.readouterr()
     clf = clone(reference).set_params(**{param: value})
@@ -246,7 +248,9 @@ def test_set_params_changes_the_fit(param, value, data_name, base, changed, refe
     elif changed == "input_shape_":
         assert clf.input_shape_ != reference.input_shape_
         assert _losses(clf, "a1") != _losses(reference, "a1")
-    elif changed == "nothing":  # how the data is read, not what is learned
+    elif changed in ("nothing", "checkpoint"):  # how the fit runs, not what it learns
+        if changed == "checkpoint":
+            assert (tmp_path / "cache").is_dir() and not any((tmp_path / "cache").iterdir())
         for phase in reference.history_:
             assert _losses(clf, phase) == _losses(reference, phase)
         np.testing.assert_array_equal(clf.predict_proba(X), reference.predict_proba(X))
