@@ -41,7 +41,8 @@ from . import _streaming
 __all__ = [
     "DATA_FORMATS", "FitInput", "InputSpec", "check_X_kind", "check_same_n_samples",
     "fit_layout", "flat_layout_scores", "infer_4d_layout", "net_data", "predict_input",
-    "predict_layout", "predict_scale", "prepare_fit_input", "standardization", "value_range",
+    "predict_layout", "predict_scale", "prepare_fit_input", "score_labels", "standardization",
+    "value_range",
 ]
 
 #: Values of the ``data_format`` hyperparameter.
@@ -750,6 +751,34 @@ def predict_stream(estimator, X):
         X, size=estimator._resize_to, image_shape=estimator.input_shape_,
         num_workers=estimator.num_workers,
         reference="every image this estimator was fitted on")
+
+
+def score_labels(estimator, X, y):
+    """The true labels of ``score``: ``y``, or the labels of a Dataset ``X`` when ``y`` is
+    None.  Unlike scikit-learn's default, which counts labels never seen in ``fit`` as
+    errors, such labels raise a ``ValueError`` that lists them."""
+    if y is None and _streaming.is_dataset(X):
+        labels = _streaming.read_labels(predict_stream(estimator, X))
+        missing = [i for i, label in enumerate(labels) if label is None]
+        if missing:
+            raise ValueError(
+                f"y is None, so the labels are read from the items of X, but "
+                f"X[{missing[0]}] has no label: pass y."
+            )
+        y = np.asarray(labels)
+    elif y is None:
+        raise ValueError("score needs the true labels y (only a Dataset X can give them "
+                         "itself).")
+    y_arr = np.asarray(y)
+    if y_arr.ndim == 1:
+        seen = set(estimator.classes_.tolist())
+        unseen = sorted({v for v in y_arr.tolist() if v not in seen}, key=repr)
+        if unseen:
+            raise ValueError(
+                f"y contains labels not seen in fit: {unseen}; the fitted classes are "
+                f"{estimator.classes_.tolist()}."
+            )
+    return y
 
 
 def net_input(X):

@@ -25,7 +25,7 @@ from torch import nn
 from . import _cache, _checkpoint, _distributed, _input, _phases, _streaming
 from ._parallel import limit_worker_threads
 from .exceptions import DivergenceWarning
-from .modules import is_module_class, make_encoder
+from .modules import encoder_kind, is_module_class, make_encoder
 from .nets import resolve_device, resolve_precision
 
 __all__ = ["ContrastiveNoisyClassifier", "DivergenceWarning"]
@@ -755,29 +755,8 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         ``ValueError`` for ``encoder__*`` parameters without an encoder class and
         for a conv encoder on tabular input.
         """
-        is_image = len(input_shape) == 3
-        encoder_params = self._encoder_params()
-        custom = not isinstance(self.encoder, str)
-        if encoder_params and not is_module_class(self.encoder):
-            given = (f"an instance of {type(self.encoder).__name__}" if custom
-                     else repr(self.encoder))
-            raise ValueError(
-                f"encoder__* parameters ({', '.join(encoder_params)}) are keyword arguments "
-                f"of an encoder class, but encoder={given} is not a torch.nn.Module class; "
-                f"pass the class, or drop them."
-            )
-        if custom:
-            self.encoder_kind_ = "custom"
-        elif self.encoder == "auto":
-            self.encoder_kind_ = "cnn" if is_image else "mlp"
-        elif self.encoder in ("cnn", "resnet18") and not is_image:
-            raise ValueError(
-                f"encoder={self.encoder!r} needs image input: pass image_shape=(C, H, W) "
-                f"for 2-D X, or 3-D/4-D X; got X with samples of shape {tuple(input_shape)}."
-            )
-        else:
-            self.encoder_kind_ = self.encoder
-        if custom:
+        self.encoder_kind_ = encoder_kind(self.encoder, input_shape, self._encoder_params())
+        if self.encoder_kind_ == "custom":
             # A dry forward pass in make_encoder; the caller's RNG is left alone.
             encoder, kwargs = self._encoder_spec()
             with torch.random.fork_rng(devices=[]):
@@ -855,27 +834,7 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         score : float
         """
         check_is_fitted(self)
-        if y is None and _streaming.is_dataset(X):
-            labels = _streaming.read_labels(_input.predict_stream(self, X))
-            missing = [i for i, label in enumerate(labels) if label is None]
-            if missing:
-                raise ValueError(
-                    f"y is None, so the labels are read from the items of X, but "
-                    f"X[{missing[0]}] has no label: pass y."
-                )
-            y = np.asarray(labels)
-        elif y is None:
-            raise ValueError("score needs the true labels y (only a Dataset X can give them "
-                             "itself).")
-        y_arr = np.asarray(y)
-        if y_arr.ndim == 1:
-            seen = set(self.classes_.tolist())
-            unseen = sorted({v for v in y_arr.tolist() if v not in seen}, key=repr)
-            if unseen:
-                raise ValueError(
-                    f"y contains labels not seen in fit: {unseen}; the fitted classes are "
-                    f"{self.classes_.tolist()}."
-                )
+        y = _input.score_labels(self, X, y)
         return super().score(X, y, sample_weight=sample_weight)
 
     def predict_log_proba(self, X):

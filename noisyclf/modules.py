@@ -31,6 +31,8 @@ __all__ = [
     "ClassifierModule",
     "make_encoder",
     "embedding_size",
+    "encoder_kind",
+    "is_module_class",
 ]
 
 
@@ -303,6 +305,35 @@ _BUILT_IN = ("cnn", "resnet18", "mlp")
 def is_module_class(obj):
     """Whether ``obj`` is a subclass of :class:`torch.nn.Module` (not an instance)."""
     return isinstance(obj, type) and issubclass(obj, nn.Module)
+
+
+def encoder_kind(encoder, input_shape, encoder_params=None):
+    """The encoder an ``encoder`` hyperparameter means for samples of ``input_shape``.
+
+    ``"auto"`` is ``"cnn"`` for images ((C, H, W) samples) and ``"mlp"`` for
+    tabular features; a module class or instance is ``"custom"``.  Raises a
+    ``ValueError`` for ``encoder__*`` parameters (``encoder_params``) without
+    an encoder class and for a conv encoder on tabular input.
+    """
+    is_image = len(input_shape) == 3
+    custom = not isinstance(encoder, str)
+    if encoder_params and not is_module_class(encoder):
+        given = f"an instance of {type(encoder).__name__}" if custom else repr(encoder)
+        raise ValueError(
+            f"encoder__* parameters ({', '.join(encoder_params)}) are keyword arguments "
+            f"of an encoder class, but encoder={given} is not a torch.nn.Module class; "
+            f"pass the class, or drop them."
+        )
+    if custom:
+        return "custom"
+    if encoder == "auto":
+        return "cnn" if is_image else "mlp"
+    if encoder in ("cnn", "resnet18") and not is_image:
+        raise ValueError(
+            f"encoder={encoder!r} needs image input: pass image_shape=(C, H, W) "
+            f"for 2-D X, or 3-D/4-D X; got X with samples of shape {tuple(input_shape)}."
+        )
+    return encoder
 
 
 def make_encoder(kind, input_shape, mean, scale, **kwargs):
