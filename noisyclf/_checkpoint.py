@@ -14,7 +14,8 @@ holds:
 * ``<phase>.epoch.pkl`` -- the phase's net at the end of its last saved epoch
   (module, optimiser, learning-rate schedule, ELR targets, recorded losses,
   BatchNorm statistics, frozen parameters) with torch's RNG state, saved at
-  most every :data:`SECONDS_BETWEEN_SAVES` seconds.
+  the end of an epoch when the time since the last save is long enough for
+  saving to cost at most :data:`MAX_SAVE_OVERHEAD` of the training time.
 
 Every file is written to a temporary name and renamed (atomic on POSIX):
 a kill during a save leaves the previous file readable.  An unreadable file
@@ -32,12 +33,14 @@ import warnings
 import torch
 from skorch.callbacks import Callback, LRScheduler
 
-__all__ = ["EpochCheckpoint", "FitCheckpoint", "SECONDS_BETWEEN_SAVES", "fit_key",
+__all__ = ["EpochCheckpoint", "FitCheckpoint", "MAX_SAVE_OVERHEAD", "fit_key",
            "load_epoch", "set_rng_state"]
 
-#: A phase's net is saved at the end of an epoch when at least this many
-#: seconds passed since its last save (0: every epoch).
-SECONDS_BETWEEN_SAVES = 60.0
+#: A phase's net is saved at the end of an epoch once the time since its last
+#: save is at least the last save's duration divided by this fraction, so
+#: that saving costs at most this fraction of the training time (``inf``:
+#: every epoch).  The first save comes at the end of the first epoch.
+MAX_SAVE_OVERHEAD = 0.02
 
 
 def _write_atomic(path, obj):
@@ -144,8 +147,9 @@ def load_epoch(path):
 class EpochCheckpoint(Callback):
     """Save the net, with torch's RNG state, at the end of its epochs (skorch callback).
 
-    Saves at most every :data:`SECONDS_BETWEEN_SAVES` seconds, never after
-    the last epoch (the phase's result is saved then).  A net resumed from
+    Saves when saving costs at most :data:`MAX_SAVE_OVERHEAD` of the time
+    since the last save, never after the last epoch (the phase's result is
+    saved then).  A net resumed from
     such a file continues its learning-rate schedule exactly: skorch's
     ``LRScheduler`` rebuilds its scheduler at ``on_train_begin``, and this
     callback, which runs after it, loads the schedule saved with the net.
@@ -156,7 +160,7 @@ class EpochCheckpoint(Callback):
         self.total = total
 
     def on_train_begin(self, net, **kwargs):
-        self.last_save_ = time.monotonic()
+        self.last_save_, self.save_seconds_ = time.monotonic(), 0.0
         schedule = getattr(self, "schedule_", None)
         if schedule is not None:  # resumed: continue the saved learning-rate schedule
             scheduler = self._scheduler(net)
@@ -174,8 +178,10 @@ class EpochCheckpoint(Callback):
 
     def on_epoch_end(self, net, **kwargs):
         done = len(net.history)
-        if done >= self.total or time.monotonic() - self.last_save_ < SECONDS_BETWEEN_SAVES:
+        since = time.monotonic() - self.last_save_
+        if done >= self.total or since * MAX_SAVE_OVERHEAD < self.save_seconds_:
             return
+        start = time.monotonic()
         scheduler = self._scheduler(net)
         self.schedule_ = (None if scheduler is None else {
             "state": scheduler.state_dict(),
@@ -185,6 +191,8 @@ class EpochCheckpoint(Callback):
         finally:
             self.schedule_ = None
         self.last_save_ = time.monotonic()
+        self.save_seconds_ = self.last_save_ - start
 
     def __getstate__(self):
-        return {k: v for k, v in self.__dict__.items() if k != "last_save_"}
+        return {k: v for k, v in self.__dict__.items()
+                if k not in ("last_save_", "save_seconds_")}

@@ -290,12 +290,13 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         Where ``fit`` saves its progress, so that a fit killed (out of
         memory, a pre-empted machine, a closed notebook) or interrupted
         resumes when the same ``fit`` is called again: each finished phase,
-        and inside a phase its net at the end of an epoch (at most once a
-        minute), with every RNG state, so the resumed fit gives the same
-        model as an uninterrupted one.  One folder per fit, keyed on the
-        data, labels, sample weights, hyperparameters, device and precision,
-        so one location serves many fits (a grid search); removed when
-        ``fit`` finishes.  See :ref:`reliability`.
+        and inside a phase its net at the end of an epoch (as often as
+        costs at most 2 % of the training time), with every RNG state, so
+        the resumed fit gives the same model as an uninterrupted one.  One
+        folder per fit, keyed on the data, labels, sample weights,
+        hyperparameters, device and precision, so one location serves many
+        fits (a grid search); removed when ``fit`` finishes.  See
+        :ref:`reliability`.
     device : str, default="auto"
         ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
         On CUDA, batches are copied from pinned memory without blocking.
