@@ -7,20 +7,26 @@ a streamed fit gives the model of the in-memory fit of the same images
 with DataLoader workers -- which also shows that the per-sample bookkeeping
 (ELR's targets, the GMMs' losses, the pseudo-labels) follows the dataset
 positions; labels from the folder or from ``y``; ``image_size``; clear errors
-naming the argument; the caller's dataset untouched; ``memory``.  Tiny fits,
-one torch thread (``conftest.py``).
+naming the argument; the caller's dataset untouched; ``memory``; items that
+cannot be read (truncated files): an error naming the item and its file, with
+and without DataLoader workers, or, with ``on_bad_item="skip"``, the pass
+before training leaves them out, warns once listing them and the rest is
+the stream of the items kept.  Tiny fits, one torch thread (``conftest.py``).
 """
 
 import pickle
+import warnings
 
 import numpy as np
 import pytest
 import torch
 from sklearn.base import clone
 from sklearn.utils._param_validation import InvalidParameterError
-from torch.utils.data import Dataset, IterableDataset
+from torch.utils.data import Dataset, IterableDataset, Subset
 
 from noisyclf import ContrastiveNoisyClassifier
+from noisyclf._streaming import (ImageStream, UnreadableItemError, UnreadableItemWarning,
+                                 batches, first_image, item_path, read_labels, scan)
 from noisyclf.datasets import load_image_folder
 
 Image = pytest.importorskip("PIL.Image")
@@ -36,9 +42,9 @@ def _clf(**params):
     return ContrastiveNoisyClassifier(**{**FAST, **params})
 
 
-def _write_folder(root, n_per_class, size, seed=0):
+def _write_folder(root, n_per_class, size, seed=0, colours=COLOURS):
     rng = np.random.default_rng(seed)
-    for c, colour in enumerate(COLOURS):
+    for c, colour in enumerate(colours):
         (root / f"class{c}").mkdir(parents=True)
         for i in range(n_per_class):
             pixels = rng.normal(colour, 45, size=(size, size, 3))
@@ -225,3 +231,179 @@ def test_memory_caches_a1_of_a_dataset_by_its_images(folder, tmp_path):
     flipped = datasets.ImageFolder(folder, transform=lambda im: im.transpose(0))
     other = clone(first).fit(flipped)
     assert other.history_["a1"] != first.history_["a1"]
+
+
+# ------------------------------------------------------------ items that cannot be read
+#: A fit of one epoch per phase, a1 and a2 only.
+TINY = dict(phases="pretrain", pretrain_epochs=1, max_epochs=1, finetune_epochs=1,
+            gmm_epochs=1, warmup_epochs=0, batch_size=8)
+#: Dataset indices of the broken files of the ``broken`` folder (2 classes of 10).
+BAD = (7, 13)
+
+
+@pytest.fixture(scope="module")
+def broken(tmp_path_factory):
+    """20 8x8 PNGs in 2 class folders; item 7 cut to its first 30 bytes (PIL cannot
+    identify it), item 13 to half its bytes (PIL: image file is truncated)."""
+    root = _write_folder(tmp_path_factory.mktemp("broken"), 10, 8, colours=COLOURS[:2])
+    for path, keep in ((root / "class0" / "0007.png", lambda n: 30),
+                       (root / "class1" / "0003.png", lambda n: n // 2)):
+        data = path.read_bytes()
+        path.write_bytes(data[:keep(len(data))])
+    ds = datasets.ImageFolder(root)
+    assert [ds.samples[i][0] for i in BAD] == [str(root / "class0" / "0007.png"),
+                                               str(root / "class1" / "0003.png")]
+    return root
+
+
+def _bad_path(root, i):
+    return str(root / "class0" / "0007.png") if i == 7 else str(root / "class1" / "0003.png")
+
+
+def _assert_names(error, root, i, num_workers):
+    """``error`` names item ``i`` and its file; its cause is PIL's error (from a worker: a
+    copy with the worker's traceback as a note)."""
+    assert isinstance(error, OSError) and isinstance(error, ValueError)
+    assert (error.index, error.path) == (i, _bad_path(root, i))
+    assert f"Could not read item {i} of the Dataset X ({_bad_path(root, i)}): " in str(error)
+    assert isinstance(error.__cause__, OSError)
+    if num_workers:
+        assert "In a DataLoader worker process" in "".join(error.__cause__.__notes__)
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_fit_names_the_item_it_cannot_read(broken, num_workers):
+    with pytest.raises(UnreadableItemError, match=r"item 7 of the Dataset X.*"
+                       r"on_bad_item='skip'") as info:
+        _clf(num_workers=num_workers, **TINY).fit(datasets.ImageFolder(broken))
+    _assert_names(info.value, broken, 7, num_workers)
+    # Named through a Subset (item 0 of it is item 7 of the folder), from its first image.
+    ds = Subset(datasets.ImageFolder(broken), [7, 0, 1, 2])
+    with pytest.raises(UnreadableItemError, match=r"item 0 of the Dataset X \(.*0007\.png\)"):
+        _clf(num_workers=num_workers, **TINY).fit(ds)
+
+
+@pytest.fixture(scope="module")
+def fitted_on_good(broken):
+    ds = datasets.ImageFolder(broken)
+    good = [i for i in range(len(ds)) if i not in BAD]
+    return _clf(**TINY).fit(Subset(ds, good))
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_predict_and_score_name_the_item_they_cannot_read(broken, fitted_on_good,
+                                                          num_workers):
+    clf = pickle.loads(pickle.dumps(fitted_on_good)).set_params(num_workers=num_workers)
+    ds = datasets.ImageFolder(broken)
+    for method in (clf.predict, clf.transform, clf.score):
+        with pytest.raises(UnreadableItemError) as info:
+            method(ds)
+        _assert_names(info.value, broken, 7, num_workers)
+        assert "on_bad_item" not in str(info.value)  # predict has no skipping
+
+
+def _batches_of(stream):
+    return [(xb["x"], xb["index"]) for xb, _ in
+            batches({"x": stream, "index": torch.arange(len(stream))}, None, 6)]
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_scan_skips_the_items_it_cannot_read_and_warns_once(broken, num_workers):
+    ds = datasets.ImageFolder(broken)
+    stream = ImageStream(ds, image_shape=(3, 8, 8), num_workers=num_workers,
+                         on_bad_item="skip")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = scan(stream, digest=True)
+    assert [w.category for w in caught] == [UnreadableItemWarning]
+    message = str(caught[0].message)
+    assert "leaves out 2 of the 20 items" in message
+    for i in BAD:
+        assert f"item {i} ({_bad_path(broken, i)}): " in message
+    assert result.skipped == [(i, _bad_path(broken, i)) for i in BAD]
+    kept = [i for i in range(len(ds)) if i not in BAD]
+    np.testing.assert_array_equal(result.kept, kept)
+    # Nothing else is lost: the scan of the items kept, as of a dataset without the others.
+    without = ImageStream(Subset(ds, kept), image_shape=(3, 8, 8), num_workers=num_workers)
+    expected = scan(without, digest=True)
+    assert expected.skipped == [] and len(expected.kept) == 18
+    np.testing.assert_array_equal(result.mean, expected.mean)
+    np.testing.assert_array_equal(result.scale, expected.scale)
+    assert result.value_range == expected.value_range
+    assert result.labels == expected.labels == [ds.targets[i] for i in kept]
+    assert result.digest == expected.digest
+    # The stream of the items kept: position j is item kept[j].
+    kept_stream = stream.subset(result.kept)
+    assert len(kept_stream) == 18 and kept_stream.item_index(7) == 8
+    for (x, index), (x_expected, index_expected) in zip(_batches_of(kept_stream),
+                                                        _batches_of(without)):
+        assert torch.equal(x, x_expected) and torch.equal(index, index_expected)
+    assert read_labels(kept_stream) == result.labels
+    # The default raises at the first item it cannot read.
+    stream.on_bad_item = "raise"
+    with pytest.raises(UnreadableItemError, match="on_bad_item='skip'") as info:
+        scan(stream)
+    _assert_names(info.value, broken, 7, num_workers)
+
+
+def test_first_image_and_nothing_readable(broken):
+    ds = datasets.ImageFolder(broken)
+    order = Subset(ds, [7, 13, 0, 1])
+    with pytest.raises(UnreadableItemError, match=r"item 0 of the Dataset X \(.*0007\.png\)"):
+        first_image(order)
+    index, image = first_image(order, on_bad_item="skip")
+    assert index == 2 and torch.equal(image, ImageStream(ds).read(0)[0])
+    nothing = Subset(ds, list(BAD))
+    with pytest.raises(UnreadableItemError, match="none of the 2 items of X could be read"):
+        first_image(nothing, on_bad_item="skip")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnreadableItemWarning)
+        with pytest.raises(UnreadableItemError, match="none of the 2 items of X could be read"):
+            scan(ImageStream(nothing, on_bad_item="skip"))
+    with pytest.raises(ValueError, match="on_bad_item must be one of"):
+        ImageStream(ds, on_bad_item="ignore")
+
+
+class _OddError(Exception):
+    """An exception that pickles but does not unpickle (two arguments, one message)."""
+
+    def __init__(self, a, b):
+        super().__init__(f"{a} and {b}")
+
+
+class _Failing(Dataset):
+    """Images; item 1 raises ``_OddError``, from a dataset that lists no files."""
+
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, i):
+        if i == 1:
+            raise _OddError("disk", "gone")
+        return torch.zeros(3, 4, 4, dtype=torch.uint8), i % 2
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_any_error_of_the_dataset_is_named(num_workers):
+    stream = ImageStream(_Failing(), num_workers=num_workers)
+    with pytest.raises(UnreadableItemError) as info:
+        read_labels(stream)
+    error = info.value
+    assert (error.index, error.path) == (1, None)
+    assert str(error) == "Could not read item 1 of the Dataset X: _OddError: disk and gone"
+    # What cannot come back from a worker comes back as its description.
+    expected = _OddError if num_workers == 0 else RuntimeError
+    assert type(error.__cause__) is expected and "disk and gone" in str(error.__cause__)
+    again = pickle.loads(pickle.dumps(error))
+    assert (type(again), str(again), again.index, again.path) == (
+        UnreadableItemError, str(error), 1, None)
+
+
+def test_item_path_where_the_dataset_lists_files(broken):
+    ds = datasets.ImageFolder(broken)
+    assert item_path(ds, 7) == ds.samples[7][0] == ds.imgs[7][0]
+    assert item_path(Subset(Subset(ds, [5, 7]), [1]), 0) == ds.samples[7][0]
+    assert item_path(_Failing(), 0) is None
+    tensors = _Tensors(torch.zeros(2, 3, 4, 4, dtype=torch.uint8))
+    tensors.samples = torch.zeros(2, 3)  # not a file list
+    assert item_path(tensors, 0) is None
