@@ -186,6 +186,9 @@ class EpochCheckpoint(Callback):
         self.schedule_ = (None if scheduler is None else {
             "state": scheduler.state_dict(),
             "lrs": [group["lr"] for group in net.optimizer_.param_groups]})
+        # The weights at the start of the epoch, for a divergence in it: not needed
+        # any more (the next epoch takes its own copy), so not saved.
+        net.__dict__.pop("_last_finite_state", None)
         try:
             _write_atomic(self.path, {"net": net, "rng": _rng_state(net.device)})
         finally:

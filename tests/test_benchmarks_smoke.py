@@ -250,6 +250,21 @@ def test_bench_cifar10_probe_reads_the_simclr_encoder_not_a2s():
         module.simclr_features(fit("full", max_epochs=1), X)
 
 
+def test_bench_checkpoint_quick(tmp_path):
+    module = _load("bench_checkpoint")
+    module.main(["--quick", "--out", str(tmp_path), "--data", str(tmp_path / "none.npz")])
+    _, cost = _read(tmp_path / "checkpoint_cost.csv")
+    assert [r["encoder"] for r in cost] == ["cnn", "resnet18"]
+    for r in cost:
+        assert r["images"] == "random" and r["cpu_model"]
+        assert 0 < float(r["save_s"]) and 0 < float(r["epoch_s"]) < float(r["epoch_s_50k"])
+        assert float(r["size_mb"]) > 0
+    _, (resume,) = _read(tmp_path / "checkpoint_resume.csv")
+    # Killed, started again: the same model as the uninterrupted fit.
+    assert resume["same_predictions"] == "True" and resume["schedule"] == "quick"
+    assert float(resume["resumed_wall_s"]) > 0 and float(resume["reference_wall_s"]) > 0
+
+
 def test_bench_streaming_quick(tmp_path):
     pytest.importorskip("torchvision")
     module = _load("bench_streaming")
