@@ -627,6 +627,12 @@ class FitInput:
         Standardisation statistics, per channel (C, 1, 1) or per feature (D,).
     spec : InputSpec
         What ``fit`` saw and chose.
+    kept : ndarray of int or None
+        For a Dataset ``X`` whose unreadable items were skipped
+        (``on_bad_item="skip"``): the indices of the items kept, in order
+        (``X`` and ``y`` are of those items only); ``None`` otherwise.
+    skipped : list of (int, str or None)
+        ``(index, path)`` of the items skipped; empty when none was.
     """
 
     X: object
@@ -636,6 +642,8 @@ class FitInput:
     mean: np.ndarray
     scale: np.ndarray
     spec: InputSpec
+    kept: np.ndarray = None
+    skipped: list = dataclasses.field(default_factory=list)
 
 
 def prepare_fit_input(estimator, X, y, check_encoder):
@@ -689,21 +697,30 @@ def _prepare_fit_stream(estimator, X, y, check_encoder):
             raise ValueError(f"X and y must have the same number of samples; got {n} "
                              f"items in the Dataset X and {len(y)} labels in y.")
         check_classification_targets(y)
-    first, _ = _streaming.ImageStream(X, size=size).read(0)
+    _, first = _streaming.first_image(X, size=size, on_bad_item=estimator.on_bad_item)
     input_shape = tuple(int(s) for s in first.shape)
     # Placeholder statistics: a bad encoder fails before the pass over the data.
     c = input_shape[0]
     check_encoder(input_shape, np.zeros((c, 1, 1), np.float32), np.ones((c, 1, 1), np.float32))
     stream = _streaming.ImageStream(X, size=size, image_shape=input_shape,
-                                    num_workers=estimator.num_workers)
+                                    num_workers=estimator.num_workers,
+                                    on_bad_item=estimator.on_bad_item)
     stats = _streaming.scan(
         stream, digest=estimator.memory is not None or estimator.checkpoint_dir is not None)
+    if stats.skipped:  # on_bad_item="skip": fit on the items kept
+        stream = stream.subset(stats.kept)
+        if y is not None:
+            y = y[stats.kept]
+        if len(stream) < 2:
+            raise ValueError(f"X is a Dataset of {n} items of which {len(stream)} could be "
+                             f"read; fit needs at least 2.")
     stream.digest = stats.digest
     if y is None:
         missing = [i for i, label in enumerate(stats.labels) if label is None]
         if missing:
             raise ValueError(
-                f"y is None, so the labels are read from the items of X, but X[{missing[0]}]"
+                f"y is None, so the labels are read from the items of X, but "
+                f"X[{stream.item_index(missing[0])}]"
                 f" has no label ({len(missing)} item(s) without one): pass y, or a Dataset "
                 f"whose items are (image, label)."
             )
@@ -715,7 +732,8 @@ def _prepare_fit_stream(estimator, X, y, check_encoder):
     # Array-only attributes of an earlier fit (validate_data sets them).
     for attr in ("n_features_in_", "feature_names_in_"):
         estimator.__dict__.pop(attr, None)
-    return FitInput(stream, y, input_shape, size, stats.mean, stats.scale, spec)
+    return FitInput(stream, y, input_shape, size, stats.mean, stats.scale, spec,
+                    stats.kept if stats.skipped else None, stats.skipped)
 
 
 def predict_input(estimator, X):

@@ -46,6 +46,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, Subset
 
 from .datasets import _parse_image_size
+from .exceptions import UnreadableItemError, UnreadableItemWarning
 
 __all__ = ["ON_BAD_ITEM", "ImageStream", "UnreadableItemError", "UnreadableItemWarning",
            "batches", "check_dataset", "check_image_size", "first_image", "is_dataset",
@@ -61,36 +62,6 @@ TOL = 1e-6
 ON_BAD_ITEM = ("raise", "skip")
 #: Skipped items listed one by one in the warning of :func:`scan` (all are in its result).
 WARN_LIST = 20
-
-
-class UnreadableItemError(OSError, ValueError):
-    """An item of a Dataset ``X`` could not be read.
-
-    Its ``__getitem__`` raised (e.g. PIL on a truncated or corrupt image
-    file), or the PIL image it returned could not be decoded.  The message
-    names the item; the original exception is ``__cause__`` (from a
-    DataLoader worker: a copy, with the worker's traceback as a note).
-    An ``OSError``, as a file that cannot be read, and a ``ValueError``, as
-    bad input data.
-
-    Attributes
-    ----------
-    index : int or None
-        The item's index in the Dataset ``X``.
-    path : str or None
-        The item's file, where the Dataset lists its files
-        (``ImageFolder.samples[index][0]``; see :func:`item_path`).
-    """
-
-    def __init__(self, message, *, index=None, path=None):
-        super().__init__(message)
-        self.index = index
-        self.path = path
-
-
-class UnreadableItemWarning(UserWarning):
-    """``fit`` left out the items of a Dataset ``X`` that could not be read
-    (``on_bad_item="skip"``); the warning lists them."""
 
 
 def is_dataset(X):

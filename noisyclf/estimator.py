@@ -162,6 +162,16 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         processes that read (decode, resize) its items in every pass over
         it, in ``fit`` and ``predict``; ``0`` reads them in this process.
         Results do not depend on it.  Ignored for array ``X``.
+    on_bad_item : {"raise", "skip"}, default="raise"
+        For a Dataset ``X``: what ``fit`` does with an item it cannot read
+        (its ``__getitem__`` raises, e.g. on a truncated image file).
+        ``"raise"`` raises :class:`~noisyclf.exceptions.UnreadableItemError`
+        naming the item's index and file, with any ``num_workers``;
+        ``"skip"`` leaves such items out with one
+        :class:`~noisyclf.exceptions.UnreadableItemWarning` listing them, as
+        if fitting ``Subset(X, kept)`` with ``y`` and ``sample_weight`` at
+        ``kept`` (``skipped_items_``).  ``predict`` always raises.  Ignored
+        for array ``X``.
     data_parallel : bool or "auto", default="auto"
         One fit on several processes (``docs/scaling_out_ddp.md``): when
         ``fit`` is called with the same data in every process of an
@@ -338,6 +348,10 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         The labels seen in ``fit``, any dtype.
     n_features_in_ : int
         ``X.shape[1]`` in ``fit``.
+    skipped_items_ : list of (int, str or None)
+        ``(index, path)`` of the Dataset items that ``fit`` left out
+        (``on_bad_item="skip"``); empty when none were.  Per-sample
+        attributes have one entry per kept item, in order.
     input_shape_ : tuple of int
         Shape of one sample as the nets see it: (C, H, W) or (n_features,).
     encoder_kind_ : str
@@ -414,6 +428,7 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         "data_format": [StrOptions({"auto", "channels_first", "channels_last"})],
         "image_size": [None, Interval(numbers.Integral, 1, None, closed="left"), tuple, list],
         "num_workers": [Interval(numbers.Integral, 0, None, closed="left")],
+        "on_bad_item": [StrOptions({"raise", "skip"})],
         "data_parallel": ["boolean", StrOptions({"auto"})],
         "lr": [Interval(numbers.Real, 0, None, closed="neither")],
         "encoder_lr": [None, Interval(numbers.Real, 0, None, closed="neither")],
@@ -460,6 +475,7 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         data_format="auto",
         image_size=None,
         num_workers=0,
+        on_bad_item="raise",
         data_parallel="auto",
         lr=0.02,
         encoder_lr=None,
@@ -504,6 +520,7 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         self.data_format = data_format
         self.image_size = image_size
         self.num_workers = num_workers
+        self.on_bad_item = on_bad_item
         self.data_parallel = data_parallel
         self.lr = lr
         self.encoder_lr = encoder_lr
@@ -607,20 +624,13 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
             Training inputs; uint8 images are scaled to [0, 1].  Not modified.
 
             A map-style :class:`torch.utils.data.Dataset` of images (e.g.
-            torchvision's ``ImageFolder``) is streamed, never held in memory
-            as a whole: each pass over it is a
-            :class:`~torch.utils.data.DataLoader` whose ``num_workers``
-            processes read item ``i`` -- an image or ``(image, label, ...)``;
-            the image a PIL image, an (H, W[, C]) uint8 array or a (C, H, W)
-            uint8 tensor, or floats in [0, 1] -- and resize it to
-            ``image_size``; uint8 batches go to the device, where they are
-            scaled and augmented.  Samples are identified by their dataset
-            position (ELR's targets, the GMMs' losses, ``pseudo_labels_``,
-            ``label_quality_``: entry ``i`` is item ``i``); one pass before
-            training computes the standardisation statistics (exact, from
-            pixel histograms) and reads the labels.  A Dataset and the array
-            of its images give the same model (``num_workers`` changes
-            nothing).  ``n_features_in_`` is not set.
+            torchvision's ``ImageFolder``; item ``i`` an image or ``(image,
+            label, ...)``) is streamed, never held in memory as a whole: its
+            items are read by ``num_workers`` DataLoader processes, resized
+            to ``image_size`` and identified by their position (entry ``i``
+            of ``pseudo_labels_`` is item ``i``).  A Dataset and the array of
+            its images give the same model.  ``n_features_in_`` is not set.
+            See :doc:`/scaling_out_streaming`.
         y : array-like of shape (n_samples,) or None, default=None
             Given (noisy) labels of any type.  ``None`` only for a Dataset
             ``X``: the labels are then the second element of its items
@@ -693,7 +703,12 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         labels as a tensor and the nets' dict input.
         """
         fit_input = _input.prepare_fit_input(self, X, y, self._check_encoder)
+        if fit_input.kept is not None and sample_weight is not None:
+            # One weight per item of the Dataset X; the skipped items' go with them.
+            sample_weight = _check_sample_weight(sample_weight, X,
+                                                 dtype=np.float32)[fit_input.kept]
         X = fit_input.X
+        self.skipped_items_ = list(fit_input.skipped)
         self.input_shape_ = fit_input.input_shape
         self._input_spec, self._resize_to = fit_input.spec, fit_input.resize_to
         self._mean, self._scale = fit_input.mean, fit_input.scale

@@ -141,6 +141,8 @@ HYPERPARAMETERS = [
     # A torch Dataset X (streamed): resized images; worker processes read the same.
     ("image_size", (4, 4), "dataset", {}, "input_shape_"),
     ("num_workers", 1, "dataset", {}, "nothing"),
+    # Every item reads: nothing to skip (tests/test_streaming.py has unreadable ones).
+    ("on_bad_item", "skip", "dataset", {}, "nothing"),
     # Without a torch.distributed process group (tests/test_distributed.py has one).
     ("data_parallel", False, "tabular", {}, "nothing"),
     ("lr", 0.01, "tabular", {}, "a2"),

@@ -25,8 +25,8 @@ from sklearn.utils._param_validation import InvalidParameterError
 from torch.utils.data import Dataset, IterableDataset, Subset
 
 from noisyclf import ContrastiveNoisyClassifier
-from noisyclf._streaming import (ImageStream, UnreadableItemError, UnreadableItemWarning,
-                                 batches, first_image, item_path, read_labels, scan)
+from noisyclf._streaming import ImageStream, batches, first_image, item_path, read_labels, scan
+from noisyclf.exceptions import UnreadableItemError, UnreadableItemWarning
 from noisyclf.datasets import load_image_folder
 
 Image = pytest.importorskip("PIL.Image")
@@ -407,3 +407,31 @@ def test_item_path_where_the_dataset_lists_files(broken):
     tensors = _Tensors(torch.zeros(2, 3, 4, 4, dtype=torch.uint8))
     tensors.samples = torch.zeros(2, 3)  # not a file list
     assert item_path(tensors, 0) is None
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_fit_skips_the_items_it_cannot_read(broken, num_workers):
+    ds = datasets.ImageFolder(broken)
+    kept = [i for i in range(len(ds)) if i not in BAD]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        clf = _clf(on_bad_item="skip", num_workers=num_workers, **TINY).fit(ds)
+    assert [w.category for w in caught] == [UnreadableItemWarning]
+    assert clf.skipped_items_ == [(i, _bad_path(broken, i)) for i in BAD]
+    assert len(clf.pseudo_labels_) == len(clf.label_quality_) == len(kept)
+    # Nothing else is lost: the fit of the items kept.
+    _same_model(clf, _clf(**TINY).fit(Subset(ds, kept)), Subset(ds, kept), Subset(ds, kept))
+    # y and sample_weight have one entry per item of X; the skipped items' are dropped.
+    y = np.array(ds.targets)
+    weights = np.linspace(0.5, 1.5, len(ds))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnreadableItemWarning)
+        given = _clf(on_bad_item="skip", **TINY).fit(ds, y, sample_weight=weights)
+    expected = _clf(**TINY).fit(Subset(ds, kept), y[kept], sample_weight=weights[kept])
+    _same_model(given, expected, Subset(ds, kept), Subset(ds, kept))
+    # Nothing to skip: an empty list, and the fit of on_bad_item="raise".
+    good = Subset(ds, kept)
+    assert _clf(on_bad_item="skip", **TINY).fit(good).skipped_items_ == []
+    # predict returns one row per item: it raises naming the item whatever on_bad_item.
+    with pytest.raises(UnreadableItemError, match=r"item 7 of the Dataset X"):
+        clf.predict(ds)
