@@ -48,12 +48,25 @@ reproduce one process with the same (global) ``batch_size``:
   every sample was computed in the same eval batch as in one process.
 * **GMMs** are fitted on rank 0 only and their result broadcast
   (:func:`on_rank0`).
+* **Failures.**  The collectives of a fit run on a process group of their
+  own, created when the fit starts (:func:`data_parallel`) with a timeout of
+  :func:`timeout_seconds` (``NOISYCLF_DDP_TIMEOUT``, :data:`TIMEOUT_S` by
+  default) and destroyed when it ends.  A process whose fit raises records
+  its error in the process group's store and closes its connections, so
+  the others' pending collective fails at once; a process that stops
+  responding makes the others' collective time out.  Either way the others
+  raise :class:`CollectiveError`, naming the failed rank and its error where
+  it was recorded.
 
 The helpers take and return tensors on the caller's device; the
-collectives run on the default process group.
+collectives run on the fit's process group (the default process group
+outside a fit).
 """
 
 import contextlib
+import datetime
+import math
+import os
 import threading
 
 import torch
@@ -63,9 +76,38 @@ from torch import nn
 __all__ = ["world", "is_active", "shard", "local_part", "gather", "all_reduce_sum",
            "global_mean", "average_gradients", "broadcast_module", "sync_rows",
            "eval_positions", "gather_positions", "broadcast_object", "on_rank0",
-           "global_batchnorm", "check_batch_size", "data_parallel", "group_size"]
+           "global_batchnorm", "check_batch_size", "data_parallel", "group_size",
+           "CollectiveError", "TIMEOUT_S", "TIMEOUT_ENV", "timeout_seconds"]
 
 _STATE = threading.local()
+
+#: Seconds a collective of a data-parallel fit waits for the other processes.
+TIMEOUT_S = 300.0
+#: Environment variable that overrides :data:`TIMEOUT_S` (seconds; rank 0's value applies).
+TIMEOUT_ENV = "NOISYCLF_DDP_TIMEOUT"
+_FAILED_KEY = "noisyclf.failed"  # + "/<rank>", in the fit group's store
+
+
+class CollectiveError(RuntimeError):
+    """A collective of a data-parallel fit failed: another process failed or stopped
+    responding (it closed its connections, or the collective timed out)."""
+
+
+def timeout_seconds():
+    """Timeout of a data-parallel fit's collectives, in seconds.
+
+    ``NOISYCLF_DDP_TIMEOUT`` when set (a positive number), else :data:`TIMEOUT_S`.
+    """
+    value = os.environ.get(TIMEOUT_ENV, "").strip()
+    if not value:
+        return float(TIMEOUT_S)
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not (seconds > 0 and math.isfinite(seconds)):
+        raise ValueError(f"{TIMEOUT_ENV}={value!r}: expected a positive number of seconds.")
+    return seconds
 
 
 def group_size():
@@ -82,13 +124,149 @@ def data_parallel(enabled):
     The estimator's ``data_parallel=False`` fits inside a process group as a
     single process would (every helper here then does nothing), e.g. when each
     process of a ``torchrun`` job fits its own model.
+
+    With ``enabled`` and a default process group of 2 or more processes, the
+    block is one data-parallel fit, entered by every process: on entry the
+    processes wait for each other (as long as the default group's timeout
+    allows) and create the fit's process group, whose collectives time out
+    after :func:`timeout_seconds` (rank 0's value); on exit it is destroyed.
+    When the block raises (other than :class:`CollectiveError`), the error is
+    recorded in the store for the other processes' message before the
+    group's connections close.  Nested blocks share the outer block's group.
     """
     previous = getattr(_STATE, "disabled", False)
     _STATE.disabled = not enabled
+    fit = _Fit() if enabled and _fit() is None and group_size() > 1 else None
     try:
+        if fit is not None:
+            _STATE.fit = fit
+            fit.open()
         yield
+    except BaseException as exc:
+        if fit is not None:
+            if not isinstance(exc, CollectiveError):
+                with contextlib.suppress(Exception):
+                    fit.record_failure(exc)
+            with contextlib.suppress(Exception):
+                fit.close()
+        raise
+    else:
+        if fit is not None:
+            fit.close()
     finally:
+        if fit is not None:
+            fit.group = None
+            _STATE.fit = None
         _STATE.disabled = previous
+
+
+class _Fit:
+    """The process group of one data-parallel fit and its timeout.
+
+    Autograd nodes keep this holder (their backward pass may run in another
+    thread), never the group itself: :meth:`close` drops the last reference
+    to the group, whose connections then close.
+    """
+
+    def __init__(self):
+        self.group, self.timeout = None, None
+
+    def open(self):
+        """Create the group (every process calls this, in the same order)."""
+        seconds = None
+        if dist.get_rank() == 0:
+            try:
+                seconds = timeout_seconds()
+            except ValueError as exc:
+                seconds = str(exc)
+        box = [None] * dist.get_world_size()
+        try:
+            # Default group: the processes start the fit together, with rank 0's timeout.
+            dist.all_gather_object(box, seconds)
+        except RuntimeError as exc:
+            raise _collective_error("starting the data-parallel fit", exc, self) from None
+        if isinstance(box[0], str):
+            raise ValueError(f"rank 0: {box[0]}")
+        self.timeout = box[0]
+        try:
+            self.group = dist.new_group(timeout=datetime.timedelta(seconds=self.timeout))
+        except RuntimeError as exc:
+            raise _collective_error("creating the fit's process group", exc, self) from None
+
+    def close(self):
+        group, self.group = self.group, None
+        if group is not None and dist.is_initialized():
+            dist.destroy_process_group(group)
+
+    def record_failure(self, exc):
+        """Leave this process's error in the group's store for the others' message."""
+        if self.group is not None:
+            text = f"{type(exc).__name__}: {exc}".strip()[:2000]
+            self.group.get_group_store().set(f"{_FAILED_KEY}/{dist.get_rank()}", text)
+
+    def recorded_failures(self):
+        """``[(rank, error text)]`` recorded by the other processes."""
+        found = []
+        if self.group is None:
+            return found
+        with contextlib.suppress(Exception):
+            store = self.group.get_group_store()
+            for rank in range(dist.get_world_size()):
+                key = f"{_FAILED_KEY}/{rank}"
+                if rank != dist.get_rank() and store.check([key]):
+                    found.append((rank, store.get(key).decode("utf-8", "replace")))
+        return found
+
+
+def _fit():
+    """The data-parallel fit running in this thread (``None`` outside one)."""
+    return getattr(_STATE, "fit", None)
+
+
+def _collective_error(what, exc, fit):
+    """:class:`CollectiveError` for the failure ``exc`` of the collective ``what``."""
+    rank, world_size = dist.get_rank(), dist.get_world_size()
+    group_timeout = fit.timeout if fit is not None else None
+    seconds = group_timeout
+    if seconds is None:
+        try:
+            seconds = timeout_seconds()
+        except ValueError:
+            seconds = TIMEOUT_S
+    text = str(exc).strip()
+    how = "failed"
+    if "timed out" in text.lower() or "timeout" in text.lower():
+        # Before the fit's group exists, the default group's timeout applies.
+        how = f"timed out after {group_timeout:g} s" if group_timeout else "timed out"
+    failures = fit.recorded_failures() if fit is not None else []
+    if failures:
+        cause = "; ".join(f"rank {r} failed with {error}" for r, error in failures)
+        cause += " (its error output has the traceback)"
+    else:
+        cause = ("another process of the group probably failed or stopped responding "
+                 "(see its error output)")
+    detail = text.splitlines()[0][:300] if text else type(exc).__name__
+    return CollectiveError(
+        f"data-parallel fit, rank {rank} of {world_size}: {what} {how}: {cause}.  The "
+        f"collectives of a data-parallel fit time out after {seconds:g} s ({TIMEOUT_ENV}).  "
+        f"[{detail}]")
+
+
+def _call(name, fn, *args, fit=None, **kwargs):
+    """``fn(*args, group=..., **kwargs)`` on ``fit``'s group (the running fit's by
+    default; the default group outside a fit); a failure raises :class:`CollectiveError`.
+
+    The original error's traceback is dropped (its text is in the message): its
+    frames would keep the group, and its connections, alive.
+    """
+    fit = fit or _fit()
+    try:
+        return fn(*args, group=None if fit is None else fit.group, **kwargs)
+    except CollectiveError:
+        raise
+    except RuntimeError as exc:
+        exc.__traceback__ = None
+        raise _collective_error(name, exc, fit) from None
 
 
 def world():
@@ -142,14 +320,15 @@ class _AllGather(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, tensor):
+        ctx.fit = _fit()  # the backward pass may run in another thread
         out = [torch.empty_like(tensor) for _ in range(dist.get_world_size())]
-        dist.all_gather(out, tensor.contiguous())
+        _call("all_gather", dist.all_gather, out, tensor.contiguous(), fit=ctx.fit)
         return tuple(out)
 
     @staticmethod
     def backward(ctx, *grads):
         stacked = torch.stack(grads).contiguous()
-        dist.all_reduce(stacked)
+        _call("all_reduce (backward of all_gather)", dist.all_reduce, stacked, fit=ctx.fit)
         return stacked[dist.get_rank()]
 
 
@@ -158,14 +337,15 @@ class _AllReduceSum(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, tensor):
+        ctx.fit = _fit()
         out = tensor.clone().contiguous()
-        dist.all_reduce(out)
+        _call("all_reduce", dist.all_reduce, out, fit=ctx.fit)
         return out
 
     @staticmethod
     def backward(ctx, grad):
         grad = grad.clone().contiguous()
-        dist.all_reduce(grad)
+        _call("all_reduce (backward)", dist.all_reduce, grad, fit=ctx.fit)
         return grad
 
 
@@ -173,7 +353,7 @@ def _sizes(n, device):
     """Every process's ``n`` (first-dimension size), in rank order."""
     local = torch.tensor([n], dtype=torch.int64, device=device)
     out = [torch.empty_like(local) for _ in range(dist.get_world_size())]
-    dist.all_gather(out, local)
+    _call("all_gather of the sizes", dist.all_gather, out, local)
     return [int(t.item()) for t in out]
 
 
@@ -204,7 +384,7 @@ def gather(tensor):
         parts = _AllGather.apply(tensor)
     else:
         parts = [torch.empty_like(tensor) for _ in sizes]
-        dist.all_gather(parts, tensor.contiguous())
+        _call("all_gather", dist.all_gather, parts, tensor.contiguous())
     return torch.cat([part[:size] for part, size in zip(parts, sizes)])
 
 
@@ -228,7 +408,7 @@ def global_mean(local_mean, n_local, n_global):
     # A process without samples (a last batch smaller than W) has a NaN mean.
     local_sum = local_mean * n_local if n_local else torch.nan_to_num(local_mean) * 0.0
     total = local_sum.detach().clone()
-    dist.all_reduce(total)
+    _call("all_reduce of the loss", dist.all_reduce, total)
     return local_sum * (world_size / n_global), total / n_global
 
 
@@ -239,7 +419,7 @@ def average_gradients(parameters):
     if world_size == 1 or not grads:
         return
     flat = torch._utils._flatten_dense_tensors(grads)
-    dist.all_reduce(flat)
+    _call("all_reduce of the gradients", dist.all_reduce, flat)
     flat.div_(world_size)
     for grad, value in zip(grads, torch._utils._unflatten_dense_tensors(flat, grads)):
         grad.copy_(value)
@@ -251,7 +431,7 @@ def broadcast_module(module, src=0):
         return
     with torch.no_grad():
         for tensor in list(module.parameters()) + list(module.buffers()):
-            dist.broadcast(tensor.data, src)
+            _call("broadcast of the weights", dist.broadcast, tensor.data, src)
 
 
 def sync_rows(table, index):
@@ -299,7 +479,7 @@ def broadcast_object(obj, src=0):
     if not is_active():
         return obj
     box = [obj]
-    dist.broadcast_object_list(box, src)
+    _call("broadcast_object_list", dist.broadcast_object_list, box, src)
     return box[0]
 
 
@@ -335,7 +515,7 @@ def _global_batchnorm_forward(bn, x):
     xf = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x  # autocast
     count = torch.tensor([float(xf.numel() // max(xf.shape[1], 1))], device=x.device,
                          dtype=torch.float64)
-    dist.all_reduce(count)
+    _call("all_reduce of the BatchNorm count", dist.all_reduce, count)
     n = float(count.item())
     mean = all_reduce_sum(xf.sum(dims)) / n
     centred = xf - mean.view(shape)

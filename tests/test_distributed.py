@@ -33,6 +33,11 @@ the GMM posteriors; they are compared with ``atol=1e-6`` and ``1e-9``.
 The float32 tolerance is 1000 times below what a broken piece gives: without
 the gather, the global BatchNorm, the ELR synchronisation or the gradient
 averaging the float32 losses differ by 1e-2 to 1 within the first phases.
+
+Failures (``_failing_worker``): two more pairs of processes fit with the
+collectives' timeout lowered to 10 s (``NOISYCLF_DDP_TIMEOUT``); rank 1 fails
+at its second a2 step, raising (and its process stays alive) or stopping to
+respond.  Both processes of each pair must exit non-zero within 60 s.
 """
 
 import contextlib
@@ -41,6 +46,7 @@ import os
 import pickle
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +88,10 @@ class _Digits(torch.utils.data.Dataset):
 FIT_STREAM = {**FIT, "image_shape": None, "phases": "pretrain"}
 # data_parallel=False inside the group: every process fits its own data.
 FIT_ALONE = {**FIT, "phases": "pretrain", "data_parallel": False}
+# The failure tests: a2 only; the collectives time out after FAIL_TIMEOUT_S.
+FIT_FAIL = {**FIT, "phases": "baseline"}
+FAIL_TIMEOUT_S = 10
+FAIL_LIMIT_S = 60
 
 
 def _half(rank):
@@ -204,6 +214,12 @@ def _worker(rank, store):
     out["on_rank0"] = _distributed.on_rank0(lambda: calls.append(rank) or f"from {rank}")
     out["on_rank0_calls"] = calls
 
+    # Each data-parallel fit creates its process group and destroys it.
+    groups = []
+    new_group, destroy = dist.new_group, dist.destroy_process_group
+    dist.new_group = lambda *a, **k: groups.append("new") or new_group(*a, **k)
+    dist.destroy_process_group = lambda *a, **k: groups.append("destroy") or destroy(*a, **k)
+
     # The estimator: every phase, every rank; count GMM fits per rank.
     import noisyclf._phases as phases_module
     gmm_calls = []
@@ -239,6 +255,8 @@ def _worker(rank, store):
     with _float64():
         out["fit_stream"] = _fit_summary(ContrastiveNoisyClassifier(**FIT_STREAM).fit(stream),
                                          stream)
+    dist.new_group, dist.destroy_process_group = new_group, destroy
+    out["groups"] = groups
     with open(Path(store) / f"rank{rank}.pkl", "wb") as f:
         pickle.dump(out, f)
     dist.destroy_process_group()
@@ -254,16 +272,71 @@ def _fit_summary(clf, X):
     }
 
 
+def _failing_worker(rank, store, mode):
+    """One process of a fit in which rank 1 fails at its second a2 step.
+
+    ``mode="raise"``: rank 1 raises; its process catches the error and stays
+    alive until rank 0 has failed (at most 120 s), so rank 0 cannot learn of
+    the failure from the process's exit.  ``mode="hang"``: rank 1 stops
+    responding in that step until rank 0 has failed, then raises.  Each
+    process re-raises its fit's error: it exits non-zero.
+    """
+    import torch.distributed as dist
+
+    from noisyclf import nets
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{store}/store", rank=rank,
+                            world_size=WORLD)
+    rank0_failed = Path(store) / "rank0_failed"
+
+    def wait_for_rank0():
+        deadline = time.monotonic() + 120
+        while not rank0_failed.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+    if rank == 1:
+        step, steps = nets.NoisyLabelNet.train_step_single, []
+
+        def failing_step(self, *args, **kwargs):
+            steps.append(len(steps))
+            if len(steps) == 2:
+                if mode == "hang":
+                    wait_for_rank0()
+                raise RuntimeError("rank 1 fails on purpose")
+            return step(self, *args, **kwargs)
+
+        nets.NoisyLabelNet.train_step_single = failing_step
+    X, y_noisy = _digits()
+    start = time.monotonic()
+    try:
+        ContrastiveNoisyClassifier(**FIT_FAIL).fit(X, y_noisy)
+    except Exception:
+        print(f"fit failed after {time.monotonic() - start:.2f} s", flush=True)
+        if rank == 0:
+            rank0_failed.touch()
+        else:
+            wait_for_rank0()
+        raise
+
+
+def _launch(store, *args, env=(), outputs=None):
+    """Start the worker processes (this file as a script) with ``args`` after the rank;
+    their output goes to the files ``outputs`` (one per rank), or to pipes."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", **dict(env),
+               PYTHONPATH=os.pathsep.join(filter(None, [str(Path(__file__).parents[1]),
+                                                        os.environ.get("PYTHONPATH")])))
+    return [subprocess.Popen([sys.executable, __file__, str(rank), str(store), *args], env=env,
+                             stdout=subprocess.PIPE if outputs is None else outputs[rank],
+                             stderr=subprocess.STDOUT, text=True)
+            for rank in range(WORLD)]
+
+
 @pytest.fixture(scope="module")
 def ranks(tmp_path_factory):
     """Run the two worker processes once; their pickled results, by rank."""
     store = tmp_path_factory.mktemp("ddp")
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
-               PYTHONPATH=os.pathsep.join(filter(None, [str(Path(__file__).parents[1]),
-                                                        os.environ.get("PYTHONPATH")])))
-    procs = [subprocess.Popen([sys.executable, __file__, str(rank), str(store)], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-             for rank in range(WORLD)]
+    procs = _launch(store)
     logs = []
     try:
         for proc in procs:
@@ -522,8 +595,11 @@ def test_fitted_estimator_unpickles_without_a_process_group(ranks, single_fit):
     assert type(clf.classifier_net_.module_) is type(single_fit[0].classifier_net_.module_)
 
 
-if __name__ == "__main__":  # a worker process: python tests/test_distributed.py RANK STORE
-    _worker(int(sys.argv[1]), sys.argv[2])
+if __name__ == "__main__":  # a worker process: python tests/test_distributed.py RANK STORE [MODE]
+    if len(sys.argv) > 3:
+        _failing_worker(int(sys.argv[1]), sys.argv[2], sys.argv[3])
+    else:
+        _worker(int(sys.argv[1]), sys.argv[2])
 
 
 def test_data_parallel_false_fits_each_process_alone(ranks):
@@ -549,3 +625,80 @@ def test_data_parallel_true_needs_a_process_group():
 def test_only_rank0_prints_progress(ranks):
     assert ranks[0]["verbose_out"].startswith("[noisyclf] a2 classifier (elr): 3 epochs")
     assert ranks[1]["verbose_out"] == ""
+
+
+def test_each_fit_creates_and_destroys_its_process_group(ranks):
+    """Five data-parallel fits (data_parallel=False creates none), no group left behind."""
+    for r in ranks:
+        assert r["groups"] == ["new", "destroy"] * 5
+
+
+def test_timeout_from_the_environment(monkeypatch):
+    monkeypatch.delenv(_distributed.TIMEOUT_ENV, raising=False)
+    assert _distributed.timeout_seconds() == _distributed.TIMEOUT_S == 300
+    monkeypatch.setenv(_distributed.TIMEOUT_ENV, "12.5")
+    assert _distributed.timeout_seconds() == 12.5
+    for bad in ("0", "-3", "soon", "inf"):
+        monkeypatch.setenv(_distributed.TIMEOUT_ENV, bad)
+        with pytest.raises(ValueError, match=_distributed.TIMEOUT_ENV):
+            _distributed.timeout_seconds()
+
+
+@pytest.fixture(scope="module")
+def failures(tmp_path_factory):
+    """Both failure modes at once (4 processes); by mode: each rank's exit code, seconds
+    from start to exit, and output."""
+    runs = {}
+    for mode in ("raise", "hang"):
+        store = tmp_path_factory.mktemp(f"ddp_{mode}")
+        logs = [store / f"rank{rank}.log" for rank in range(WORLD)]
+        with contextlib.ExitStack() as files:
+            outputs = [files.enter_context(open(log, "w")) for log in logs]
+            procs = _launch(store, mode, env={_distributed.TIMEOUT_ENV: str(FAIL_TIMEOUT_S)},
+                            outputs=outputs)
+        runs[mode] = (procs, logs, time.monotonic())
+    ended = {}
+    try:
+        while len(ended) < len(runs) * WORLD:
+            for mode, (procs, _, start) in runs.items():
+                for rank, proc in enumerate(procs):
+                    if (mode, rank) not in ended and proc.poll() is not None:
+                        ended[mode, rank] = time.monotonic() - start
+            if any(time.monotonic() - start > FAIL_LIMIT_S for _, _, start in runs.values()):
+                break
+            time.sleep(0.1)
+    finally:
+        for procs, _, _ in runs.values():
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.kill()
+                proc.wait()
+    return {mode: [(procs[rank].returncode, ended.get((mode, rank), float("inf")),
+                    logs[rank].read_text()) for rank in range(WORLD)]
+            for mode, (procs, logs, _) in runs.items()}
+
+
+@pytest.mark.parametrize("mode", ["raise", "hang"])
+def test_a_failed_process_stops_every_process(failures, mode):
+    """Rank 1 fails mid-epoch; both processes exit non-zero within FAIL_LIMIT_S seconds."""
+    for rank, (returncode, seconds, log) in enumerate(failures[mode]):
+        assert returncode != 0 and seconds < FAIL_LIMIT_S, (rank, returncode, seconds, log[-3000:])
+        print(f"{mode}: rank {rank} exited with {returncode} after {seconds:.1f} s")
+    assert "rank 1 fails on purpose" in failures[mode][1][2]
+
+
+def test_the_other_process_learns_of_the_error_at_once(failures):
+    """Rank 1 raised: it closes its connections, so rank 0's collective fails before its
+    timeout, with rank 1's error in the message."""
+    log = failures["raise"][0][2]
+    assert "CollectiveError: data-parallel fit, rank 0 of 2" in log
+    assert "rank 1 failed with RuntimeError: rank 1 fails on purpose" in log
+    assert float(log.split("fit failed after ")[1].split()[0]) < FAIL_TIMEOUT_S
+
+
+def test_a_process_that_stops_responding_times_the_others_out(failures):
+    log = failures["hang"][0][2]
+    assert f"timed out after {FAIL_TIMEOUT_S} s" in log
+    assert "another process of the group probably failed or stopped responding" in log
+    assert f"({_distributed.TIMEOUT_ENV})" in log
+    assert float(log.split("fit failed after ")[1].split()[0]) >= FAIL_TIMEOUT_S
