@@ -169,6 +169,9 @@ class _Failure:
         # Only when sent by a worker: the traceback does not pickle (kept as text),
         # and an exception that cannot make the trip is replaced by its description.
         state = dict(self.__dict__)
+        # The error without its cause (some libraries, e.g. tblib as installed by dask,
+        # pickle an exception's cause too): the cause travels on its own, below.
+        state["error"] = UnreadableItemError(str(self.error), index=self.index, path=self.path)
         cause = self.cause
         if cause is not None:
             state["trace"] = "".join(
