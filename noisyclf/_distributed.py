@@ -73,6 +73,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from .exceptions import CollectiveError
+
 __all__ = ["world", "is_active", "shard", "local_part", "gather", "all_reduce_sum",
            "global_mean", "average_gradients", "broadcast_module", "sync_rows",
            "eval_positions", "gather_positions", "broadcast_object", "on_rank0",
@@ -86,11 +88,6 @@ TIMEOUT_S = 300.0
 #: Environment variable that overrides :data:`TIMEOUT_S` (seconds; rank 0's value applies).
 TIMEOUT_ENV = "NOISYCLF_DDP_TIMEOUT"
 _FAILED_KEY = "noisyclf.failed"  # + "/<rank>", in the fit group's store
-
-
-class CollectiveError(RuntimeError):
-    """A collective of a data-parallel fit failed: another process failed or stopped
-    responding (it closed its connections, or the collective timed out)."""
 
 
 def timeout_seconds():

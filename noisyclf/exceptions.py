@@ -1,6 +1,6 @@
 """Warnings and errors of noisyclf (as :mod:`sklearn.exceptions` holds scikit-learn's)."""
 
-__all__ = ["DivergenceError", "DivergenceWarning", "UnreadableItemError",
+__all__ = ["CollectiveError", "DivergenceError", "DivergenceWarning", "UnreadableItemError",
            "UnreadableItemWarning"]
 
 
@@ -50,3 +50,9 @@ class UnreadableItemError(OSError, ValueError):
 class UnreadableItemWarning(UserWarning):
     """``fit`` left out the items of a Dataset ``X`` that could not be read
     (``on_bad_item="skip"``); the warning lists them."""
+
+
+class CollectiveError(RuntimeError):
+    """A collective of a data-parallel fit failed: another process failed or stopped
+    responding (it closed its connections, or the collective timed out).  The message
+    names the failed process and its error where that process could record it."""
