@@ -33,6 +33,8 @@ import warnings
 import torch
 from skorch.callbacks import Callback, LRScheduler
 
+from . import _distributed
+
 __all__ = ["EpochCheckpoint", "FitCheckpoint", "MAX_SAVE_OVERHEAD", "fit_key",
            "load_epoch", "set_rng_state"]
 
@@ -179,7 +181,9 @@ class EpochCheckpoint(Callback):
     def on_epoch_end(self, net, **kwargs):
         done = len(net.history)
         since = time.monotonic() - self.last_save_
-        if done >= self.total or since * MAX_SAVE_OVERHEAD < self.save_seconds_:
+        due = not since * MAX_SAVE_OVERHEAD < self.save_seconds_
+        # Data-parallel: rank 0 decides, so every process saves the same epochs.
+        if done >= self.total or not _distributed.broadcast_object(due):
             return
         start = time.monotonic()
         scheduler = self._scheduler(net)

@@ -480,6 +480,15 @@ def broadcast_object(obj, src=0):
     return box[0]
 
 
+def all_equal(value):
+    """Whether every process has the same ``value`` (picklable); True when inactive."""
+    if not is_active():
+        return True
+    values = [None] * world()[1]
+    _call("all_gather_object", dist.all_gather_object, values, value)
+    return all(v == values[0] for v in values)
+
+
 def on_rank0(fn):
     """``fn()`` computed on rank 0 only and broadcast to every process.
 

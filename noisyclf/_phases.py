@@ -198,6 +198,9 @@ def _phase(name=None):
             phase = name or args[0]
             run.begin(phase)
             saved = None if run.checkpoint is None else run.checkpoint.load(phase)
+            # Data-parallel: each process has its own checkpoint; all load or none does.
+            if not _distributed.all_equal(saved is not None):
+                saved = None
             if saved is not None:
                 _restore_log(run, phase, saved["log"])
                 return saved["result"]
@@ -316,6 +319,9 @@ def _fit_or_resume(net, device, data, y, checkpoint=None):
     trained (the saved one when it resumed).
     """
     saved = _checkpoint.load_epoch(checkpoint)
+    # Data-parallel: every process resumes from the same epoch, or all start afresh.
+    if not _distributed.all_equal(-1 if saved is None else len(saved[0].history)):
+        saved = None
     diverged = None
     try:
         if saved is None:

@@ -320,6 +320,38 @@ def _failing_worker(rank, store, mode):
         raise
 
 
+def _checkpoint_worker(rank, store, mode):
+    """One process of a data-parallel fit with ``checkpoint_dir`` (every epoch saved).
+
+    ``mode="reference"``: without a checkpoint; ``"kill"``: each process sends
+    itself SIGKILL at the end of a2's second epoch, after its save; ``"resume"``:
+    the same fit again.  Writes ``predict_proba`` to ``<mode>_rank<rank>.npy``.
+    """
+    import signal
+
+    import torch.distributed as dist
+
+    import noisyclf._checkpoint as checkpoint_module
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{store}/store_{mode}", rank=rank,
+                            world_size=WORLD)
+    checkpoint_module.MAX_SAVE_OVERHEAD = float("inf")
+    if mode == "kill":
+        save = checkpoint_module.EpochCheckpoint.on_epoch_end
+
+        def save_then_die(self, net, **kwargs):
+            save(self, net, **kwargs)
+            if os.path.basename(self.path).startswith("a2.") and len(net.history) == 2:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+        checkpoint_module.EpochCheckpoint.on_epoch_end = save_then_die
+    X, y_noisy = _digits()
+    folder = None if mode == "reference" else str(Path(store) / "checkpoints")
+    clf = ContrastiveNoisyClassifier(checkpoint_dir=folder, **FIT).fit(X, y_noisy)
+    np.save(Path(store) / f"{mode}_rank{rank}.npy", clf.predict_proba(X))
+
+
 def _launch(store, *args, env=(), outputs=None):
     """Start the worker processes (this file as a script) with ``args`` after the rank;
     their output goes to the files ``outputs`` (one per rank), or to pipes."""
@@ -596,7 +628,9 @@ def test_fitted_estimator_unpickles_without_a_process_group(ranks, single_fit):
 
 
 if __name__ == "__main__":  # a worker process: python tests/test_distributed.py RANK STORE [MODE]
-    if len(sys.argv) > 3:
+    if len(sys.argv) > 3 and sys.argv[3] in ("reference", "kill", "resume"):
+        _checkpoint_worker(int(sys.argv[1]), sys.argv[2], sys.argv[3])
+    elif len(sys.argv) > 3:
         _failing_worker(int(sys.argv[1]), sys.argv[2], sys.argv[3])
     else:
         _worker(int(sys.argv[1]), sys.argv[2])
@@ -702,3 +736,24 @@ def test_a_process_that_stops_responding_times_the_others_out(failures):
     assert "another process of the group probably failed or stopped responding" in log
     assert f"({_distributed.TIMEOUT_ENV})" in log
     assert float(log.split("fit failed after ")[1].split()[0]) >= FAIL_TIMEOUT_S
+
+
+def test_killed_data_parallel_fit_resumes_from_its_checkpoints(tmp_path):
+    """Both processes killed in a2 and started again: every process resumes from the same
+    epoch and the fit predicts as the uninterrupted data-parallel fit."""
+    outcomes, saved = {}, None
+    for mode in ("reference", "kill", "resume"):
+        procs = _launch(tmp_path, mode)
+        logs = [proc.communicate(timeout=300)[0] for proc in procs]
+        outcomes[mode] = [(proc.returncode, log) for proc, log in zip(procs, logs)]
+        if mode == "kill":  # one folder per process, each with a1 and a2's second epoch
+            saved = sorted(sorted(os.listdir(folder))
+                           for folder in (tmp_path / "checkpoints").iterdir())
+    assert saved == [["a1.pkl", "a2.epoch.pkl", "seed.pkl"]] * WORLD
+    for mode, expected in (("reference", 0), ("kill", -9), ("resume", 0)):
+        for returncode, log in outcomes[mode]:
+            assert returncode == expected, (mode, log[-3000:])
+    for rank in range(WORLD):
+        np.testing.assert_array_equal(np.load(tmp_path / f"resume_rank{rank}.npy"),
+                                      np.load(tmp_path / f"reference_rank{rank}.npy"))
+    assert os.listdir(tmp_path / "checkpoints") == []  # finished: removed on every rank
