@@ -180,6 +180,8 @@ class EpochCheckpoint(Callback):
 
     def on_epoch_end(self, net, **kwargs):
         done = len(net.history)
+        if not os.path.isdir(os.path.dirname(self.path)):  # the fit finished: nothing to keep
+            return
         since = time.monotonic() - self.last_save_
         due = not since * MAX_SAVE_OVERHEAD < self.save_seconds_
         # Data-parallel: rank 0 decides, so every process saves the same epochs.

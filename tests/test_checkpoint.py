@@ -16,6 +16,7 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 from sklearn.datasets import load_digits
 
 import noisyclf._checkpoint as checkpoint_module
@@ -207,3 +208,15 @@ def test_epoch_checkpoints_are_written_atomically(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert checkpoint_module._read(str(target)) == {"value": 1}
     assert os.listdir(tmp_path) == ["x.pkl"]  # no temporary file left behind
+
+
+def test_a_fitted_net_trained_further_writes_no_checkpoint(tmp_path, monkeypatch):
+    monkeypatch.setattr(checkpoint_module, "MAX_SAVE_OVERHEAD", float("inf"))
+    X, y = _data()
+    clf = ContrastiveNoisyClassifier(checkpoint_dir=tmp_path, **PARAMS).fit(X, y)
+    assert os.listdir(tmp_path) == []
+    # The nets keep their callbacks; the fit's folder is gone, so nothing is written.
+    data = {"x": torch.from_numpy(X.reshape(-1, 1, 8, 8).astype(np.float32)),
+            "index": torch.arange(len(X)), "sample_weight": torch.ones(len(X))}
+    clf.classifier_net_.partial_fit(data, torch.as_tensor(y))
+    assert os.listdir(tmp_path) == []
