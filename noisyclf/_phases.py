@@ -272,8 +272,9 @@ def _net_settings(run, n_samples, *, contrastive):
                 verbose=run.hp.verbose)
 
 
-def _contrastive_net(run, module, phase, n_samples):  # b2; a1's net is run_simclr's
-    """The net of a1 (NT-Xent, eq. 6) or b2 (weighted SupCon, eq. 8)."""
+def _contrastive_net(run, module, phase, n_samples):
+    """The net of b2 (weighted SupCon, eq. 8), or a1's (NT-Xent, eq. 6) as the estimator
+    exposes it with a1's weights (a1 trains in :func:`run_simclr`)."""
     if phase == "b2":
         criterion, epochs, temperature = (
             WeightedSupConLoss, run.hp.finetune_epochs, run.hp.finetune_temperature)
