@@ -23,6 +23,7 @@ is skipped with a warning and its work redone.  The folder is removed when
 ``fit`` finishes; an interrupted or killed fit leaves it for the next call.
 """
 
+import contextlib
 import os
 import pickle
 import shutil
@@ -55,17 +56,9 @@ def _write_atomic(path, obj):
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
-        with _ignore_errors():
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-
-
-class _ignore_errors:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return exc[0] is not None and issubclass(exc[0], OSError)
 
 
 def _read(path):
@@ -79,7 +72,7 @@ def _read(path):
         warnings.warn(
             f"The checkpoint {path} could not be read ({type(exc).__name__}: {exc}); it is "
             f"ignored and its work is done again.", UserWarning, stacklevel=3)
-        with _ignore_errors():
+        with contextlib.suppress(OSError):
             os.unlink(path)
         return None
 
