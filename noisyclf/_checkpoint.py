@@ -144,7 +144,7 @@ class EpochCheckpoint(Callback):
 
     Saves when saving costs at most :data:`MAX_SAVE_OVERHEAD` of the time
     since the last save, never after the last epoch (the phase's result is
-    saved then).  A net resumed from
+    saved then), and nothing once its training ended.  A net resumed from
     such a file continues its learning-rate schedule exactly: skorch's
     ``LRScheduler`` rebuilds its scheduler at ``on_train_begin``, and this
     callback, which runs after it, loads the schedule saved with the net.
@@ -173,7 +173,7 @@ class EpochCheckpoint(Callback):
 
     def on_epoch_end(self, net, **kwargs):
         done = len(net.history)
-        if not os.path.isdir(os.path.dirname(self.path)):  # the fit finished: nothing to keep
+        if self.path is None:  # its phase finished: nothing more to keep
             return
         since = time.monotonic() - self.last_save_
         due = not since * MAX_SAVE_OVERHEAD < self.save_seconds_
@@ -194,6 +194,11 @@ class EpochCheckpoint(Callback):
             self.schedule_ = None
         self.last_save_ = time.monotonic()
         self.save_seconds_ = self.last_save_ - start
+
+    def on_train_end(self, net, **kwargs):
+        # The phase finished (or was interrupted, its last save kept): a net trained
+        # further after the fit, by the user, writes nothing.
+        self.path = None
 
     def __getstate__(self):
         return {k: v for k, v in self.__dict__.items()

@@ -199,7 +199,7 @@ def _phase(name=None):
             run.begin(phase)
             saved = None if run.checkpoint is None else run.checkpoint.load(phase)
             # Data-parallel: each process has its own checkpoint; all load or none does.
-            if not _distributed.all_equal(saved is not None):
+            if run.checkpoint is not None and not _distributed.all_equal(saved is not None):
                 saved = None
             if saved is not None:
                 _restore_log(run, phase, saved["log"])
@@ -285,7 +285,8 @@ def _contrastive_net(run, module, phase, n_samples):
     return build_net(
         ContrastiveNet, module, criterion, name=f"{phase} contrastive training", epochs=epochs,
         lr=run.hp.pretrain_lr, criterion__temperature=temperature,
-        **_prefixed("criterion", criterion_kwargs), checkpoint=run.epoch_file(phase),
+        **_prefixed("criterion", criterion_kwargs),
+        checkpoint=run.epoch_file(phase) if phase == "b2" else None,  # a1 saves in run_simclr
         **_net_settings(run, n_samples, contrastive=True),
     )
 
@@ -321,7 +322,8 @@ def _fit_or_resume(net, device, data, y, checkpoint=None):
     """
     saved = _checkpoint.load_epoch(checkpoint)
     # Data-parallel: every process resumes from the same epoch, or all start afresh.
-    if not _distributed.all_equal(-1 if saved is None else len(saved[0].history)):
+    if checkpoint is not None and not _distributed.all_equal(
+            -1 if saved is None else len(saved[0].history)):
         saved = None
     diverged = None
     try:

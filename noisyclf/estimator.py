@@ -428,7 +428,7 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         "data_format": [StrOptions({"auto", "channels_first", "channels_last"})],
         "image_size": [None, Interval(numbers.Integral, 1, None, closed="left"), tuple, list],
         "num_workers": [Interval(numbers.Integral, 0, None, closed="left")],
-        "on_bad_item": [StrOptions({"raise", "skip"})],
+        "on_bad_item": [StrOptions(set(_streaming.ON_BAD_ITEM))],
         "data_parallel": ["boolean", StrOptions({"auto"})],
         "lr": [Interval(numbers.Real, 0, None, closed="neither")],
         "encoder_lr": [None, Interval(numbers.Real, 0, None, closed="neither")],
