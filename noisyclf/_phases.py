@@ -105,7 +105,9 @@ class Run:
     ``hp`` holds the estimator's hyperparameters (``get_params``) by name;
     ``encoder_spec`` is ``(encoder, kwargs)`` for
     :func:`~noisyclf.modules.make_encoder` (a built-in encoder's name, or the
-    user's module and its keyword arguments).
+    user's module and its keyword arguments); ``channels_last``, whether the
+    conv nets run in channels-last memory format
+    (:func:`~noisyclf.modules.runs_channels_last`).
     ``history``, ``gmm_losses`` and ``diverged`` are filled as the phases run
     (the estimator exposes them as ``history_``, ``gmm_losses_`` and
     ``diverged_phases_``); ``interrupted`` names the phase a KeyboardInterrupt
@@ -123,6 +125,7 @@ class Run:
     n_classes: int
     encoder_kind: str
     encoder_spec: tuple
+    channels_last: bool = False
     value_range: tuple = (0.0, 1.0)
     history: dict = dataclasses.field(default_factory=dict)
     gmm_losses: dict = dataclasses.field(default_factory=dict)
@@ -133,13 +136,6 @@ class Run:
     def seed_for(self, stream):
         """The seed of one :class:`Seed` stream."""
         return phase_seed(self.seed, stream)
-
-    @property
-    def channels_last(self):
-        """Channels-last memory format for the built-in conv encoders on images (a user's
-        module may reshape its activations with ``view``, which channels-last tensors do not
-        allow)."""
-        return len(self.input_shape) == 3 and self.encoder_kind in ("cnn", "resnet18")
 
     def new_encoder(self):
         """A freshly initialised encoder (under torch's current RNG)."""

@@ -25,7 +25,7 @@ from torch import nn
 from . import _cache, _checkpoint, _distributed, _input, _phases, _streaming
 from ._parallel import limit_worker_threads
 from .exceptions import DivergenceWarning
-from .modules import encoder_kind, is_module_class, make_encoder
+from .modules import encoder_kind, is_module_class, make_encoder, runs_channels_last
 from .nets import resolve_device, resolve_precision
 
 __all__ = ["ContrastiveNoisyClassifier", "DivergenceWarning"]
@@ -115,7 +115,12 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         ``ValueError`` naming ``encoder`` before any training.  Every encoder
         parameter is trained (after the warm-up of a2 and b3).  A model fitted
         with a module class pickles when the class can be imported (defined
-        at module level).  ``encoder_kind_`` is then ``"custom"``.
+        at module level).  ``encoder_kind_`` is then ``"custom"``.  On images
+        it runs in channels-last memory format, as the built-in conv encoders
+        do (about twice as fast in bf16 on CPU), when a dry run on 2 random
+        images gives the same features in both layouts
+        (:func:`~noisyclf.modules.runs_channels_last`); a module that
+        ``.view()``\ s its activations runs as it is (``channels_last_``).
     image_shape : tuple of int (C, H, W) or None, default=None
         Shape of one image when ``X`` is 2-D with flattened images (e.g.
         ``(1, 8, 8)`` for sklearn's digits).  ``None`` treats 2-D ``X`` as
@@ -357,6 +362,10 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
     encoder_kind_ : str
         The encoder actually used: ``encoder`` with "auto" resolved, or
         ``"custom"`` for a user's module class or instance.
+    channels_last_ : bool
+        Whether the conv nets ran in channels-last memory format: always for
+        the built-in conv encoders on images, for a user's module when its
+        dry run agrees (see ``encoder``), never for tabular input.
     precision_ : {"fp32", "bf16", "fp16"}
         The precision the training steps ran in (``precision`` resolved).
     pseudo_labels_ : ndarray of shape (n_samples,)
@@ -740,7 +749,7 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
             device=self._device, precision=self.precision_, input_shape=self.input_shape_,
             mean=self._mean, scale=self._scale, n_classes=len(self.classes_),
             encoder_kind=self.encoder_kind_, encoder_spec=self._encoder_spec(),
-            value_range=_input.value_range(self._input_spec), checkpoint=checkpoint)
+            channels_last=self.channels_last_, value_range=_input.value_range(self._input_spec), checkpoint=checkpoint)
         self.history_, self.gmm_losses_ = run.history, run.gmm_losses
         self.diverged_phases_, self.interrupted_phase_ = run.diverged, None
         return run
@@ -772,11 +781,14 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         for a conv encoder on tabular input.
         """
         self.encoder_kind_ = encoder_kind(self.encoder, input_shape, self._encoder_params())
+        module = None
         if self.encoder_kind_ == "custom":
-            # A dry forward pass in make_encoder; the caller's RNG is left alone.
+            # Dry forward passes (make_encoder's, and one per memory format); the caller's
+            # RNG is left alone.
             encoder, kwargs = self._encoder_spec()
             with torch.random.fork_rng(devices=[]):
-                make_encoder(encoder, input_shape, mean, scale, **kwargs)
+                module = make_encoder(encoder, input_shape, mean, scale, **kwargs)
+        self.channels_last_ = runs_channels_last(module, input_shape, self.encoder_kind_)
 
     def _encoder_spec(self):
         """``(encoder, kwargs)`` for :func:`~noisyclf.modules.make_encoder`: a name, or the

@@ -1,0 +1,282 @@
+"""Encoders for colour images: accuracy against CPU time on CIFAR-10, and their speed.
+
+Sections (``--sections``):
+
+``speed``
+    For each candidate encoder: forward FLOPs per 32x32 image, a1 (SimCLR,
+    bf16, channels-last, the estimator's net) seconds per epoch on ``--n-speed``
+    CIFAR-10 images, images per second, and the GFLOP/s that makes, beside
+    the bf16 matmul rate of this machine (a 2048 x 2048 product on the same
+    threads).  Written to ``results/encoders_speed.csv``.
+``accuracy``
+    The clean-label ceiling: ``phases="pretrain"`` with ``loss="ce"`` on
+    clean labels (a1, then a2), test accuracy on the 10,000 CIFAR-10 test
+    images, wall and CPU seconds of the fit, for each candidate, training
+    size (``--n-train``) and a1 length (``--pretrain-epochs``).  One row per
+    cell, appended to ``results/encoders.csv`` as it finishes; cells already
+    there are skipped, so the grid resumes after a stop.
+``custom``
+    A user's own encoder: the same module class passed as ``encoder=``, once
+    as it is (the dry run finds that it runs channels-last) and once with a
+    forward that ``.view()``\\ s its input (which runs as it is), a1
+    seconds per epoch of each, for a 2x SmallCNN and torchvision's
+    ResNet-18.  Written to ``results/encoders_custom.csv``.
+
+Every row records the CPU model: the ratios differ between CPUs with and
+without AMX.
+"""
+
+import csv
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+_HERE = Path(__file__).resolve().parent
+if str(_HERE) not in sys.path:
+    sys.path.insert(0, str(_HERE))
+
+from _common import (  # noqa: E402
+    add_data_argument, environment, make_parser, parse_args, run_main, simclr_net, write_csv,
+)
+from noisyclf import ContrastiveNoisyClassifier  # noqa: E402
+from noisyclf.datasets import load_cifar10  # noqa: E402
+from noisyclf.modules import AirbenchCNN, CifarResNet18, SmallCNN  # noqa: E402
+
+SECTIONS = ["speed", "accuracy", "custom"]
+
+#: name -> (module class, keyword arguments): the candidates, all on 3x32x32 input.
+CANDIDATES = {
+    "cnn": (SmallCNN, dict(in_channels=3, widths=(32, 64, 128))),
+    "cnn2x": (SmallCNN, dict(in_channels=3, widths=(64, 128, 256))),
+    "cnn4x": (SmallCNN, dict(in_channels=3, widths=(128, 256, 512))),
+    "airbench-half": (AirbenchCNN, dict(in_channels=3, widths=(32, 128, 128))),
+    "airbench": (AirbenchCNN, dict(in_channels=3, widths=(64, 256, 256))),
+    "resnet18": (CifarResNet18, dict(in_channels=3)),
+}
+ACCURACY_COLUMNS = [
+    "encoder", "n_train", "pretrain_epochs", "max_epochs", "seed", "n_test", "test_accuracy",
+    "wall_s", "cpu_s", "a1_s", "a2_s", "fwd_mflops", "params", "channels_last", "cpu_model",
+    "torch_threads", "torch", "noisyclf", "finished",
+]
+
+
+def encoder_params(name):
+    """The estimator's ``encoder`` and ``encoder__*`` parameters of candidate ``name``."""
+    cls, kwargs = CANDIDATES[name]
+    return dict(encoder=cls, **{f"encoder__{k}": v for k, v in kwargs.items()})
+
+
+def forward_mflops(cls, kwargs):
+    """Forward MFLOPs of one 3x32x32 image (``torch.utils.flop_counter``)."""
+    from torch.utils.flop_counter import FlopCounterMode
+    module = cls(**kwargs).eval()
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        module(torch.zeros(1, 3, 32, 32))
+    return counter.get_total_flops() / 1e6
+
+
+def matmul_gflops(size=2048, repeats=10):
+    """bf16 matmul rate of this machine on torch's threads, GFLOP/s (best of ``repeats``)."""
+    a = torch.randn(size, size).bfloat16()
+    b = torch.randn(size, size).bfloat16()
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * size ** 3 / best / 1e9
+
+
+def cifar_train(args, n, seed=0):
+    X, y = load_cifar10(args.data, n_samples=n, random_state=seed, memory=args.cache)
+    return X, y
+
+
+def cifar_test(args):
+    return load_cifar10(args.data, subset="test", memory=args.cache)
+
+
+# ------------------------------------------------------------- speed
+def section_speed(args, env):
+    X, _ = cifar_train(args, args.n_speed)
+    X = np.ascontiguousarray(X.transpose(0, 3, 1, 2))
+    matmul = matmul_gflops()
+    print(f"  bf16 matmul: {matmul:.0f} GFLOP/s", flush=True)
+    rows = []
+    for name in args.encoders:
+        cls, kwargs = CANDIDATES[name]
+        mflops = forward_mflops(cls, kwargs)
+        net = simclr_net(X, precision="bf16", channels_last=True, epochs=10,
+                         encoder=cls, encoder_kwargs=kwargs)
+        net.initialize()
+        data = {"x": torch.from_numpy(X)}
+        net.partial_fit(data, None, epochs=1)  # warm-up
+        times = []
+        for _ in range(args.rounds):
+            start = time.perf_counter()
+            net.partial_fit(data, None, epochs=1)
+            times.append(time.perf_counter() - start)
+        sec = float(np.median(times))
+        images_per_s = len(X) / sec
+        # One a1 step per image: 2 views, forward + backward ~ 3 forwards each.
+        gflops = images_per_s * 6 * mflops / 1e3
+        rows.append(dict(encoder=name, fwd_mflops=mflops,
+                         params=sum(p.numel() for p in net.module_.encoder.parameters()),
+                         n=len(X), sec_per_epoch=sec, images_per_s=images_per_s,
+                         a1_gflops=gflops, matmul_gflops=matmul,
+                         matmul_fraction=gflops / matmul, rounds=args.rounds))
+        print(_fmt(rows[-1]), flush=True)
+    return rows
+
+
+# ------------------------------------------------------------- accuracy
+def _done(path):
+    if not path.exists():
+        return set()
+    with open(path, newline="") as fh:
+        return {(r["encoder"], int(r["n_train"]), int(r["pretrain_epochs"]), int(r["seed"]))
+                for r in csv.DictReader(fh)}
+
+
+def _append(row, path):
+    new = not path.exists()
+    with open(path, "a", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=ACCURACY_COLUMNS)
+        if new:
+            writer.writeheader()
+        writer.writerow({k: row.get(k, "") for k in ACCURACY_COLUMNS})
+
+
+def section_accuracy(args, env):
+    path = args.out / f"{args.name}.csv"
+    Xte, yte = cifar_test(args)
+    if args.n_test < len(Xte):
+        Xte, yte = Xte[:args.n_test], yte[:args.n_test]
+    for n_train in args.n_train:
+        X, y = cifar_train(args, n_train)
+        for pretrain_epochs in args.pretrain_epochs:
+            for name in args.encoders:
+                for seed in args.seeds:
+                    if (name, n_train, pretrain_epochs, seed) in _done(path):
+                        continue
+                    clf = ContrastiveNoisyClassifier(
+                        phases="pretrain", loss="ce", pretrain_epochs=pretrain_epochs,
+                        max_epochs=args.max_epochs, random_state=seed, **encoder_params(name))
+                    wall, cpu = time.perf_counter(), time.process_time()
+                    clf.fit(X, y)
+                    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+                    cls, kwargs = CANDIDATES[name]
+                    row = dict(
+                        encoder=name, n_train=n_train, pretrain_epochs=pretrain_epochs,
+                        max_epochs=args.max_epochs, seed=seed, n_test=len(Xte),
+                        test_accuracy=clf.score(Xte, yte), wall_s=wall, cpu_s=cpu,
+                        a1_s=sum(r["dur"] for r in clf.pretrain_history_),
+                        a2_s=sum(r["dur"] for r in clf.history_["a2"]),
+                        fwd_mflops=forward_mflops(cls, kwargs),
+                        params=sum(p.numel() for p in clf.classifier_net_.module_.encoder
+                                   .parameters()),
+                        channels_last=clf.channels_last_,
+                        finished=time.strftime("%Y-%m-%d %H:%M:%S"), **env)
+                    _append(row, path)
+                    print(_fmt(row), flush=True)
+    return None
+
+
+# ------------------------------------------------------------- custom
+class _ViewInput(nn.Module):
+    """``module`` after a round trip of its input through ``x.view(len(x), -1)``, which
+    a channels-last batch refuses, so the estimator's dry run keeps it as it is."""
+
+    def __init__(self, module):
+        super().__init__()
+        self.module = module
+
+    def forward(self, x):
+        return self.module(x.view(len(x), -1).view(x.shape))
+
+
+def _torchvision_resnet18():
+    import torchvision
+    module = torchvision.models.resnet18(num_classes=10)
+    module.fc = nn.Identity()
+    return module
+
+
+def section_custom(args, env):
+    X, _ = cifar_train(args, args.n_custom)
+    y = np.arange(len(X)) % 10
+    modules = {"SmallCNN 2x": lambda: SmallCNN(3, widths=(64, 128, 256))}
+    try:
+        _torchvision_resnet18()
+        modules["torchvision ResNet-18"] = _torchvision_resnet18
+    except ImportError:
+        print("  torchvision is not installed: its ResNet-18 is left out", flush=True)
+    rows = []
+    for name, build in modules.items():
+        times = {}
+        for variant in ["as it is", ".view() input"] * args.rounds:
+            torch.manual_seed(0)
+            module = build() if variant == "as it is" else _ViewInput(build())
+            clf = ContrastiveNoisyClassifier(
+                phases="pretrain", encoder=module, pretrain_epochs=args.custom_epochs,
+                max_epochs=1, warmup_epochs=0, random_state=0)
+            clf.fit(X, y)
+            durations = [r["dur"] for r in clf.pretrain_history_[1:]]  # first: warm-up
+            times.setdefault((variant, clf.channels_last_), []).extend(durations)
+        (_, cl_sec), = [(k, np.median(v)) for k, v in times.items() if k[1]]
+        for (variant, cl), sec in times.items():
+            sec = float(np.median(sec))
+            rows.append(dict(module=name, variant=variant, channels_last=cl, n=len(X),
+                             sec_per_epoch=sec, images_per_s=len(X) / sec,
+                             time_vs_channels_last=sec / cl_sec))
+            print(_fmt(rows[-1]), flush=True)
+    return rows
+
+
+def _fmt(row):
+    return "  " + ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                            for k, v in row.items() if k not in ("python", "sklearn"))
+
+
+def main(argv=None):
+    parser = make_parser(__doc__)
+    add_data_argument(parser)
+    parser.add_argument("--sections", nargs="+", default=SECTIONS, choices=SECTIONS)
+    parser.add_argument("--encoders", nargs="+", default=list(CANDIDATES),
+                        choices=list(CANDIDATES))
+    parser.add_argument("--n-train", type=int, nargs="+", default=[4000, 20000])
+    parser.add_argument("--n-test", type=int, default=10000)
+    parser.add_argument("--pretrain-epochs", type=int, nargs="+", default=[50, 100])
+    parser.add_argument("--max-epochs", type=int, default=40, help="a2's epochs")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--n-speed", type=int, default=2048)
+    parser.add_argument("--n-custom", type=int, default=512)
+    parser.add_argument("--custom-epochs", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--name", default="encoders", help="accuracy CSV's name")
+    parser.add_argument("--cache", default=str(_HERE.parent / ".noisyclf_cache" / "decoded"),
+                        help="joblib cache of the decoded images")
+    args = parse_args(parser, argv)
+    if args.quick:
+        args.n_train, args.n_test, args.pretrain_epochs = [64], 64, [1]
+        args.max_epochs, args.n_speed, args.n_custom, args.custom_epochs = 1, 64, 32, 2
+        args.rounds, args.seeds = 1, [0]
+        args.encoders = [e for e in args.encoders if e != "resnet18"]
+    env = environment()
+    for name in args.sections:
+        print(f"[{name}]", flush=True)
+        rows = globals()[f"section_{name}"](args, env)
+        if rows is not None:
+            rows = [dict(r, **env) for r in rows]
+            columns = list(dict.fromkeys(k for r in rows for k in r))
+            write_csv(rows, columns, args.out / f"encoders_{name}.csv")
+
+
+if __name__ == "__main__":
+    run_main(main)
