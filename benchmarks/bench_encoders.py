@@ -15,10 +15,14 @@ Sections (``--sections``):
     size (``--n-train``) and a1 length (``--pretrain-epochs``).  One row per
     cell, appended to ``results/encoders.csv`` as it finishes; cells already
     there are skipped, so the grid resumes after a stop.
+``plot``
+    ``results/encoders.png`` from the accuracy CSV: test accuracy against the
+    fit's CPU time, one line per encoder through its a1 lengths, one panel per
+    training size (the Pareto curve).
 ``custom``
     A user's own encoder: the same module class passed as ``encoder=``, once
     as it is (the dry run finds that it runs channels-last) and once with a
-    forward that ``.view()``\\ s its input (which runs as it is), a1
+    forward that reshapes its input with ``.view()`` (which runs as it is), a1
     seconds per epoch of each, for a 2x SmallCNN and torchvision's
     ResNet-18.  Written to ``results/encoders_custom.csv``.
 
@@ -27,7 +31,6 @@ without AMX.
 """
 
 import csv
-import json
 import sys
 import time
 from pathlib import Path
@@ -41,13 +44,14 @@ if str(_HERE) not in sys.path:
     sys.path.insert(0, str(_HERE))
 
 from _common import (  # noqa: E402
-    add_data_argument, environment, make_parser, parse_args, run_main, simclr_net, write_csv,
+    add_data_argument, environment, make_parser, parse_args, pyplot, run_main, save_figure,
+    simclr_net, write_csv,
 )
 from noisyclf import ContrastiveNoisyClassifier  # noqa: E402
 from noisyclf.datasets import load_cifar10  # noqa: E402
 from noisyclf.modules import AirbenchCNN, CifarResNet18, SmallCNN  # noqa: E402
 
-SECTIONS = ["speed", "accuracy", "custom"]
+SECTIONS = ["speed", "accuracy", "custom", "plot"]
 
 #: name -> (module class, keyword arguments): the candidates, all on 3x32x32 input.
 CANDIDATES = {
@@ -237,6 +241,38 @@ def section_custom(args, env):
                              time_vs_channels_last=sec / cl_sec))
             print(_fmt(rows[-1]), flush=True)
     return rows
+
+
+# ------------------------------------------------------------- plot
+def section_plot(args, env):
+    import pandas as pd
+    path = args.out / f"{args.name}.csv"
+    if not path.exists():
+        print(f"  no {path}: nothing to plot", flush=True)
+        return None
+    runs = pd.read_csv(path)
+    sizes = sorted(runs["n_train"].unique())
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(sizes), figsize=(5.5 * len(sizes), 4.2), squeeze=False)
+    markers = dict(zip(CANDIDATES, "osD^vP"))
+    for ax, n in zip(axes[0], sizes):
+        part = runs[runs["n_train"] == n]
+        for name, g in part.groupby("encoder", sort=False):
+            g = g.groupby("pretrain_epochs")[["cpu_s", "test_accuracy"]].mean().reset_index()
+            ax.plot(g["cpu_s"] / 3600, g["test_accuracy"], marker=markers.get(name, "o"),
+                    label=name)
+            for _, r in g.iterrows():
+                ax.annotate(f"{int(r['pretrain_epochs'])}", (r["cpu_s"] / 3600,
+                                                             r["test_accuracy"]),
+                            textcoords="offset points", xytext=(4, -10), fontsize=7)
+        ax.set(title=f"CIFAR-10, {n:,} training images, clean labels",
+               xlabel="CPU hours of the fit (a1 + a2)", ylabel="test accuracy")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"a1 epochs beside each point; CPU {runs['cpu_model'].iloc[0]}, "
+                 f"{int(runs['torch_threads'].iloc[0])} threads", fontsize=9)
+    save_figure(fig, args.out / f"{args.name}.png")
+    return None
 
 
 def _fmt(row):

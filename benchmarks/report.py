@@ -873,6 +873,70 @@ def checkpoint_section():
     return section("bench-checkpoint", "Checkpoints", *blocks)
 
 
+# ----------------------------------------------------------------------------- encoders
+
+def encoders_section():
+    from noisyclf.modules import encoder_kind
+    speed, runs, custom = _csv("encoders_speed"), _csv("encoders"), _csv("encoders_custom")
+    if runs is None:
+        return ""
+    colour = encoder_kind("auto", (3, 32, 32))
+    blocks = [para(
+        "``python benchmarks/bench_encoders.py``: candidate encoders for colour images, each "
+        "with the same a1/a2 recipe (the default hyperparameters with ``phases=\"pretrain\"``, "
+        "``loss=\"ce\"``, clean labels, ``random_state=0``), test accuracy on the 10,000 "
+        "CIFAR-10 test images against the CPU time of the fit. ``cnn``, ``cnn2x``, "
+        "``cnn4x``: :class:`~noisyclf.modules.SmallCNN` with widths (32, 64, 128) and twice "
+        "and four times those; ``airbench``: :class:`~noisyclf.modules.AirbenchCNN` with "
+        "airbench94's widths (64, 256, 256); ``airbench-half``: widths (32, 128, 128); "
+        "``resnet18``: the paper's CIFAR ResNet-18, timed only (an a1 of 50 epochs on 4,000 "
+        "images would take hours here). "
+        f"Machine: {_machine(runs)}.")]
+    if speed is not None:
+        base = speed.set_index("encoder")["sec_per_epoch"].get("cnn")
+        rows = [[r["encoder"], f"{int(r['params']):,}", f"{r['fwd_mflops']:.0f}",
+                 f"{r['images_per_s']:.0f}",
+                 f"{r['sec_per_epoch'] / base:.1f}" if base else "–",
+                 f"{r['a1_gflops']:.0f}", f"{100 * r['matmul_fraction']:.0f} %"]
+                for _, r in speed.iterrows()]
+        blocks.append(table(
+            ["encoder", "parameters", "forward MFLOPs / image", "a1 images / s",
+             "a1 time vs cnn", "a1 GFLOP/s", "of the bf16 matmul rate"], rows,
+            f"Speed of a1 (bf16, channels-last, {int(speed['n'].iloc[0]):,} CIFAR-10 images, "
+            f"median of {int(speed['rounds'].iloc[0])} epochs after a warm-up; GFLOP/s counts "
+            "two views, forward and backward as three forwards), beside this machine's bf16 "
+            f"matmul rate of {speed['matmul_gflops'].iloc[0]:.0f} GFLOP/s (a 2048 x 2048 "
+            f"product). Machine: {_machine(speed)}"))
+    rows = []
+    for (n, epochs, name), g in runs.groupby(["n_train", "pretrain_epochs", "encoder"],
+                                             sort=True):
+        rows.append([f"{n:,}", name, int(epochs), _cell(g["test_accuracy"]),
+                     f"{g['cpu_s'].mean() / 3600:.2f}", f"{g['wall_s'].mean() / 60:.1f}",
+                     f"{g['a1_s'].mean() / g['wall_s'].mean():.0%}"])
+    blocks.append(table(["training images", "encoder", "a1 epochs", "test accuracy",
+                         "CPU hours", "wall minutes", "a1's share"], rows,
+                        "Clean-label accuracy after a1 + a2 (40 epochs)"))
+    blocks.append(figure("encoders.png", "Test accuracy against CPU time of the fit; each "
+                         "line joins one encoder's a1 lengths (epochs beside the points).",
+                         "accuracy of each encoder against CPU hours"))
+    blocks.append(para(
+        f"``encoder=\"auto\"`` picks ``{colour}`` for colour images and ``cnn`` for grey "
+        "ones."))
+    if custom is not None:
+        rows = [[r["module"], r["variant"], "yes" if r["channels_last"] else "no",
+                 f"{r['images_per_s']:.0f}", f"{r['time_vs_channels_last']:.2f}"]
+                for _, r in custom.iterrows()]
+        blocks.append(table(
+            ["module", "forward", "ran channels-last", "a1 images / s",
+             "time vs channels-last"], rows,
+            "A user's own encoder passed as ``encoder=``: the module as it is runs "
+            "channels-last (the estimator's dry run finds the same features in both "
+            "layouts); the same module behind a ``.view()`` of its input runs as it is. "
+            f"a1, bf16, {int(custom['n'].iloc[0]):,} CIFAR-10 images. "
+            f"Machine: {_machine(custom)}"))
+    return section("bench-encoders", "Encoders for colour images", *blocks)
+
+
 # ----------------------------------------------------------------------------- outputs
 
 HEADER = """\
@@ -900,7 +964,8 @@ fits a two-core machine (the paper trains a ResNet-18 for 200 epochs on GPUs).
 def render_page():
     sections = [digits_section(), losses_section(), precision_section(), phase_b_section(),
                 bootstrap_section(), tabular_section(), lr_section(), memory_section(),
-                cifar10_section(), tuning_section(), speed_section(), checkpoint_section(),
+                cifar10_section(), tuning_section(), encoders_section(),
+                speed_section(), checkpoint_section(),
                 scale_out_section(), streaming_section()]
     return HEADER + "\n" + "\n".join(sections)
 

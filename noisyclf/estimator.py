@@ -94,9 +94,15 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
     loss : {"elr", "nfl+rce", "ce"}, default="elr"
         Supervised loss of phases a2 and b3.  ELR is the default because the
         paper finds it best overall (section 8).
-    encoder : {"auto", "cnn", "resnet18", "mlp"}, nn.Module class or instance, default="auto"
-        ``"auto"`` picks a small CNN for image input and an MLP for tabular
-        input.  ``"resnet18"`` is the CIFAR ResNet-18 of the paper (slow on CPU).
+    encoder : {"auto", "cnn", "airbench", "resnet18", "mlp"}, nn.Module class or \
+instance, default="auto"
+        ``"auto"`` picks ``"airbench"`` for colour images (3 or more
+        channels, both sides at least 16 pixels), ``"cnn"`` for grey or
+        smaller images and ``"mlp"`` for tabular input, by measured accuracy
+        against CPU time (:ref:`bench-encoders`).  ``"cnn"`` is a 3-conv
+        :class:`~noisyclf.modules.SmallCNN`, ``"airbench"`` a 7-conv
+        :class:`~noisyclf.modules.AirbenchCNN` after airbench94,
+        ``"resnet18"`` the CIFAR ResNet-18 of the paper (slow on CPU).
 
         Your own encoder, the skorch way: a :class:`torch.nn.Module`
         *subclass* is built at ``fit`` as ``encoder(**kwargs)`` from the
@@ -120,7 +126,8 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
         do (about twice as fast in bf16 on CPU), when a dry run on 2 random
         images gives the same features in both layouts
         (:func:`~noisyclf.modules.runs_channels_last`); a module that
-        ``.view()``\ s its activations runs as it is (``channels_last_``).
+        reshapes its activations with ``.view()`` runs as it is
+        (``channels_last_``).
     image_shape : tuple of int (C, H, W) or None, default=None
         Shape of one image when ``X`` is 2-D with flattened images (e.g.
         ``(1, 8, 8)`` for sklearn's digits).  ``None`` treats 2-D ``X`` as
@@ -749,7 +756,8 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
             device=self._device, precision=self.precision_, input_shape=self.input_shape_,
             mean=self._mean, scale=self._scale, n_classes=len(self.classes_),
             encoder_kind=self.encoder_kind_, encoder_spec=self._encoder_spec(),
-            channels_last=self.channels_last_, value_range=_input.value_range(self._input_spec), checkpoint=checkpoint)
+            channels_last=self.channels_last_,
+            value_range=_input.value_range(self._input_spec), checkpoint=checkpoint)
         self.history_, self.gmm_losses_ = run.history, run.gmm_losses
         self.diverged_phases_, self.interrupted_phase_ = run.diverged, None
         return run

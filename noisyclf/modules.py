@@ -146,7 +146,7 @@ def _conv_group(in_ch, out_ch, pool):
 
 
 class AirbenchCNN(nn.Module):
-    """A 7-convolution encoder for small colour images, after airbench94.
+    """A 7-convolution encoder for colour images, after airbench94 at half its width.
 
     The layout of Jordan's airbench94 (``KellerJordan/cifar10-airbench``),
     which reaches 94 % on CIFAR-10 in a few seconds of GPU time: a stem
@@ -158,14 +158,17 @@ class AirbenchCNN(nn.Module):
     scratch, and :class:`Standardize` already scales each channel); where it
     ends with a 3x3 max-pool over the 4x4 map, this one averages globally, as
     the other encoders here do; ReLU stands in for GELU (cheaper on CPU).
-    A group pools only while the image is at least 4 pixels wide.
+    A group pools only while the image is at least 4 pixels wide.  The
+    default widths are half airbench94's (64, 256, 256): a quarter of its
+    FLOPs, the best accuracy per CPU second of the candidates measured on
+    CIFAR-10 (``benchmarks/bench_encoders.py``); this is ``encoder="airbench"``.
 
     Parameters
     ----------
     in_channels : int
         Number of input channels.
-    widths : tuple of int, default=(64, 256, 256)
-        Channels of the three conv groups (airbench94's).
+    widths : tuple of int, default=(32, 128, 128)
+        Channels of the three conv groups (airbench94's are (64, 256, 256)).
     stem_width : int, default=24
         Channels of the stem convolution (airbench94's whitening width).
     image_size : int, default=32
@@ -178,7 +181,7 @@ class AirbenchCNN(nn.Module):
     torch.Size([2, 32])
     """
 
-    def __init__(self, in_channels, widths=(64, 256, 256), stem_width=24, image_size=32):
+    def __init__(self, in_channels, widths=(32, 128, 128), stem_width=24, image_size=32):
         super().__init__()
         layers = [_conv_bn(in_channels, stem_width)]
         ch, size = stem_width, image_size
@@ -362,6 +365,8 @@ class ClassifierModule(nn.Module):
 
 
 _BUILT_IN = ("cnn", "airbench", "resnet18", "mlp")
+#: Smallest side of the colour images that ``encoder="auto"`` gives :class:`AirbenchCNN`.
+COLOUR_MIN_SIZE = 16
 _CONV = ("cnn", "airbench", "resnet18")
 
 
@@ -373,8 +378,12 @@ def is_module_class(obj):
 def encoder_kind(encoder, input_shape, encoder_params=None):
     """The encoder an ``encoder`` hyperparameter means for samples of ``input_shape``.
 
-    ``"auto"`` is ``"cnn"`` for images ((C, H, W) samples) and ``"mlp"`` for
-    tabular features; a module class or instance is ``"custom"``.  Raises a
+    ``"auto"`` is ``"airbench"`` for colour images (3 or more channels, both
+    sides at least :data:`COLOUR_MIN_SIZE` pixels), ``"cnn"`` for other images
+    ((C, H, W) samples: grey or small ones, such as digits and MNIST) and
+    ``"mlp"`` for tabular features; a module class or instance is
+    ``"custom"``.  The choice for colour images is measured on CIFAR-10
+    (accuracy against CPU time, ``benchmarks/bench_encoders.py``).  Raises a
     ``ValueError`` for ``encoder__*`` parameters (``encoder_params``) without
     an encoder class and for a conv encoder on tabular input.
     """
@@ -390,7 +399,10 @@ def encoder_kind(encoder, input_shape, encoder_params=None):
     if custom:
         return "custom"
     if encoder == "auto":
-        return "cnn" if is_image else "mlp"
+        if not is_image:
+            return "mlp"
+        colour = input_shape[0] >= 3 and min(input_shape[1:]) >= COLOUR_MIN_SIZE
+        return "airbench" if colour else "cnn"
     if encoder in _CONV and not is_image:
         raise ValueError(
             f"encoder={encoder!r} needs image input: pass image_shape=(C, H, W) "

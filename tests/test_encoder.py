@@ -172,6 +172,53 @@ def test_user_class_with_encoder_params(digits):
     np.testing.assert_array_equal(again.predict_proba(X), clf.predict_proba(X))
 
 
+class FlattensWithView(nn.Module):
+    """A user's encoder that flattens with ``.view``, which channels-last input refuses."""
+
+    def __init__(self, in_features=3 * 8 * 8):
+        super().__init__()
+        self.linear = nn.Linear(in_features, 6)
+
+    def forward(self, x):
+        return self.linear(x.view(len(x), -1))
+
+
+def _rgb(n=40, size=8):
+    rng = np.random.default_rng(0)
+    X = rng.random((n, 3, size, size)).astype(np.float32)
+    y = np.arange(n) % 2
+    X[y == 1, 0] += 0.5
+    return X, y
+
+
+def _conv_weights(net):
+    return [m.weight for m in net.module_.modules() if isinstance(m, nn.Conv2d)]
+
+
+@pytest.mark.parametrize("encoder, params, channels_last", [
+    (TinyCNN, dict(encoder__in_channels=3), True),
+    (FlattensWithView, {}, False),
+    ("cnn", {}, True),
+])
+def test_users_encoders_run_channels_last_when_the_dry_run_agrees(encoder, params,
+                                                                  channels_last):
+    X, y = _rgb()
+    clf = _clf(encoder=encoder, phases="full", **params).fit(X, y)
+    assert clf.channels_last_ is channels_last
+    for net in (clf.encoder_net_, clf.classifier_net_):
+        assert net.channels_last is channels_last
+        for weight in _conv_weights(net):
+            assert weight.is_contiguous(memory_format=torch.channels_last)
+            assert weight.is_contiguous() is not channels_last
+    assert clf.predict_proba(X).shape == (len(X), 2)
+
+
+def test_tabular_input_never_runs_channels_last(tabular):
+    X, y = tabular
+    clf = _clf(phases="pretrain").fit(X, y)
+    assert clf.channels_last_ is False and clf.classifier_net_.channels_last is False
+
+
 def test_instance_on_tabular_data(tabular):
     X, y = tabular
     torch.manual_seed(0)

@@ -6,8 +6,9 @@ import torch
 from torch import nn
 
 from noisyclf.modules import (
-    CifarResNet18, ClassifierHead, ClassifierModule, ContrastiveModule, MLPEncoder,
-    ProjectionHead, SmallCNN, Standardize, _global_avg_pool, make_encoder,
+    AirbenchCNN, CifarResNet18, ClassifierHead, ClassifierModule, ContrastiveModule,
+    MLPEncoder, ProjectionHead, SmallCNN, Standardize, _global_avg_pool, encoder_kind,
+    make_encoder, runs_channels_last,
 )
 
 
@@ -202,6 +203,7 @@ def test_standardize_per_channel_images():
 
 @pytest.mark.parametrize("kind, shape, body, out", [
     ("cnn", (3, 16, 16), SmallCNN, 128), ("resnet18", (1, 8, 8), CifarResNet18, 512),
+    ("airbench", (3, 32, 32), AirbenchCNN, 128), ("airbench", (1, 8, 8), AirbenchCNN, 128),
     ("mlp", (1, 8, 8), MLPEncoder, 256), ("mlp", (10,), MLPEncoder, 256),
 ])
 def test_make_encoder_each_kind(kind, shape, body, out):
@@ -220,3 +222,97 @@ def test_make_encoder_each_kind(kind, shape, body, out):
 def test_make_encoder_rejects_other_kinds(kind):
     with pytest.raises(ValueError, match="encoder must be one of"):
         make_encoder(kind, (1, 8, 8), 0.0, 1.0)
+
+
+# ------------------------------------------------------------ airbench-like encoder
+def test_airbench_cnn_follows_airbench94():
+    """Stem conv, then three groups conv - pool - BN - ReLU - conv - BN - ReLU of
+    widths 64/256/256: airbench94's 2M parameters and 0.29 GFLOPs per 32x32 image."""
+    from torch.utils.flop_counter import FlopCounterMode
+    net = AirbenchCNN(3, widths=(64, 256, 256))
+    stem, *groups = net.features
+    assert isinstance(stem[0], nn.Conv2d) and stem[0].out_channels == 24
+    assert len(groups) == 3
+    for group, width in zip(groups, (64, 256, 256)):
+        kinds = [type(m) for m in group]
+        assert kinds == [nn.Conv2d, nn.MaxPool2d, nn.BatchNorm2d, nn.ReLU, nn.Conv2d,
+                         nn.BatchNorm2d, nn.ReLU]
+        assert group[0].out_channels == group[4].out_channels == width
+    assert 1.9e6 < sum(p.numel() for p in net.parameters()) < 2.1e6
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        out = net.eval()(torch.zeros(1, 3, 32, 32))
+    assert 0.28e9 < counter.get_total_flops() < 0.30e9
+    assert out.shape == (1, 256) and net.out_features == 256
+    assert AirbenchCNN(3).out_features == 128  # the default: half the widths
+
+
+@pytest.mark.parametrize("size, n_pools", [(32, 3), (8, 2), (4, 1), (2, 0)])
+def test_airbench_cnn_pools_only_while_the_image_is_at_least_4_wide(size, n_pools):
+    net = AirbenchCNN(1, widths=(4, 8, 8), stem_width=4, image_size=size)
+    assert sum(isinstance(m, nn.MaxPool2d) for m in net.modules()) == n_pools
+    assert net(torch.randn(2, 1, size, size)).shape == (2, 8)
+
+
+# ------------------------------------------------------------ channels-last check
+class _ViewsInput(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(3 * 8 * 8, 5)
+
+    def forward(self, x):
+        return self.linear(x.view(len(x), -1))
+
+
+class _ReadsMemoryOrder(nn.Module):
+    """Reads the input in its memory order: a different function in channels-last."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x):
+        h = self.conv(x)
+        flat = torch.as_strided(h, (h.numel(),), (1,))
+        return flat.reshape(len(h), -1)
+
+
+@pytest.mark.parametrize("module, expected", [
+    (nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Flatten()), True),
+    (nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten()), True),
+    (_ViewsInput(), False),
+    (_ReadsMemoryOrder(), False),
+])
+def test_runs_channels_last_compares_both_layouts(module, expected):
+    before = {k: v.clone() for k, v in module.state_dict().items()}
+    module.train()
+    assert runs_channels_last(module, (3, 8, 8)) is expected
+    # The check runs on a copy: the module keeps its weights, layout and mode.
+    for key, value in module.state_dict().items():
+        assert torch.equal(value, before[key]) and value.is_contiguous()
+    assert module.training
+
+
+def test_runs_channels_last_for_torchvision_resnet18():
+    torchvision = pytest.importorskip("torchvision")
+    resnet = torchvision.models.resnet18(weights=None, num_classes=10)
+    resnet.fc = nn.Identity()
+    assert runs_channels_last(resnet, (3, 16, 16))
+
+
+@pytest.mark.parametrize("kind, shape, expected", [
+    ("cnn", (3, 8, 8), True), ("airbench", (3, 8, 8), True), ("resnet18", (1, 8, 8), True),
+    ("mlp", (1, 8, 8), False), ("mlp", (10,), False),
+])
+def test_runs_channels_last_for_the_built_in_encoders(kind, shape, expected):
+    assert runs_channels_last(None, shape, kind) is expected
+
+
+@pytest.mark.parametrize("shape, expected", [
+    ((3, 32, 32), "airbench"), ((3, 16, 24), "airbench"), ((4, 64, 64), "airbench"),
+    ((3, 8, 8), "cnn"), ((3, 15, 32), "cnn"), ((1, 28, 28), "cnn"), ((1, 8, 8), "cnn"),
+    ((2, 32, 32), "cnn"), ((64,), "mlp"),
+])
+def test_auto_picks_airbench_for_colour_images_and_cnn_for_grey_or_small(shape, expected):
+    assert encoder_kind("auto", shape) == expected
+    assert make_encoder(expected, shape, np.zeros(shape[:1] + (1,) * (len(shape) - 1)),
+                        np.ones(shape[:1] + (1,) * (len(shape) - 1))).out_features > 0
