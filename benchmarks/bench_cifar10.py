@@ -69,6 +69,7 @@ from _common import (  # noqa: E402
 import noisyclf  # noqa: E402
 from noisyclf import ContrastiveNoisyClassifier, make_noisy_labels  # noqa: E402
 from noisyclf.datasets import CIFAR10N_LABEL_KEYS, load_cifar10  # noqa: E402
+from noisyclf.modules import encoder_kind  # noqa: E402
 
 #: Label settings, most informative first (claim (i) at symmetric 0.8, the
 #: cleanlab target on worse_label), so that a run cut short has those.
@@ -87,6 +88,7 @@ COLUMNS = [
     "n_train", "n_test", "test_accuracy", "given_accuracy", "pseudo_accuracy",
     "issues_precision", "issues_recall", "issues_f1", "issues_auc", "n_issues",
     "weights_auc", "wall_s", "params", "torch_threads", "noisyclf", "torch", "finished",
+    "encoder", "cpu_model",
 ]
 
 
@@ -328,7 +330,9 @@ def save_losses(clf, flipped, pseudo_ok, base, args):
 
 
 # --------------------------------------------------------------- plumbing
-def append_rows(rows, path):
+def append_rows(rows, path, encoder):
+    """Append ``rows`` to the CSV ``path``, with the machine, versions and ``encoder`` (the
+    estimator's ``encoder_kind_`` on these images)."""
     import csv
     env = environment()
     with open(path, "a", newline="") as fh:
@@ -339,7 +343,8 @@ def append_rows(rows, path):
             writer.writeheader()
         for r in rows:
             r = dict(r, torch_threads=env["torch_threads"], noisyclf=env["noisyclf"],
-                     torch=env["torch"], finished=time.strftime("%Y-%m-%d %H:%M:%S"))
+                     torch=env["torch"], finished=time.strftime("%Y-%m-%d %H:%M:%S"),
+                     encoder=encoder, cpu_model=env["cpu_model"])
             r.setdefault("n_train", ROW_N[0])
             r.setdefault("n_test", ROW_N[1])
             writer.writerow({k: (f"{r[k]:.4f}" if isinstance(r.get(k), float)
@@ -374,6 +379,8 @@ def worker(args):
     locks = Path(args.cache) / f"locks_{args.name}"
     locks.mkdir(parents=True, exist_ok=True)
     csv_path = out / f"{args.name}.csv"
+    encoder = encoder_kind(estimator_params(args, "ce", "full").get("encoder", "auto"),
+                           (data[0].shape[-1], *data[0].shape[1:3]))
     todo = cells(args)
     probe = ("probe", "clean", "ce", "probe", args.model_seed)
     probe_done = locks / f"{cell_id(probe)}.done"
@@ -395,7 +402,7 @@ def worker(args):
             raise
         finally:
             torch.set_num_threads(threads)
-        append_rows(rows, csv_path)
+        append_rows(rows, csv_path, encoder)
         (locks / f"{cell_id(cell)}.done").touch()
         (locks / f"{cell_id(cell)}.lock").unlink(missing_ok=True)
         accs = ", ".join(f"{r['method']} {r['test_accuracy']:.3f}" for r in rows[:4])

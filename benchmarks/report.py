@@ -107,6 +107,16 @@ def _machine(df):
     return "; ".join(parts)
 
 
+_ENCODERS = {"cnn": "the small CNN", "airbench": "the AirbenchCNN",
+             "resnet18": "the CIFAR ResNet-18"}
+
+
+def _encoder(runs, markup="``"):
+    """The network of a CIFAR-10 CSV's rows, e.g. 'the small CNN (``encoder="cnn"``)'."""
+    names = sorted(set(runs["encoder"]))
+    return " and ".join(f'{_ENCODERS.get(n, n)} ({markup}encoder="{n}"{markup})' for n in names)
+
+
 def _seeds_text(n):
     return f"{n} seed" + ("s" if n != 1 else "")
 
@@ -419,7 +429,7 @@ def cifar10_section():
         f"``python benchmarks/bench_cifar10.py`` (CSV ``benchmarks/results/cifar10.csv``, "
         f"one row per fit with its settings, versions and wall time): a stratified subset "
         f"of {int(first['n_train']):,} CIFAR-10 training images, the full "
-        f"{int(first['n_test']):,}-image test set with clean labels, the default small CNN "
+        f"{int(first['n_test']):,}-image test set with clean labels, {_encoder(runs)} "
         f"and default hyperparameters except ``pretrain_epochs={epochs}``: one SimCLR "
         "pre-training (a1) of the subset, cached with ``memory=`` and shared by every label "
         "setting, loss and seed. ``pretrain`` is the a2 classifier of the ``full`` fit "
@@ -992,7 +1002,7 @@ def render_headline():
                   f"scikit-learn's 8x8 digits, 70/30 split, default hyperparameters, mean ± std "
                   f"over {n} seeds. CIFAR-10N: {int(first['n_train']):,} training images with "
                   f"the human labels of CIFAR-10N, the full {int(first['n_test']):,}-image test "
-                  f"set, the default small CNN with `pretrain_epochs={_pretrain_epochs(runs)}`, "
+                  f"set, {_encoder(runs, '`')} with `pretrain_epochs={_pretrain_epochs(runs)}`, "
                   "one run."), "",
              "| data | labels | baseline | pretrain | full |", "|---|---|---|---|---|"]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
