@@ -227,6 +227,38 @@ def test_bench_cifar10_quick_every_column_and_resumes(tmp_path, capsys):
     assert "pretrain >= baseline" in text and "pseudo-labels" in text
 
 
+def test_bench_encoders_quick_appends_each_cell_and_resumes(tmp_path, capsys, shared_data):
+    module = _load("bench_encoders")
+    argv = ["--quick", "--data", str(shared_data), "--out", str(tmp_path),
+            "--cache", str(tmp_path / "cache"), "--encoders", "cnn", "airbench-half"]
+    module.main(argv + ["--sections", "speed", "accuracy", "custom", "plot"])
+    columns, rows = _read(tmp_path / "encoders.csv")
+    assert columns == module.ACCURACY_COLUMNS
+    assert [r["encoder"] for r in rows] == ["cnn", "airbench-half"]
+    for r in rows:
+        assert 0.0 <= float(r["test_accuracy"]) <= 1.0 and float(r["cpu_s"]) > 0
+        assert r["channels_last"] == "True" and r["cpu_model"]
+    _, speed = _read(tmp_path / "encoders_speed.csv")
+    assert [r["encoder"] for r in speed] == ["cnn", "airbench-half"]
+    assert float(speed[1]["fwd_mflops"]) > 3 * float(speed[0]["fwd_mflops"])
+    assert all(0 < float(r["matmul_fraction"]) for r in speed)
+    _, custom = _read(tmp_path / "encoders_custom.csv")
+    # The module as it is runs channels-last; behind a .view() of its input it cannot.
+    assert {(r["variant"], r["channels_last"]) for r in custom} >= {
+        ("as it is", "True"), (".view() input", "False")}
+    assert (tmp_path / "encoders.png").stat().st_size > 0
+    # Resuming runs nothing that is already in the CSV.
+    capsys.readouterr()
+    module.main(argv + ["--sections", "accuracy"])
+    assert "encoder=" not in capsys.readouterr().out
+    assert len(_read(tmp_path / "encoders.csv")[1]) == len(rows)
+    # report.py's section renders from the three files.
+    report = _load("report")
+    report.RESULTS = tmp_path
+    text = report.encoders_section()
+    assert "airbench-half" in text and "picks ``airbench``" in text
+
+
 def test_bench_cifar10_probe_reads_the_simclr_encoder_not_a2s():
     """The SimCLR + logreg peer must see a1's features, never an encoder that a2
     went on to train on the labels (which would leak them into the probe): two

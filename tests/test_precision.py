@@ -156,7 +156,7 @@ def test_bf16_and_fp32_fits_agree_roughly(digits_uint8):
 
 
 # ------------------------------------------------------------------- channels-last
-def test_channels_last_for_the_builtin_conv_encoders_only(digits_uint8):
+def test_channels_last_for_conv_encoders_on_images_only(digits_uint8):
     X, y = digits_uint8
     clf = ContrastiveNoisyClassifier(phases="pretrain", **TINY).fit(X, y)
     net = clf.classifier_net_
@@ -169,11 +169,13 @@ def test_channels_last_for_the_builtin_conv_encoders_only(digits_uint8):
     Xt, yt = load_digits(return_X_y=True)
     tab = ContrastiveNoisyClassifier(phases="pretrain", **TINY).fit(Xt[:100], yt[:100])
     assert not tab.classifier_net_.channels_last
+    # A user's module on images: channels-last when its dry run agrees (nn.Flatten
+    # flattens in logical order in both layouts); tests/test_encoder.py has one that does not.
     custom = ContrastiveNoisyClassifier(
         phases="pretrain", encoder=torch.nn.Sequential(torch.nn.Flatten(),
                                                        torch.nn.Linear(64, 16)),
         **TINY).fit(X, y)
-    assert not custom.classifier_net_.channels_last
+    assert custom.channels_last_ and custom.classifier_net_.channels_last
 
 
 # ------------------------------------------------------------------- GPU readiness
