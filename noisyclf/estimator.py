@@ -25,7 +25,9 @@ from torch import nn
 from . import _cache, _checkpoint, _distributed, _input, _phases, _streaming
 from ._parallel import limit_worker_threads
 from .exceptions import DivergenceWarning
-from .modules import encoder_kind, is_module_class, make_encoder, runs_channels_last
+from .modules import (
+    BUILT_IN_ENCODERS, encoder_kind, is_module_class, make_encoder, runs_channels_last,
+)
 from .nets import resolve_device, resolve_precision
 
 __all__ = ["ContrastiveNoisyClassifier", "DivergenceWarning"]
@@ -439,7 +441,7 @@ instance, default="auto"
     _parameter_constraints = {
         "phases": [StrOptions({"baseline", "pretrain", "full", "bootstrap"})],
         "loss": [StrOptions({"ce", "nfl+rce", "elr"})],
-        "encoder": [StrOptions({"auto", "cnn", "resnet18", "mlp"}), _ModuleClassOrInstance()],
+        "encoder": [StrOptions({"auto", *BUILT_IN_ENCODERS}), _ModuleClassOrInstance()],
         "image_shape": [None, tuple, list],
         "data_format": [StrOptions({"auto", "channels_first", "channels_last"})],
         "image_size": [None, Interval(numbers.Integral, 1, None, closed="left"), tuple, list],

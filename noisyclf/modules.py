@@ -35,6 +35,7 @@ __all__ = [
     "encoder_kind",
     "is_module_class",
     "runs_channels_last",
+    "BUILT_IN_ENCODERS",
 ]
 
 
@@ -364,7 +365,8 @@ class ClassifierModule(nn.Module):
         return self.head(self.encoder(x))
 
 
-_BUILT_IN = ("cnn", "airbench", "resnet18", "mlp")
+#: The built-in encoders' names (``encoder=`` of the estimator, besides ``"auto"``).
+BUILT_IN_ENCODERS = ("cnn", "airbench", "resnet18", "mlp")
 #: Smallest side of the colour images that ``encoder="auto"`` gives :class:`AirbenchCNN`.
 COLOUR_MIN_SIZE = 16
 _CONV = ("cnn", "airbench", "resnet18")

@@ -134,6 +134,15 @@ def test_resnet18_runs_end_to_end_on_tiny_images():
     assert proba.shape == (20, 2) and np.allclose(proba.sum(1), 1)
 
 
+@pytest.mark.parametrize("encoder", ["auto", "airbench"])
+def test_airbench_for_colour_images(encoder):
+    X, y = _rgb(size=16)
+    clf = _clf(encoder=encoder, phases="pretrain").fit(X, y)
+    assert clf.encoder_kind_ == "airbench" and clf.channels_last_
+    body = clf.classifier_net_.module_.encoder[1]
+    assert type(body).__name__ == "AirbenchCNN" and clf.transform(X[:3]).shape == (3, 128)
+
+
 # ------------------------------------------------------------ your own encoder
 def test_torchvision_resnet18_instance_on_tiny_images():
     torchvision = pytest.importorskip("torchvision")
