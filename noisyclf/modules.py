@@ -35,7 +35,6 @@ __all__ = [
     "encoder_kind",
     "is_module_class",
     "runs_channels_last",
-    "BUILT_IN_ENCODERS",
 ]
 
 
