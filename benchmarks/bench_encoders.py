@@ -31,6 +31,7 @@ without AMX.
 """
 
 import csv
+import importlib.util
 import sys
 import time
 from pathlib import Path
@@ -98,8 +99,7 @@ def matmul_gflops(size=2048, repeats=10):
 
 
 def cifar_train(args, n, seed=0):
-    X, y = load_cifar10(args.data, n_samples=n, random_state=seed, memory=args.cache)
-    return X, y
+    return load_cifar10(args.data, n_samples=n, random_state=seed, memory=args.cache)
 
 
 def cifar_test(args):
@@ -216,10 +216,9 @@ def section_custom(args, env):
     X, _ = cifar_train(args, args.n_custom)
     y = np.arange(len(X)) % 10
     modules = {"SmallCNN 2x": lambda: SmallCNN(3, widths=(64, 128, 256))}
-    try:
-        _torchvision_resnet18()
+    if importlib.util.find_spec("torchvision") is not None:
         modules["torchvision ResNet-18"] = _torchvision_resnet18
-    except ImportError:
+    else:
         print("  torchvision is not installed: its ResNet-18 is left out", flush=True)
     rows = []
     for name, build in modules.items():

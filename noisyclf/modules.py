@@ -525,8 +525,7 @@ def embedding_size(encoder, input_shape):
     5
     """
     modes = [(m, m.training) for m in encoder.modules()]
-    device = next((t.device for t in list(encoder.parameters()) + list(encoder.buffers())),
-                  torch.device("cpu"))
+    device = _device_of(encoder)
     x = torch.zeros((2, *input_shape), dtype=torch.float32, device=device)
     body = encoder[-1] if isinstance(encoder, nn.Sequential) else encoder
     name = type(body).__name__
@@ -556,6 +555,12 @@ def embedding_size(encoder, input_shape):
             f"End the module with e.g. nn.Flatten() or a global pooling layer."
         )
     return int(out.shape[1])
+
+
+def _device_of(module):
+    """The device of ``module``'s first parameter or buffer (the CPU for none)."""
+    tensors = list(module.parameters()) + list(module.buffers())
+    return tensors[0].device if tensors else torch.device("cpu")
 
 
 def runs_channels_last(encoder, input_shape, kind="custom"):
@@ -588,8 +593,7 @@ def runs_channels_last(encoder, input_shape, kind="custom"):
         return False
     if kind != "custom":
         return kind in _CONV
-    device = next((t.device for t in list(encoder.parameters()) + list(encoder.buffers())),
-                  torch.device("cpu"))
+    device = _device_of(encoder)
     generator = torch.Generator().manual_seed(0)
     x = torch.rand((2, *input_shape), generator=generator).to(device)
     model = copy.deepcopy(encoder).eval()
