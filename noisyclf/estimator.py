@@ -42,9 +42,9 @@ MODES = {
 }
 
 #: Fitted attributes that a fit sets (none may survive from an earlier fit).
-_FITTED = ("classifier_net_", "encoder_net_", "selection_net_", "pseudo_labels_",
-           "sample_weights_", "label_quality_", "label_issues_", "pretrain_history_",
-           "bootstrap_noise_prob_")
+_FITTED = ("classifier_net_", "pseudo_label_net_", "encoder_net_", "selection_net_",
+           "pseudo_labels_", "sample_weights_", "label_quality_", "label_issues_",
+           "pretrain_history_", "bootstrap_noise_prob_")
 
 
 class _ModuleClassOrInstance(HasMethods):
@@ -402,6 +402,9 @@ instance, default="auto"
         The skorch net that predicts (b3 for "full", the
         :class:`~noisyclf.bootstrap.BootstrapNet` for "bootstrap", a2
         otherwise).
+    pseudo_label_net_ : NoisyLabelNet
+        a2's classifier, whose predictions are ``pseudo_labels_`` (the same
+        object as ``classifier_net_`` where a2 predicts).
     bootstrap_noise_prob_ : ndarray of shape (n_samples,)
         ``phases="bootstrap"`` only: each training sample's probability of a
         wrong given label under the beta mixture of the last bootstrapping
@@ -691,7 +694,7 @@ instance, default="auto"
                 encoder, projection = _phases.random_encoder(run), None
             a2 = _phases.train_classifier(                                             # a2
                 run, "a2", encoder, data, y, frozen_warmup="a1" in plan)
-            self.classifier_net_ = a2
+            self.classifier_net_ = self.pseudo_label_net_ = a2
             outputs = _phases.classifier_outputs(run, a2, data, y)
             pseudo = outputs.pseudo_labels
             self.pseudo_labels_ = self.classes_[pseudo.numpy()]

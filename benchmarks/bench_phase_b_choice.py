@@ -1,0 +1,215 @@
+"""When do phase b's pseudo-labels beat the given labels? a2 against b3 in one fit per cell.
+
+Every cell (data set, label setting, loss, noise seed) is one ``phases="full"``
+fit with default hyperparameters (the default encoder; a1 label-free and
+cached through ``memory=``, so it runs once per training set).  The fit keeps
+a2's classifier (``pseudo_label_net_``, what ``phases="pretrain"`` predicts
+with: every phase is seeded on its own) beside b3's (``classifier_net_``), so
+one fit gives the "pretrain" and the paper's "full" column.  Each finished
+cell appends a row to ``results/<name>.csv`` (a rerun skips the cells already
+there) and writes its per-sample arrays to ``results/<name>_arrays/``
+(git-ignored): given and true labels, a2's and b3's probabilities on the
+training and the test set, ``label_quality_``, ``sample_weights_``, and once
+per training set the frozen a1 features (for out-of-fold probes), so that
+rules deciding between a2 and b3 are measured on the saved fits.
+
+Data sets:
+
+* ``cifar10``: a stratified subset of ``--n-train`` CIFAR-10 training images
+  (``--subset-seed``), the 10,000 test images, the label settings of
+  ``bench_cifar10.py`` (symmetric 0.2-0.8, asymmetric 0.2/0.4 with the
+  CIFAR-10 class map, CIFAR-10N ``worse_label``, ``aggre_label``,
+  ``random_label1``; the human labels with the first seed only);
+* ``digits``: scikit-learn's digits, a 70/30 stratified split per seed (as
+  ``python -m noisyclf``), symmetric 0.2-0.8 and asymmetric 0.2/0.4 with
+  ``c -> c + 1``.
+
+Usage::
+
+    python benchmarks/bench_phase_b_choice.py --dataset cifar10 --data ../shared/data
+    python benchmarks/bench_phase_b_choice.py --dataset digits --seeds 0 1 2 3 4
+    python benchmarks/bench_phase_b_choice.py --quick --out /tmp/x
+"""
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+
+_HERE = str(Path(__file__).resolve().parent)
+if _HERE not in sys.path:  # loaded by path, not run as a script
+    sys.path.insert(0, _HERE)
+from _common import add_data_argument, environment, make_parser, parse_args  # noqa: E402
+from bench_cifar10 import SETTINGS as CIFAR_SETTINGS  # noqa: E402
+from bench_cifar10 import noisy_labels, setting_name  # noqa: E402
+
+from noisyclf import ContrastiveNoisyClassifier, make_noisy_labels  # noqa: E402
+from noisyclf.datasets import CIFAR10N_LABEL_KEYS, load_cifar10  # noqa: E402
+
+DIGITS_SETTINGS = [("symmetric", 0.2), ("symmetric", 0.4), ("symmetric", 0.6),
+                   ("symmetric", 0.8), ("asymmetric", 0.2), ("asymmetric", 0.4)]
+LOSSES = ["elr", "ce", "nfl+rce"]
+QUICK_PARAMS = dict(pretrain_epochs=1, max_epochs=2, finetune_epochs=1, warmup_epochs=1,
+                    gmm_epochs=1)
+
+
+# ----------------------------------------------------------------- data
+def training_sets(args):
+    """``(train_id, X, y, X_test, y_test, human)`` per training set: one CIFAR-10
+    subset, or one digits split per seed."""
+    if args.dataset == "digits":
+        X, y = load_digits(return_X_y=True)
+        for seed in args.seeds:
+            X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.3, stratify=y,
+                                                      random_state=seed)
+            yield f"digits_s{seed}", X_tr, y_tr, X_te, y_te, {}, [seed]
+        return
+    cache = str(Path(args.cache) / "decoded")
+    n_test = 500 if args.quick else None
+    X, y = load_cifar10(args.data, n_samples=args.n_train, random_state=args.subset_seed,
+                        memory=cache)
+    X_te, y_te = load_cifar10(args.data, subset="test", n_samples=n_test, random_state=0,
+                              memory=cache)
+    human = {}
+    for key in CIFAR10N_LABEL_KEYS:
+        human[key] = load_cifar10(args.data, n_samples=args.n_train,
+                                  random_state=args.subset_seed, label_noise=key,
+                                  memory=cache)[1]
+    yield f"cifar10_n{args.n_train}_s{args.subset_seed}", X, y, X_te, y_te, human, args.seeds
+
+
+def settings(args):
+    if args.dataset == "digits":
+        return DIGITS_SETTINGS
+    return CIFAR_SETTINGS
+
+
+def given_labels(args, kind, value, y, human, seed):
+    if args.dataset == "digits":
+        return make_noisy_labels(y, kind, value, random_state=seed)
+    return noisy_labels(kind, value, y, human, seed)
+
+
+def estimator_params(args, loss, seed, train_id):
+    params = dict(phases="full", loss=loss, memory=str(Path(args.cache) / "a1" / train_id),
+                  random_state=seed if args.dataset == "digits" else args.model_seed)
+    if args.dataset == "digits":
+        params["image_shape"] = (1, 8, 8)
+    if args.quick:
+        params.update(QUICK_PARAMS)
+    return params
+
+
+# ------------------------------------------------------------- one cell
+def a1_features(args, train_id, X, X_te, seed):
+    """Frozen a1 features of the training and test set (a2 for one epoch, its
+    encoder frozen: ``transform`` then embeds with a1's encoder)."""
+    params = estimator_params(args, "ce", seed, train_id)
+    params.update(phases="pretrain", max_epochs=1)
+    params["warmup_epochs"] = max(1, params.get("warmup_epochs", 5))
+    clf = ContrastiveNoisyClassifier(**params).fit(X, np.arange(len(X)) % 2)
+    return clf.transform(X), clf.transform(X_te)
+
+
+def run_cell(args, train_id, data, kind, value, loss, seed, arrays):
+    X, y, X_te, y_te, human = data
+    y_given = given_labels(args, kind, value, y, human, seed)
+    params = estimator_params(args, loss, seed, train_id)
+    start = time.perf_counter()
+    cpu = time.process_time()
+    clf = ContrastiveNoisyClassifier(**params).fit(X, y_given)
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    a2, b3 = clf.pseudo_label_net_, clf.classifier_net_
+    probs = {}
+    for name, net in [("a2", a2), ("b3", b3)]:
+        clf.classifier_net_ = net
+        probs[f"{name}_train"] = clf.predict_proba(X)
+        probs[f"{name}_test"] = clf.predict_proba(X_te)
+    clf.classifier_net_ = b3
+    classes = clf.classes_
+    acc = {k: float(np.mean(classes[p.argmax(1)] == y_te))
+           for k, p in probs.items() if k.endswith("test")}
+    pseudo = clf.pseudo_labels_
+    row = dict(
+        dataset=args.dataset, train_id=train_id, setting=setting_name(kind, value),
+        noise_type=kind, noise=value, loss=loss, seed=seed, n_train=len(X), n_test=len(X_te),
+        given_accuracy=float(np.mean(y_given == y)), pseudo_accuracy=float(np.mean(pseudo == y)),
+        b3_train_accuracy=float(np.mean(classes[probs["b3_train"].argmax(1)] == y)),
+        pretrain_accuracy=acc["a2_test"], full_accuracy=acc["b3_test"],
+        full_minus_pretrain=acc["b3_test"] - acc["a2_test"],
+        mean_label_quality=float(np.mean(clf.label_quality_)),
+        mean_sample_weight=float(np.mean(clf.sample_weights_)),
+        wall_s=round(wall, 1), cpu_s=round(cpu, 1),
+        params=json.dumps({k: v for k, v in params.items() if k != "memory"}),
+        finished=time.strftime("%Y-%m-%d %H:%M:%S"), **environment(),
+    )
+    np.savez_compressed(
+        arrays / f"{cell_name(train_id, kind, value, loss, seed)}.npz",
+        given=y_given, true=y, test_true=y_te, pseudo=pseudo, classes=classes,
+        label_quality=clf.label_quality_, sample_weights=clf.sample_weights_,
+        gmm_given=clf.gmm_losses_["given"], gmm_pseudo=clf.gmm_losses_["pseudo"],
+        **{k: v.astype(np.float32) for k, v in probs.items()})
+    return row
+
+
+def cell_name(train_id, kind, value, loss, seed):
+    return f"{train_id}__{setting_name(kind, value)}__{loss}__s{seed}".replace("+", "")
+
+
+def cells(args, seeds):
+    """Cells in the order they run: the default loss first, the first seed first."""
+    for seed in seeds:
+        for loss in args.losses:
+            for kind, value in settings(args):
+                if kind == "cifar10n" and seed != seeds[0]:
+                    continue  # fixed human labels: another seed repeats the fit
+                yield kind, value, loss, seed
+
+
+def main(argv=None):
+    parser = make_parser(__doc__)
+    add_data_argument(parser)
+    parser.add_argument("--dataset", choices=["cifar10", "digits"], default="cifar10")
+    parser.add_argument("--n-train", type=int, default=4000)
+    parser.add_argument("--subset-seed", type=int, default=0)
+    parser.add_argument("--model-seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--losses", nargs="+", default=LOSSES)
+    parser.add_argument("--name", default=None, help="CSV stem (default phase_b_<dataset>)")
+    parser.add_argument("--cache", default=str(Path(_HERE).parent / ".noisyclf_cache"))
+    args = parse_args(parser, argv)
+    if args.quick:
+        args.n_train, args.seeds, args.losses = 200, args.seeds[:1], args.losses[:1]
+    name = args.name or f"phase_b_{args.dataset}"
+    csv_path = args.out / f"{name}.csv"
+    arrays = args.out / f"{name}_arrays"
+    arrays.mkdir(exist_ok=True)
+    done = set()
+    if csv_path.exists():
+        old = pd.read_csv(csv_path)
+        done = {(t, s, lo, se) for t, s, lo, se in
+                zip(old.train_id, old.setting, old.loss, old.seed)}
+    for train_id, X, y, X_te, y_te, human, seeds in training_sets(args):
+        feature_file = arrays / f"{train_id}__a1_features.npz"
+        if not feature_file.exists():
+            F, F_te = a1_features(args, train_id, X, X_te, seeds[0])
+            np.savez_compressed(feature_file, train=F, test=F_te)
+        for kind, value, loss, seed in cells(args, seeds):
+            if (train_id, setting_name(kind, value), loss, seed) in done:
+                continue
+            row = run_cell(args, train_id, (X, y, X_te, y_te, human), kind, value, loss, seed,
+                           arrays)
+            pd.DataFrame([row]).to_csv(csv_path, mode="a", header=not csv_path.exists(),
+                                       index=False)
+            print(f"{row['setting']:>14} {loss:>8} s{seed}: pretrain {row['pretrain_accuracy']:.4f}"
+                  f" full {row['full_accuracy']:.4f} (given {row['given_accuracy']:.3f}, "
+                  f"pseudo {row['pseudo_accuracy']:.3f}) {row['wall_s']:.0f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
