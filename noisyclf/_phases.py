@@ -8,6 +8,8 @@ what it produced; the estimator stores it in its fitted attributes::
     pretrain                a1  SimCLR on encoder + projection head (NT-Xent, eq. 6)
     train_classifier        a2  classifier head on the encoder, noise-robust loss (eqs. 1-5)
     classifier_outputs          a2's pseudo-labels and the quality of the given labels
+    label_noise                 noise matrix; expected accuracy of given and pseudo-labels
+    phase_b_decision            whether b2-b3 run ("auto": when the pseudo-labels win)
     pseudo_label_weights    b1  2-component GMM on losses against the pseudo-labels
     supervised_contrastive  b2  weighted supervised contrastive training (eq. 8)
     train_classifier        b3  final classifier on the pseudo-labels
@@ -35,7 +37,7 @@ import numpy as np
 import torch
 from skorch.callbacks import Freezer, LRScheduler, Unfreezer
 
-from . import _cache, _checkpoint, _distributed, _input, _streaming
+from . import _cache, _checkpoint, _distributed, _input, _streaming, confident_learning
 from ._progress import PhaseProgress, finish_progress, n_epochs, say
 from .bootstrap import BootstrapNet, MixupBootstrappingLoss
 from .exceptions import DivergenceError, DivergenceWarning
@@ -47,7 +49,8 @@ from .nets import ContrastiveNet, NoisyLabelNet, make_criterion
 from .selection import gmm_clean_probability, label_issue_mask
 
 __all__ = ["FitInterrupted", "Run", "Seed", "build_net", "classifier_outputs",
-           "dynamic_bootstrapping", "embed", "fit_net", "predict_probabilities", "pretrain",
+           "dynamic_bootstrapping", "embed", "fit_net", "label_noise", "phase_b_decision",
+           "predict_probabilities", "pretrain",
            "pseudo_label_weights", "random_encoder", "run_simclr", "supervised_contrastive",
            "train_classifier"]
 
@@ -68,6 +71,7 @@ class Seed(enum.IntEnum):
     A2_HEAD = 12
     B1_HEAD = 13
     B3_HEAD = 14
+    NOISE_FOLDS = 15
 
 
 def phase_seed(seed, stream):
@@ -552,18 +556,77 @@ class ClassifierOutputs:
     """What a2's classifier says about the training set: its pseudo-labels (class indices,
     phase b's new ground truth) and, for the user, the quality of each given label."""
 
+    probabilities: np.ndarray
     pseudo_labels: torch.Tensor
     label_quality: np.ndarray
     label_issues: np.ndarray
 
 
 def classifier_outputs(run, net, data, y):
-    """a2's pseudo-labels (argmax on the un-augmented training set) and the given labels'
-    quality: a GMM on a2's recorded losses against the given labels ``y``."""
-    pseudo = predict_probabilities(net, data["x"]).argmax(1)
+    """a2's probabilities and pseudo-labels (argmax) on the un-augmented training set and
+    the given labels' quality: a GMM on a2's recorded losses against the given labels ``y``."""
+    probabilities = predict_probabilities(net, data["x"])
+    pseudo = probabilities.argmax(1)
     quality = _gmm(run, _recorded_losses(net, data, y), "given", Seed.GIVEN_LABEL_GMM)
-    return ClassifierOutputs(torch.as_tensor(pseudo, dtype=torch.long), quality,
+    return ClassifierOutputs(probabilities, torch.as_tensor(pseudo, dtype=torch.long), quality,
                              label_issue_mask(quality))
+
+
+@dataclasses.dataclass
+class LabelNoise:
+    """How wrong the given labels are, by confident learning on out-of-fold
+    probabilities, and the expected accuracy of the given labels and of the pseudo-labels
+    under the posterior of the true class (Bayes' rule with those probabilities as prior
+    and the noise matrix as likelihood)."""
+
+    noise_matrix: np.ndarray
+    noise_rate: float
+    given_accuracy: float
+    pseudo_accuracy: float
+
+
+def label_noise(run, net, X, outputs, y):
+    """:class:`LabelNoise` of the given labels ``y`` (class indices).
+
+    The probabilities are out-of-fold: a cross-validated logistic regression
+    on the label-free features of a1's ``net`` (a2's own probabilities on its
+    training set are in-sample, and a network that memorises the given labels
+    confirms them).  Without a1 (``net=None``: the baseline) a2's probabilities
+    stand in.
+    """
+    y = np.asarray(y)
+    if net is None:
+        probabilities = outputs.probabilities
+    else:
+        probabilities = confident_learning.out_of_fold_probabilities(
+            embed(net, X), y, run.n_classes,
+            random_state=run.seed_for(Seed.NOISE_FOLDS) % 2**32)
+    joint = confident_learning.estimate_joint(y, probabilities)
+    matrix = confident_learning.noise_matrix_from_joint(joint)
+    posterior = confident_learning.true_label_posterior(y, probabilities, matrix)
+    return LabelNoise(matrix, confident_learning.noise_rate(joint),
+                      confident_learning.expected_accuracy(posterior, y),
+                      confident_learning.expected_accuracy(posterior,
+                                                           outputs.pseudo_labels.numpy()))
+
+
+def phase_b_decision(phases, noise):
+    """Whether phase b (b2, b3) runs and why: ``phases="auto"`` runs it when the
+    pseudo-labels are expected to be more accurate than the given labels (the premise of
+    the paper's phase b); "full" always runs it, the other modes never do."""
+    wins = noise.pseudo_accuracy > noise.given_accuracy
+    estimates = (f"expected accuracy of the pseudo-labels {noise.pseudo_accuracy:.3f}, "
+                 f"of the given labels {noise.given_accuracy:.3f}")
+    if phases == "auto":
+        run_b = bool(wins)
+        reason = (f"ran phase b, b3 predicts: {estimates}" if run_b
+                  else f"skipped phase b, a2 predicts: {estimates}")
+    else:
+        run_b = phases == "full"
+        reason = (f"phases={phases!r} {'always runs' if run_b else 'has no'} phase b "
+                  f"({estimates}; 'auto' would {'run' if wins else 'skip'} it)")
+    return {"run_phase_b": run_b, "expected_given_accuracy": noise.given_accuracy,
+            "expected_pseudo_accuracy": noise.pseudo_accuracy, "reason": reason}
 
 
 # ------------------------------------------------------------ panel b

@@ -35,6 +35,7 @@ __all__ = ["ContrastiveNoisyClassifier", "DivergenceWarning"]
 #: The panels of Figure 2 each mode runs (``phases``).  Every mode fits both
 #: GMMs (``label_quality_`` from a2, ``sample_weights_`` from b1).
 MODES = {
+    "auto": ("a1", "a2", "b1", "b2", "b3"),         # b2-b3 when the pseudo-labels win
     "baseline": ("a2", "b1"),                       # the paper's "Base" column
     "pretrain": ("a1", "a2", "b1"),                 # "Pre-t."
     "full": ("a1", "a2", "b1", "b2", "b3"),         # "Fine-tune"
@@ -44,7 +45,8 @@ MODES = {
 #: Fitted attributes that a fit sets (none may survive from an earlier fit).
 _FITTED = ("classifier_net_", "pseudo_label_net_", "encoder_net_", "selection_net_",
            "pseudo_labels_", "sample_weights_", "label_quality_", "label_issues_",
-           "pretrain_history_", "bootstrap_noise_prob_")
+           "pretrain_history_", "bootstrap_noise_prob_", "noise_matrix_", "noise_rate_",
+           "phase_b_decision_")
 
 
 class _ModuleClassOrInstance(HasMethods):
@@ -76,11 +78,22 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
     ===============  =================================  ====================
     ``phases``       panels                             predicts with
     ===============  =================================  ====================
-    ``"full"``       a1, a2, b1, b2, b3                 b3
+    ``"auto"``       a1, a2, b1, then b2, b3 if the     b3, else a2
+                     pseudo-labels are expected to be
+                     more accurate than the given ones
+    ``"full"``       a1, a2, b1, b2, b3 (the paper's)   b3
     ``"pretrain"``   a1, a2, b1                         a2
     ``"baseline"``   a2 (random encoder), b1            a2
     ``"bootstrap"``  a1, a2, b1, dynamic bootstrapping  bootstrapping's net
     ===============  =================================  ====================
+
+    Phase b pays only where a2's pseudo-labels are more accurate than the given
+    labels (the paper's premise).  After a2, confident learning on a2's
+    probabilities estimates how wrong the given labels are
+    (``noise_matrix_``, ``noise_rate_``) and, by Bayes' rule, the expected
+    accuracy of the given labels and of the pseudo-labels;
+    ``phases="auto"`` runs b2-b3 only when the pseudo-labels win and says
+    what it decided and why in ``phase_b_decision_`` (:ref:`phase-b-choice`).
 
     For the user, a GMM on a2's losses against the *given* labels scores each
     given label (``label_quality_``, ``label_issues_``,
@@ -91,8 +104,11 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    phases : {"full", "pretrain", "baseline", "bootstrap"}, default="full"
-        Which part of the framework to run (see above).
+    phases : {"auto", "full", "pretrain", "baseline", "bootstrap"}, default="auto"
+        Which part of the framework to run (see above).  ``"auto"`` is
+        ``"full"`` where phase b is expected to help and ``"pretrain"``
+        elsewhere, with the same seeds: its predictions are those of one of
+        the two.
     loss : {"elr", "nfl+rce", "ce"}, default="elr"
         Supervised loss of phases a2 and b3.  ELR is the default because the
         paper finds it best overall (section 8).
@@ -387,6 +403,21 @@ instance, default="auto"
         (a GMM on a2's losses against ``y``).  Low means suspicious.
     label_issues_ : ndarray of bool, shape (n_samples,)
         ``label_quality_ < 0.5``: given training labels judged wrong.
+    noise_matrix_ : ndarray of shape (n_classes, n_classes)
+        Estimated ``P(given = classes_[i] | true = classes_[j])`` (cleanlab's
+        convention: columns sum to 1), by confident learning
+        (:mod:`noisyclf.confident_learning`) on a2's probabilities on the
+        training set.
+    noise_rate_ : float
+        Estimated share of wrong given labels (``1 - trace`` of the joint
+        distribution behind ``noise_matrix_``).
+    phase_b_decision_ : dict
+        ``"run_phase_b"`` (bool: whether b2-b3 ran), ``"expected_given_accuracy"``
+        and ``"expected_pseudo_accuracy"`` (mean posterior probability that
+        the given label, the pseudo-label, is the true class; the posterior
+        is Bayes' rule with a2's probabilities as prior and ``noise_matrix_``
+        as likelihood) and ``"reason"`` (a sentence).  Every mode estimates;
+        only ``"auto"`` decides by the estimates.
     encoder_net_ : ContrastiveNet or None
         The last contrastive skorch net (b2 for "full", a1 with its SimCLR
         weights for "pretrain"; None for "baseline").
@@ -442,7 +473,7 @@ instance, default="auto"
     """
 
     _parameter_constraints = {
-        "phases": [StrOptions({"baseline", "pretrain", "full", "bootstrap"})],
+        "phases": [StrOptions(set(MODES))],
         "loss": [StrOptions({"ce", "nfl+rce", "elr"})],
         "encoder": [StrOptions({"auto", *BUILT_IN_ENCODERS}), _ModuleClassOrInstance()],
         "image_shape": [None, tuple, list],
@@ -489,7 +520,7 @@ instance, default="auto"
 
     def __init__(
         self,
-        phases="full",
+        phases="auto",
         loss="elr",
         encoder="auto",
         image_shape=None,
@@ -688,10 +719,10 @@ instance, default="auto"
             if "a1" in plan:
                 a1 = _phases.pretrain(run, X)                                           # a1
                 self.encoder_net_, self.pretrain_history_ = a1.net, a1.history
-                encoder, projection = a1.encoder, a1.projection
+                encoder, projection, features = a1.encoder, a1.projection, a1.net
             else:
                 self.encoder_net_, self.pretrain_history_ = None, []
-                encoder, projection = _phases.random_encoder(run), None
+                encoder, projection, features = _phases.random_encoder(run), None, None
             a2 = _phases.train_classifier(                                             # a2
                 run, "a2", encoder, data, y, frozen_warmup="a1" in plan)
             self.classifier_net_ = self.pseudo_label_net_ = a2
@@ -699,6 +730,9 @@ instance, default="auto"
             pseudo = outputs.pseudo_labels
             self.pseudo_labels_ = self.classes_[pseudo.numpy()]
             self.label_quality_, self.label_issues_ = outputs.label_quality, outputs.label_issues
+            noise = _phases.label_noise(run, features, X, outputs, y.numpy())
+            self.noise_matrix_, self.noise_rate_ = noise.noise_matrix, noise.noise_rate
+            self.phase_b_decision_ = _phases.phase_b_decision(self.phases, noise)
 
             # Panel b: fine-tuning; the pseudo-labels are the new ground truth.
             self.sample_weights_, self.selection_net_ = _phases.pseudo_label_weights(  # b1
@@ -707,7 +741,7 @@ instance, default="auto"
                 self.classifier_net_, noise_prob = _phases.dynamic_bootstrapping(run, a2, data, y)
                 if noise_prob is not None:
                     self.bootstrap_noise_prob_ = noise_prob
-            if "b2" in plan:
+            if "b2" in plan and self.phase_b_decision_["run_phase_b"]:
                 self.encoder_net_, encoder = _phases.supervised_contrastive(            # b2
                     run, a2, projection, data, pseudo, self.sample_weights_)
                 self.classifier_net_ = _phases.train_classifier(                      # b3

@@ -97,13 +97,13 @@ def test_bench_digits_quick_passes_params_and_resumes(tmp_path, capsys):
     module.main(args)
     columns, rows = _read(tmp_path / "digits.csv")
     assert {"accuracy", "auc", "auc_pseudo", "pseudo_accuracy", "settings"} <= set(columns)
-    assert [r["method"] for r in rows] == ["kNN", "logreg", "pretrain", "full"]
+    assert [r["method"] for r in rows] == ["kNN", "logreg", "pretrain", "full", "auto"]
     assert "'supcon_weighting': 'authors'" in rows[-1]["settings"]
     assert "'finetune_temperature': 0.2" in rows[-1]["settings"]
     # A rerun skips the (loss, seed) already written and keeps the rows.
     module.main(args)
     assert "skipping loss=elr seed=0" in capsys.readouterr().out
-    assert len(_read(tmp_path / "digits.csv")[1]) == 4
+    assert len(_read(tmp_path / "digits.csv")[1]) == 5
     _, summary = _read(tmp_path / "digits_summary.csv")
     assert {"auc_pseudo_mean", "pseudo_accuracy_mean"} <= set(summary[0])
     assert (tmp_path / "digits.png").stat().st_size > 0
@@ -332,3 +332,29 @@ def test_bench_scale_out_quick(tmp_path):
         assert r["worker_torch_threads"] == "1"
         assert float(r["wall_s"]) > 0 and r["loadavg_1min_before"] != ""
         assert (r["speedup"] != "") == (r["workers"] == "2")
+
+
+def test_bench_auto_mode_quick_appends_each_cell_resumes_and_analyses(tmp_path, capsys):
+    module = _load("bench_auto_mode")
+    args = ["--quick", "--dataset", "digits", "--out", str(tmp_path),
+            "--cache", str(tmp_path / "cache")]
+    module.main(args)
+    columns, rows = _read(tmp_path / "auto_mode_digits.csv")
+    assert {"setting", "loss", "seed", "pretrain_accuracy", "full_accuracy", "given_accuracy",
+            "pseudo_accuracy", "encoder", "cpu_model"} <= set(columns)
+    assert [r["setting"] for r in rows] == ["sym0.2", "sym0.4", "sym0.6", "sym0.8", "asy0.2",
+                                            "asy0.4"]
+    arrays = tmp_path / "auto_mode_digits_arrays"
+    assert len(list(arrays.glob("*.npz"))) == len(rows) + 1  # + a1's features
+    capsys.readouterr()
+    module.main(args)  # everything done: nothing refitted
+    assert capsys.readouterr().out == ""
+    table = module.main(args + ["--analyse"])
+    assert len(table) == len(rows)
+    for r in table.to_dict("records"):
+        picked = r["full_accuracy"] if r["auto_runs_phase_b"] else r["pretrain_accuracy"]
+        assert r["auto_accuracy"] == picked
+        assert r["auto_runs_phase_b"] == (r["expected_pseudo_accuracy"]
+                                          > r["expected_given_accuracy"])
+        assert 0.0 <= r["est_noise_rate"] <= 1.0
+    assert (tmp_path / "auto_mode_digits_analysis.csv").exists()

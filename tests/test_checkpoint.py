@@ -22,8 +22,8 @@ from sklearn.datasets import load_digits
 import noisyclf._checkpoint as checkpoint_module
 from noisyclf import ContrastiveNoisyClassifier, make_noisy_labels
 
-PARAMS = dict(image_shape=(1, 8, 8), pretrain_epochs=4, max_epochs=4, warmup_epochs=2,
-              finetune_epochs=4, gmm_epochs=2, batch_size=64, random_state=0)
+PARAMS = dict(phases="full", image_shape=(1, 8, 8), pretrain_epochs=4, max_epochs=4,
+              warmup_epochs=2, finetune_epochs=4, gmm_epochs=2, batch_size=64, random_state=0)
 EPOCHS = {"a1": 4, "a2": 4, "b1": 2, "b2": 4, "b3": 4}
 
 CHILD = textwrap.dedent("""

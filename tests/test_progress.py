@@ -18,7 +18,7 @@ from tqdm import auto as tqdm_auto
 
 from noisyclf import ContrastiveNoisyClassifier, DivergenceWarning
 
-TINY = dict(pretrain_epochs=2, max_epochs=3, finetune_epochs=1, warmup_epochs=1,
+TINY = dict(phases="full", pretrain_epochs=2, max_epochs=3, finetune_epochs=1, warmup_epochs=1,
             gmm_epochs=2, batch_size=32, projection_dim=16, loss="ce", device="cpu",
             random_state=0)
 NAMES = {"a1": "a1 SimCLR pre-training", "a2": "a2 classifier (ce)",

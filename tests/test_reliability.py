@@ -34,10 +34,10 @@ from noisyclf import ContrastiveNoisyClassifier, DivergenceWarning, make_noisy_l
 
 from _data import digit_images, tabular
 
-TINY = dict(pretrain_epochs=1, max_epochs=2, finetune_epochs=1, warmup_epochs=1,
-            batch_size=32, device="cpu", random_state=0)
+TINY = dict(phases="full", pretrain_epochs=1, max_epochs=2, finetune_epochs=1,
+            warmup_epochs=1, batch_size=32, device="cpu", random_state=0)
 PHASES = ("a1", "a2", "b1", "b2", "b3")
-MODES = ["baseline", "pretrain", "full", "bootstrap"]
+MODES = ["auto", "baseline", "pretrain", "full", "bootstrap"]
 
 
 def _clf(**params):

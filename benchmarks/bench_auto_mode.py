@@ -1,17 +1,21 @@
-"""When do phase b's pseudo-labels beat the given labels? a2 against b3 in one fit per cell.
+"""The default mode ("auto") against its own "pretrain" and the paper's "full", one fit per cell.
 
 Every cell (data set, label setting, loss, noise seed) is one ``phases="full"``
 fit with default hyperparameters (the default encoder; a1 label-free and
 cached through ``memory=``, so it runs once per training set).  The fit keeps
 a2's classifier (``pseudo_label_net_``, what ``phases="pretrain"`` predicts
 with: every phase is seeded on its own) beside b3's (``classifier_net_``), so
-one fit gives the "pretrain" and the paper's "full" column.  Each finished
-cell appends a row to ``results/<name>.csv`` (a rerun skips the cells already
-there) and writes its per-sample arrays to ``results/<name>_arrays/``
-(git-ignored): given and true labels, a2's and b3's probabilities on the
-training and the test set, ``label_quality_``, ``sample_weights_``, and once
-per training set the frozen a1 features (for out-of-fold probes), so that
-rules deciding between a2 and b3 are measured on the saved fits.
+one fit gives the "pretrain" and the "full" column; "auto" predicts exactly
+as one of the two, the one its decision picks.  Each finished cell appends a
+row to ``results/<name>.csv`` (default ``auto_mode_<dataset>``; a rerun
+skips the cells already there) and writes its per-sample arrays to
+``results/<name>_arrays/`` (git-ignored): given and true labels, a2's and
+b3's probabilities on the training and the test set, ``label_quality_``,
+``sample_weights_``, and once per training set a1's features.
+``--analyse`` then recomputes, for every saved cell, the estimates that the
+fit makes (``noise_matrix_``, ``noise_rate_``, ``phase_b_decision_``: the
+same out-of-fold probabilities, same seeds) against the truth, and the
+accuracy of "auto", into ``results/<name>_analysis.csv``.
 
 Data sets:
 
@@ -26,9 +30,10 @@ Data sets:
 
 Usage::
 
-    python benchmarks/bench_phase_b_choice.py --dataset cifar10 --data ../shared/data
-    python benchmarks/bench_phase_b_choice.py --dataset digits --seeds 0 1 2 3 4
-    python benchmarks/bench_phase_b_choice.py --quick --out /tmp/x
+    python benchmarks/bench_auto_mode.py --dataset cifar10 --data ../shared/data
+    python benchmarks/bench_auto_mode.py --dataset digits --seeds 0 1 2 3 4 --threads 2
+    python benchmarks/bench_auto_mode.py --dataset digits --analyse
+    python benchmarks/bench_auto_mode.py --quick --out /tmp/x
 """
 
 import json
@@ -40,6 +45,7 @@ import numpy as np
 import pandas as pd
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
 
 _HERE = str(Path(__file__).resolve().parent)
 if _HERE not in sys.path:  # loaded by path, not run as a script
@@ -49,6 +55,11 @@ from bench_cifar10 import SETTINGS as CIFAR_SETTINGS  # noqa: E402
 from bench_cifar10 import noisy_labels, setting_name  # noqa: E402
 
 from noisyclf import ContrastiveNoisyClassifier, make_noisy_labels  # noqa: E402
+from noisyclf._phases import Seed, phase_seed  # noqa: E402
+from noisyclf.confident_learning import (  # noqa: E402
+    estimate_joint, expected_accuracy, noise_matrix_from_joint, noise_rate,
+    out_of_fold_probabilities, true_label_posterior,
+)
 from noisyclf.datasets import CIFAR10N_LABEL_KEYS, load_cifar10  # noqa: E402
 
 DIGITS_SETTINGS = [("symmetric", 0.2), ("symmetric", 0.4), ("symmetric", 0.6),
@@ -144,7 +155,7 @@ def run_cell(args, train_id, data, kind, value, loss, seed, arrays):
         full_minus_pretrain=acc["b3_test"] - acc["a2_test"],
         mean_label_quality=float(np.mean(clf.label_quality_)),
         mean_sample_weight=float(np.mean(clf.sample_weights_)),
-        wall_s=round(wall, 1), cpu_s=round(cpu, 1),
+        encoder=clf.encoder_kind_, wall_s=round(wall, 1), cpu_s=round(cpu, 1),
         params=json.dumps({k: v for k, v in params.items() if k != "memory"}),
         finished=time.strftime("%Y-%m-%d %H:%M:%S"), **environment(),
     )
@@ -159,6 +170,100 @@ def run_cell(args, train_id, data, kind, value, loss, seed, arrays):
 
 def cell_name(train_id, kind, value, loss, seed):
     return f"{train_id}__{setting_name(kind, value)}__{loss}__s{seed}".replace("+", "")
+
+
+# -------------------------------------------------------------- analysis
+def true_noise_matrix(given, true, n_classes):
+    """The corruption actually applied: ``P(given = i | true = j)``."""
+    joint = np.zeros((n_classes, n_classes))
+    np.add.at(joint, (given, true), 1)
+    return noise_matrix_from_joint(joint / len(given))
+
+
+def matrix_errors(estimate, truth):
+    """RMSE over all entries, mean absolute error of the diagonal, and in how many of the
+    columns with a flip target (an off-diagonal entry over twice every other one) the
+    estimate's largest off-diagonal entry is that target."""
+    off_est = estimate - np.diag(np.diag(estimate))
+    off_true = truth - np.diag(np.diag(truth))
+    top2 = np.sort(off_true, axis=0)[-2:]
+    flips = top2[1] > 2 * top2[0]
+    return dict(rmse=float(np.sqrt(np.mean((estimate - truth) ** 2))),
+                diag_mae=float(np.mean(np.abs(np.diag(estimate) - np.diag(truth)))),
+                flips_found=int(np.sum(off_est.argmax(0)[flips] == off_true.argmax(0)[flips])),
+                flips=int(flips.sum()))
+
+
+def analyse_cell(arrays_file, features, random_state):
+    """The estimates that a fit with ``random_state`` makes (out-of-fold probabilities of
+    a logistic regression on a1's ``features``, as ``phases="auto"`` does), against the
+    truth, and what "auto" predicts with."""
+    a = np.load(arrays_file)
+    classes = a["classes"]
+    given = np.searchsorted(classes, a["given"])
+    true = np.searchsorted(classes, a["true"])
+    pseudo = np.searchsorted(classes, a["pseudo"])
+    seed = int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+    probs = out_of_fold_probabilities(features, given, len(classes),
+                                      random_state=phase_seed(seed, Seed.NOISE_FOLDS) % 2**32)
+    joint = estimate_joint(given, probs)
+    matrix = noise_matrix_from_joint(joint)
+    posterior = true_label_posterior(given, probs, matrix)
+    exp_given, exp_pseudo = expected_accuracy(posterior, given), expected_accuracy(posterior,
+                                                                                     pseudo)
+    errors = matrix_errors(matrix, true_noise_matrix(given, true, len(classes)))
+    return dict(est_noise_rate=noise_rate(joint), noise_rate=float(np.mean(given != true)),
+                expected_given_accuracy=exp_given, expected_pseudo_accuracy=exp_pseudo,
+                auto_runs_phase_b=exp_pseudo > exp_given, **errors)
+
+
+def analyse(csv_path, arrays):
+    """One row per cell: the fit's row, the estimates and the accuracy of "auto"."""
+    df = pd.read_csv(csv_path)
+    rows, features = [], {}
+    for r in df.to_dict("records"):
+        if r["train_id"] not in features:
+            features[r["train_id"]] = np.load(arrays / f"{r['train_id']}__a1_features.npz")[
+                "train"]
+        kind = r["noise_type"]
+        value = r["noise"] if kind == "cifar10n" else float(r["noise"])
+        cell = cell_name(r["train_id"], kind, value, r["loss"], r["seed"])
+        found = analyse_cell(arrays / f"{cell}.npz", features[r["train_id"]],
+                             json.loads(r["params"])["random_state"])
+        auto = r["full_accuracy"] if found["auto_runs_phase_b"] else r["pretrain_accuracy"]
+        rows.append(dict(r, **found, auto_accuracy=auto,
+                         auto_minus_pretrain=auto - r["pretrain_accuracy"]))
+    return pd.DataFrame(rows)
+
+
+def cleanlab_cell(args, train_id, data, kind, value, loss, seed, folds=5):
+    """cleanlab's noise matrix (``estimate_latent`` of its confident joint) on
+    cross-validated probabilities of the same network: ``folds`` ``phases="pretrain"``
+    fits (a1 from the cache), each with sample weight 0 on one fold, whose labels it thus
+    never learns from; the fold's probabilities are that fit's."""
+    from cleanlab.count import compute_confident_joint, estimate_latent
+    from sklearn.model_selection import StratifiedKFold
+
+    X, y, _, _, human = data
+    y_given = given_labels(args, kind, value, y, human, seed)
+    estimate_params = dict(estimator_params(args, loss, seed, train_id), phases="pretrain")
+    probs = np.zeros((len(y_given), len(np.unique(y_given))))
+    start = time.perf_counter()
+    for train, held_out in StratifiedKFold(folds, shuffle=True, random_state=seed).split(
+            X, y_given):
+        weight = np.ones(len(y_given), dtype=np.float32)
+        weight[held_out] = 0.0
+        clf = ContrastiveNoisyClassifier(**estimate_params).fit(X, y_given,
+                                                                 sample_weight=weight)
+        probs[held_out] = clf.predict_proba(X[held_out])
+    given = np.searchsorted(clf.classes_, y_given)
+    true = np.searchsorted(clf.classes_, y)
+    truth = true_noise_matrix(given, true, len(clf.classes_))
+    theirs = estimate_latent(compute_confident_joint(given, probs), given)[1]
+    return dict(dataset=args.dataset, train_id=train_id, setting=setting_name(kind, value),
+                loss=loss, seed=seed, folds=folds, wall_s=round(time.perf_counter() - start, 1),
+                **{f"cleanlab_{k}": v for k, v in matrix_errors(theirs, truth).items()},
+                **environment())
 
 
 def cells(args, seeds):
@@ -180,15 +285,28 @@ def main(argv=None):
     parser.add_argument("--model-seed", type=int, default=0)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--losses", nargs="+", default=LOSSES)
-    parser.add_argument("--name", default=None, help="CSV stem (default phase_b_<dataset>)")
+    parser.add_argument("--name", default=None, help="CSV stem (default auto_mode_<dataset>)")
     parser.add_argument("--cache", default=str(Path(_HERE).parent / ".noisyclf_cache"))
+    parser.add_argument("--cleanlab", nargs="*", default=None, metavar="SETTING",
+                        help="no grid: cleanlab's noise matrix on 5-fold cross-validated "
+                             "probabilities of the same network for these settings (e.g. "
+                             "asy0.4 sym0.6 worse_label), loss elr, the first seed; rows to "
+                             "<name>_cleanlab.csv")
+    parser.add_argument("--analyse", action="store_true",
+                        help="no fits: write <name>_analysis.csv from the saved cells")
     args = parse_args(parser, argv)
     if args.quick:
         args.n_train, args.seeds, args.losses = 200, args.seeds[:1], args.losses[:1]
-    name = args.name or f"phase_b_{args.dataset}"
+    name = args.name or f"auto_mode_{args.dataset}"
     csv_path = args.out / f"{name}.csv"
     arrays = args.out / f"{name}_arrays"
     arrays.mkdir(exist_ok=True)
+    if args.analyse:
+        table = analyse(csv_path, arrays)
+        table.to_csv(args.out / f"{name}_analysis.csv", index=False)
+        return table
+    if args.cleanlab is not None:
+        return run_cleanlab(args, name)
     done = set()
     if csv_path.exists():
         old = pd.read_csv(csv_path)
@@ -209,6 +327,25 @@ def main(argv=None):
             print(f"{row['setting']:>14} {loss:>8} s{seed}: pretrain {row['pretrain_accuracy']:.4f}"
                   f" full {row['full_accuracy']:.4f} (given {row['given_accuracy']:.3f}, "
                   f"pseudo {row['pseudo_accuracy']:.3f}) {row['wall_s']:.0f} s", flush=True)
+
+
+def run_cleanlab(args, name):
+    path = args.out / f"{name}_cleanlab.csv"
+    done = set()
+    if path.exists():
+        old = pd.read_csv(path)
+        done = set(zip(old["train_id"], old["setting"]))
+    wanted = {s: (kind, value) for kind, value in settings(args)
+              for s in [setting_name(kind, value)]}
+    for train_id, X, y, X_te, y_te, human, seeds in training_sets(args):
+        for setting in args.cleanlab:
+            if (train_id, setting) in done or setting not in wanted:
+                continue
+            kind, value = wanted[setting]
+            row = cleanlab_cell(args, train_id, (X, y, X_te, y_te, human), kind, value,
+                                args.losses[0], seeds[0])
+            pd.DataFrame([row]).to_csv(path, mode="a", header=not path.exists(), index=False)
+            print(row, flush=True)
 
 
 if __name__ == "__main__":

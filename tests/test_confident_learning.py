@@ -1,0 +1,112 @@
+"""Confident learning (noise matrix, noise rate) against direct loops and cleanlab."""
+
+import numpy as np
+import pytest
+
+from noisyclf.confident_learning import (
+    confident_joint, estimate_joint, expected_accuracy, noise_matrix_from_joint, noise_rate,
+    true_label_posterior,
+)
+
+
+def _slow_confident_joint(labels, probs):
+    """Northcutt et al. (2021), eq. 1-2, one sample at a time."""
+    n, k = probs.shape
+    thresholds = [np.mean([probs[m, j] for m in range(n) if labels[m] == j]) for j in range(k)]
+    joint = np.zeros((k, k), dtype=int)
+    for m in range(n):
+        above = [j for j in range(k) if probs[m, j] >= thresholds[j] - 1e-6]
+        if not above:
+            continue
+        best = max(above, key=lambda j: probs[m, j]) if len(above) > 1 else above[0]
+        joint[labels[m], best] += 1
+    for j in range(k):
+        joint[j, j] = max(joint[j, j], 1)
+    return joint
+
+
+def _random_problem(seed, n=300, k=4):
+    rng = np.random.default_rng(seed)
+    probs = rng.dirichlet(np.full(k, 0.7), size=n)
+    labels = rng.integers(0, k, n)
+    labels[:k] = np.arange(k)  # every class given at least once
+    return labels, probs
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_confident_joint_matches_direct_loop(seed):
+    labels, probs = _random_problem(seed)
+    np.testing.assert_array_equal(confident_joint(labels, probs),
+                                  _slow_confident_joint(labels, probs))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_estimate_joint_calibrates_rows_to_given_label_shares(seed):
+    labels, probs = _random_problem(seed)
+    counts = _slow_confident_joint(labels, probs).astype(float)
+    share = np.bincount(labels, minlength=4) / len(labels)
+    expected = counts / counts.sum(axis=1, keepdims=True) * share[:, None]
+    joint = estimate_joint(labels, probs)
+    np.testing.assert_allclose(joint, expected / expected.sum(), atol=1e-12)
+    np.testing.assert_allclose(joint.sum(axis=1), share, atol=1e-12)
+
+
+def test_matches_cleanlab_when_installed():
+    count = pytest.importorskip("cleanlab.count")
+    labels, probs = _random_problem(3, n=500, k=10)
+    labels[:10] = np.arange(10)
+    np.testing.assert_array_equal(confident_joint(labels, probs),
+                                  count.compute_confident_joint(labels, probs, calibrate=False))
+    # cleanlab rounds the calibrated counts to integers: at most one sample apart.
+    np.testing.assert_allclose(estimate_joint(labels, probs),
+                               count.estimate_joint(labels, probs), atol=1 / len(labels))
+
+
+def test_noise_matrix_columns_sum_to_one_and_noise_rate_is_off_diagonal_mass():
+    joint = np.array([[0.3, 0.1, 0.0], [0.1, 0.2, 0.0], [0.0, 0.0, 0.3]])
+    matrix = noise_matrix_from_joint(joint)
+    np.testing.assert_allclose(matrix.sum(axis=0), 1.0)
+    np.testing.assert_allclose(matrix[:, 0], [0.75, 0.25, 0.0])
+    assert noise_rate(joint) == pytest.approx(0.2)
+    empty = noise_matrix_from_joint(np.zeros((2, 2)))
+    np.testing.assert_array_equal(empty, np.eye(2))
+
+
+def test_perfect_predictions_recover_the_true_corruption():
+    """Confident one-hot predictions of the true class: the joint is the empirical
+    (given, true) table, so the noise matrix is the corruption that was applied."""
+    rng = np.random.default_rng(0)
+    true = np.repeat(np.arange(3), 200)
+    given = true.copy()
+    flip = rng.random(len(true)) < 0.3
+    given[flip] = (true[flip] + 1) % 3
+    probs = np.full((len(true), 3), 0.05)
+    probs[np.arange(len(true)), true] = 0.9
+    table = np.zeros((3, 3))
+    np.add.at(table, (given, true), 1)
+    np.testing.assert_allclose(estimate_joint(given, probs), table / table.sum(), atol=1e-12)
+    assert noise_rate(estimate_joint(given, probs)) == pytest.approx(flip.mean())
+
+
+def test_posterior_is_bayes_rule_and_expected_accuracy_its_mean():
+    labels = np.array([0, 1, 1])
+    probs = np.array([[0.6, 0.4], [0.5, 0.5], [0.9, 0.1]])
+    matrix = np.array([[0.8, 0.3], [0.2, 0.7]])
+    post = true_label_posterior(labels, probs, matrix)
+    for n in range(3):
+        unnorm = [matrix[labels[n], j] * probs[n, j] for j in range(2)]
+        np.testing.assert_allclose(post[n], np.array(unnorm) / sum(unnorm))
+    assert expected_accuracy(post, labels) == pytest.approx(np.mean(post[[0, 1, 2], labels]))
+
+
+@pytest.mark.parametrize("bad, match", [
+    (dict(pred_probs=np.ones(5)), "pred_probs must have shape"),
+    (dict(labels=np.zeros(4, dtype=int)), "labels must have shape"),
+    (dict(labels=np.full(5, 3)), "labels must be class indices"),
+    (dict(labels=np.zeros(5)), "labels must be class indices"),
+])
+def test_bad_input_names_the_argument(bad, match):
+    args = dict(labels=np.zeros(5, dtype=int), pred_probs=np.full((5, 2), 0.5))
+    args.update(bad)
+    with pytest.raises(ValueError, match=match):
+        confident_joint(**args)

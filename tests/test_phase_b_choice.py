@@ -1,0 +1,156 @@
+"""``phases="auto"``: phase b where the pseudo-labels are expected to beat the given labels,
+and the estimates it decides by (``noise_matrix_``, ``noise_rate_``, ``phase_b_decision_``).
+
+The decision is measured against the truth by ``benchmarks/bench_phase_b_choice.py``
+(CIFAR-10 and digits); these tests check that the estimator does what the decision
+says, that the estimates are what their formulas give, and that the noise matrix finds
+a known corruption on a short digits fit.
+"""
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+
+from noisyclf import ContrastiveNoisyClassifier, _phases, confident_learning, make_noisy_labels
+from noisyclf.confident_learning import (
+    estimate_joint, expected_accuracy, noise_matrix_from_joint, noise_rate, true_label_posterior,
+)
+
+SHORT = dict(image_shape=(1, 8, 8), pretrain_epochs=30, max_epochs=10, finetune_epochs=3,
+             warmup_epochs=2, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return X[:600], y[:600]
+
+
+@pytest.fixture(scope="module")
+def a1_cache(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("a1"))
+
+
+@pytest.fixture(scope="module")
+def flipped(digits):
+    """30 % of every class flipped to the next class."""
+    return make_noisy_labels(digits[1], "asymmetric", 0.3, random_state=0)
+
+
+def _fit(X, y, memory, **params):
+    return ContrastiveNoisyClassifier(**{**SHORT, **params}, memory=memory).fit(X, y)
+
+
+def test_auto_is_the_default():
+    assert ContrastiveNoisyClassifier().phases == "auto"
+
+
+def test_auto_runs_phase_b_when_the_pseudo_labels_win_and_predicts_as_full(
+        digits, flipped, a1_cache):
+    X, _ = digits
+    auto = _fit(X, flipped, a1_cache, phases="auto")
+    decision = auto.phase_b_decision_
+    assert decision["run_phase_b"] is True
+    assert decision["expected_pseudo_accuracy"] > decision["expected_given_accuracy"]
+    assert decision["reason"].startswith("ran phase b, b3 predicts")
+    assert auto.classifier_net_ is not auto.pseudo_label_net_
+    assert {"b2", "b3"} <= set(auto.history_)
+    full = _fit(X, flipped, a1_cache, phases="full")
+    np.testing.assert_array_equal(auto.predict_proba(X), full.predict_proba(X))
+
+
+def test_auto_skips_phase_b_on_clean_labels_and_predicts_as_pretrain(digits, a1_cache):
+    X, y = digits
+    auto = _fit(X, y, a1_cache, phases="auto")
+    decision = auto.phase_b_decision_
+    assert decision["run_phase_b"] is False
+    assert decision["expected_given_accuracy"] >= decision["expected_pseudo_accuracy"]
+    assert decision["reason"].startswith("skipped phase b, a2 predicts")
+    assert auto.classifier_net_ is auto.pseudo_label_net_
+    assert "b2" not in auto.history_ and "b3" not in auto.history_
+    pretrain = _fit(X, y, a1_cache, phases="pretrain")
+    np.testing.assert_array_equal(auto.predict_proba(X), pretrain.predict_proba(X))
+
+
+@pytest.mark.parametrize("phases, runs", [("full", True), ("pretrain", False),
+                                          ("baseline", False)])
+def test_every_mode_estimates_and_says_what_auto_would_do(digits, flipped, a1_cache, phases,
+                                                          runs):
+    clf = _fit(digits[0], flipped, a1_cache, phases=phases)
+    decision = clf.phase_b_decision_
+    assert decision["run_phase_b"] is runs
+    would = "run" if decision["expected_pseudo_accuracy"] > decision[
+        "expected_given_accuracy"] else "skip"
+    assert f"'auto' would {would} it" in decision["reason"]
+    assert clf.noise_matrix_.shape == (10, 10)
+    assert 0.0 <= clf.noise_rate_ <= 1.0
+
+
+def test_noise_matrix_finds_the_flips(digits, flipped, a1_cache):
+    """Every column's largest off-diagonal entry is the class it was flipped to, and the
+    diagonal and the noise rate are near 0.7 and 0.3 (a short fit: within 0.1; the
+    benchmark measures the default fit against the truth)."""
+    clf = _fit(digits[0], flipped, a1_cache, phases="pretrain")
+    matrix = clf.noise_matrix_
+    np.testing.assert_allclose(matrix.sum(axis=0), 1.0)
+    off = matrix - np.diag(np.diag(matrix))
+    np.testing.assert_array_equal(off.argmax(axis=0), (np.arange(10) + 1) % 10)
+    assert np.mean(np.abs(np.diag(matrix) - 0.7)) <= 0.1
+    assert clf.noise_rate_ == pytest.approx(np.mean(flipped != digits[1]), abs=0.1)
+    clean = _fit(digits[0], digits[1], a1_cache, phases="pretrain")
+    assert clean.noise_rate_ < 0.1 < clf.noise_rate_
+
+
+def test_estimates_are_confident_learning_and_bayes_on_out_of_fold_probabilities(
+        digits, flipped, a1_cache, monkeypatch):
+    """The probabilities are a cross-validated logistic regression on a1's features of the
+    training set; the noise matrix, rate and expected accuracies are the formulas of
+    :mod:`noisyclf.confident_learning` applied to them."""
+    seen = {}
+    real = confident_learning.out_of_fold_probabilities
+
+    def spy(features, labels, n_classes, **kwargs):
+        seen.update(features=features, labels=labels,
+                    probs=real(features, labels, n_classes, **kwargs))
+        return seen["probs"]
+
+    monkeypatch.setattr(confident_learning, "out_of_fold_probabilities", spy)
+    clf = _fit(digits[0], flipped, a1_cache, phases="pretrain")
+    # "pretrain": encoder_net_ is a1's net, which the features come from
+    images = digits[0].reshape(-1, 1, 8, 8).astype(np.float32)
+    np.testing.assert_allclose(seen["features"], _phases.embed(clf.encoder_net_, images),
+                               rtol=1e-5, atol=1e-6)
+    given = np.searchsorted(clf.classes_, flipped)
+    np.testing.assert_array_equal(seen["labels"], given)
+    probs = seen["probs"]
+    joint = estimate_joint(given, probs)
+    matrix = noise_matrix_from_joint(joint)
+    np.testing.assert_allclose(clf.noise_matrix_, matrix)
+    assert clf.noise_rate_ == pytest.approx(noise_rate(joint))
+    posterior = true_label_posterior(given, probs, matrix)
+    pseudo = np.searchsorted(clf.classes_, clf.pseudo_labels_)
+    decision = clf.phase_b_decision_
+    assert decision["expected_given_accuracy"] == pytest.approx(
+        expected_accuracy(posterior, given))
+    assert decision["expected_pseudo_accuracy"] == pytest.approx(
+        expected_accuracy(posterior, pseudo))
+
+
+def test_baseline_estimates_from_a2s_probabilities(digits, flipped, monkeypatch):
+    """Without a1 there are no label-free features: a2's probabilities stand in."""
+    monkeypatch.setattr(confident_learning, "out_of_fold_probabilities",
+                        lambda *a, **k: pytest.fail("no a1 features in the baseline"))
+    clf = _fit(digits[0], flipped, None, phases="baseline")
+    given = np.searchsorted(clf.classes_, flipped)
+    matrix = noise_matrix_from_joint(estimate_joint(given, clf.predict_proba(digits[0])))
+    np.testing.assert_allclose(clf.noise_matrix_, matrix)
+
+
+@pytest.mark.parametrize("given, pseudo, runs", [(0.7, 0.8, True), (0.8, 0.7, False),
+                                                 (0.75, 0.75, False)])
+def test_auto_runs_phase_b_only_when_the_pseudo_labels_are_expected_to_win(given, pseudo,
+                                                                          runs):
+    noise = _phases.LabelNoise(np.eye(2), 0.0, given, pseudo)
+    assert _phases.phase_b_decision("auto", noise)["run_phase_b"] is runs
+    assert _phases.phase_b_decision("full", noise)["run_phase_b"] is True
+    assert _phases.phase_b_decision("pretrain", noise)["run_phase_b"] is False
