@@ -602,7 +602,7 @@ def auto_mode_tables(name, caption):
                      f"{ran} of {len(g)}", f"{g['pretrain_accuracy'].mean():.3f}",
                      f"{g['full_accuracy'].mean():.3f}", f"{g['auto_accuracy'].mean():.3f}",
                      f"{g['auto_minus_pretrain'].mean():+.3f}"])
-    header = ["loss", "labels", "runs", "noise rate", "noise_rate_", "noise_matrix_ RMSE",
+    header = ["loss", "labels", "runs", "noise rate", "``noise_rate_``", "``noise_matrix_`` RMSE",
               "diagonal MAE", "flip targets found",
               "pseudo-labels correct", "given correct", "auto ran b", "pretrain", "full",
               "auto", "auto - pretrain"]
@@ -621,14 +621,14 @@ def _noise_matrix_against_cleanlab(runs, cleanlab, data):
                      f"{r['cleanlab_rmse']:.3f}", f"{o['diag_mae']:.3f}",
                      f"{r['cleanlab_diag_mae']:.3f}", flips])
     closer = sum(float(row[2]) <= float(row[3]) for row in rows)
-    return "\n".join([
+    return [
         para(f"{data}: ``noise_matrix_`` beside cleanlab's ``estimate_latent`` on "
              f"{int(cleanlab['folds'].iloc[0])}-fold cross-validated probabilities of the same "
              "network (``phases=\"pretrain\"`` fits, each with sample weight 0 on one fold; "
              "``--cleanlab``), loss ``elr``. The fit's estimate is at least as close (RMSE) "
              f"in {closer} of {len(rows)}."),
         table(["training set", "labels", "RMSE (fit)", "RMSE (cleanlab)", "diagonal MAE (fit)",
-               "diagonal MAE (cleanlab)", "flip targets found (fit / cleanlab)"], rows)])
+               "diagonal MAE (cleanlab)", "flip targets found (fit / cleanlab)"], rows)]
 
 
 def auto_mode_section():
@@ -658,7 +658,7 @@ def auto_mode_section():
         blocks.append(tab)
         cleanlab = RESULTS / f"{name.replace('_analysis', '')}_cleanlab.csv"
         if cleanlab.exists():
-            blocks.append(_noise_matrix_against_cleanlab(runs, pd.read_csv(cleanlab), data))
+            blocks += _noise_matrix_against_cleanlab(runs, pd.read_csv(cleanlab), data)
     return section("bench-auto-mode", "The default mode: when phase b runs", *blocks)
 
 

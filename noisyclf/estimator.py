@@ -88,8 +88,9 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
     ===============  =================================  ====================
 
     Phase b pays only where a2's pseudo-labels are more accurate than the given
-    labels (the paper's premise).  After a2, confident learning on a2's
-    probabilities estimates how wrong the given labels are
+    labels (the paper's premise).  After a2, confident learning on
+    out-of-fold probabilities (a cross-validated logistic regression on a1's
+    label-free features) estimates how wrong the given labels are
     (``noise_matrix_``, ``noise_rate_``) and, by Bayes' rule, the expected
     accuracy of the given labels and of the pseudo-labels;
     ``phases="auto"`` runs b2-b3 only when the pseudo-labels win and says
@@ -406,8 +407,9 @@ instance, default="auto"
     noise_matrix_ : ndarray of shape (n_classes, n_classes)
         Estimated ``P(given = classes_[i] | true = classes_[j])`` (cleanlab's
         convention: columns sum to 1), by confident learning
-        (:mod:`noisyclf.confident_learning`) on a2's probabilities on the
-        training set.
+        (:mod:`noisyclf.confident_learning`) on out-of-fold probabilities of
+        the training set: a 5-fold logistic regression on a1's features (a2's
+        probabilities for ``phases="baseline"``, which has no a1).
     noise_rate_ : float
         Estimated share of wrong given labels (``1 - trace`` of the joint
         distribution behind ``noise_matrix_``).
@@ -415,8 +417,8 @@ instance, default="auto"
         ``"run_phase_b"`` (bool: whether b2-b3 ran), ``"expected_given_accuracy"``
         and ``"expected_pseudo_accuracy"`` (mean posterior probability that
         the given label, the pseudo-label, is the true class; the posterior
-        is Bayes' rule with a2's probabilities as prior and ``noise_matrix_``
-        as likelihood) and ``"reason"`` (a sentence).  Every mode estimates;
+        is Bayes' rule with the out-of-fold probabilities as prior and
+        ``noise_matrix_`` as likelihood) and ``"reason"`` (a sentence).  Every mode estimates;
         only ``"auto"`` decides by the estimates.
     encoder_net_ : ContrastiveNet or None
         The last contrastive skorch net (b2 for "full", a1 with its SimCLR
