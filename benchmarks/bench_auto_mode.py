@@ -11,11 +11,14 @@ row to ``results/<name>.csv`` (default ``auto_mode_<dataset>``; a rerun
 skips the cells already there) and writes its per-sample arrays to
 ``results/<name>_arrays/`` (git-ignored): given and true labels, a2's and
 b3's probabilities on the training and the test set, ``label_quality_``,
-``sample_weights_``, and once per training set a1's features.
-``--analyse`` then recomputes, for every saved cell, the estimates that the
-fit makes (``noise_matrix_``, ``noise_rate_``, ``phase_b_decision_``: the
-same out-of-fold probabilities, same seeds) against the truth, and the
-accuracy of "auto", into ``results/<name>_analysis.csv``.
+``sample_weights_``, the fit's ``out_of_fold_proba_``, and once per training
+set a1's features.  ``--noise-cv K`` fits with ``noise_cv=K`` (a2
+cross-fitted for the noise estimates; default name ``auto_mode_<dataset>_cvK``).
+``--analyse`` then computes, for every saved cell, the estimates that the
+fit makes (``noise_matrix_``, ``noise_rate_``, ``phase_b_decision_``, from
+its out-of-fold probabilities) against the truth, and the accuracy of
+"auto", into ``results/<name>_analysis.csv``.  ``--cleanlab`` compares the
+noise matrix with cleanlab's on the same cross-fitted probabilities.
 
 Data sets:
 
@@ -33,6 +36,8 @@ Usage::
     python benchmarks/bench_auto_mode.py --dataset cifar10 --data ../shared/data
     python benchmarks/bench_auto_mode.py --dataset digits --seeds 0 1 2 3 4 --threads 2
     python benchmarks/bench_auto_mode.py --dataset digits --analyse
+    python benchmarks/bench_auto_mode.py --dataset digits --seeds 0 1 2 3 4 --losses elr \
+        --noise-cv 5
     python benchmarks/bench_auto_mode.py --quick --out /tmp/x
 """
 
@@ -57,8 +62,7 @@ from bench_cifar10 import noisy_labels, setting_name  # noqa: E402
 from noisyclf import ContrastiveNoisyClassifier, make_noisy_labels  # noqa: E402
 from noisyclf._phases import Seed, phase_seed  # noqa: E402
 from noisyclf.confident_learning import (  # noqa: E402
-    estimate_joint, expected_accuracy, noise_matrix_from_joint, noise_rate,
-    out_of_fold_probabilities, true_label_posterior,
+    estimate_label_noise, noise_matrix_from_joint, out_of_fold_probabilities,
 )
 from noisyclf.datasets import CIFAR10N_LABEL_KEYS, load_cifar10  # noqa: E402
 
@@ -111,6 +115,8 @@ def estimator_params(args, loss, seed, train_id):
                   random_state=seed if args.dataset == "digits" else args.model_seed)
     if args.dataset == "digits":
         params["image_shape"] = (1, 8, 8)
+    if args.noise_cv is not None:
+        params["noise_cv"] = args.noise_cv
     if args.quick:
         params.update(QUICK_PARAMS)
     return params
@@ -164,6 +170,7 @@ def run_cell(args, train_id, data, kind, value, loss, seed, arrays):
         given=y_given, true=y, test_true=y_te, pseudo=pseudo, classes=classes,
         label_quality=clf.label_quality_, sample_weights=clf.sample_weights_,
         gmm_given=clf.gmm_losses_["given"], gmm_pseudo=clf.gmm_losses_["pseudo"],
+        out_of_fold_proba=clf.out_of_fold_proba_,
         **{k: v.astype(np.float32) for k, v in probs.items()})
     return row
 
@@ -195,26 +202,27 @@ def matrix_errors(estimate, truth):
 
 
 def analyse_cell(arrays_file, features, random_state):
-    """The estimates that a fit with ``random_state`` makes (out-of-fold probabilities of
-    a logistic regression on a1's ``features``, as ``phases="auto"`` does), against the
-    truth, and what "auto" predicts with."""
+    """The estimates that the fit made (confident learning on its out-of-fold
+    probabilities), against the truth, and what "auto" predicts with.  A cell saved
+    without the fit's probabilities gets them again: the default's cross-validated
+    logistic regression on a1's ``features``, with the folds of ``random_state``."""
     a = np.load(arrays_file)
     classes = a["classes"]
     given = np.searchsorted(classes, a["given"])
     true = np.searchsorted(classes, a["true"])
-    pseudo = np.searchsorted(classes, a["pseudo"])
-    seed = int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
-    probs = out_of_fold_probabilities(features, given, len(classes),
-                                      random_state=phase_seed(seed, Seed.NOISE_FOLDS) % 2**32)
-    joint = estimate_joint(given, probs)
-    matrix = noise_matrix_from_joint(joint)
-    posterior = true_label_posterior(given, probs, matrix)
-    exp_given, exp_pseudo = expected_accuracy(posterior, given), expected_accuracy(posterior,
-                                                                                     pseudo)
-    errors = matrix_errors(matrix, true_noise_matrix(given, true, len(classes)))
-    return dict(est_noise_rate=noise_rate(joint), noise_rate=float(np.mean(given != true)),
-                expected_given_accuracy=exp_given, expected_pseudo_accuracy=exp_pseudo,
-                auto_runs_phase_b=exp_pseudo > exp_given, **errors)
+    if "out_of_fold_proba" in a:
+        probs = a["out_of_fold_proba"]
+    else:
+        seed = int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+        probs = out_of_fold_probabilities(
+            features, given, len(classes),
+            random_state=phase_seed(seed, Seed.NOISE_FOLDS) % 2**32)
+    found = estimate_label_noise(given, probs, np.searchsorted(classes, a["pseudo"]))
+    errors = matrix_errors(found.noise_matrix, true_noise_matrix(given, true, len(classes)))
+    return dict(est_noise_rate=found.noise_rate, noise_rate=float(np.mean(given != true)),
+                expected_given_accuracy=found.given_accuracy,
+                expected_pseudo_accuracy=found.pseudo_accuracy,
+                auto_runs_phase_b=found.pseudo_accuracy > found.given_accuracy, **errors)
 
 
 def analyse(csv_path, arrays):
@@ -237,32 +245,26 @@ def analyse(csv_path, arrays):
 
 
 def cleanlab_cell(args, train_id, data, kind, value, loss, seed, folds=5):
-    """cleanlab's noise matrix (``estimate_latent`` of its confident joint) on
-    cross-validated probabilities of the same network: ``folds`` ``phases="pretrain"``
-    fits (a1 from the cache), each with sample weight 0 on one fold, whose labels it thus
-    never learns from; the fold's probabilities are that fit's."""
+    """The noise matrix of ``noise_cv=folds`` (a2 cross-fitted: the same network's
+    cross-validated probabilities, ``out_of_fold_proba_``) beside cleanlab's
+    (``estimate_latent`` of its confident joint) on those same probabilities; one
+    ``phases="pretrain"`` fit, a1 from the cache."""
     from cleanlab.count import compute_confident_joint, estimate_latent
-    from sklearn.model_selection import StratifiedKFold
 
     X, y, _, _, human = data
     y_given = given_labels(args, kind, value, y, human, seed)
-    estimate_params = dict(estimator_params(args, loss, seed, train_id), phases="pretrain")
-    probs = np.zeros((len(y_given), len(np.unique(y_given))))
+    params = dict(estimator_params(args, loss, seed, train_id), phases="pretrain",
+                  noise_cv=folds)
     start = time.perf_counter()
-    for train, held_out in StratifiedKFold(folds, shuffle=True, random_state=seed).split(
-            X, y_given):
-        weight = np.ones(len(y_given), dtype=np.float32)
-        weight[held_out] = 0.0
-        clf = ContrastiveNoisyClassifier(**estimate_params).fit(X, y_given,
-                                                                 sample_weight=weight)
-        probs[held_out] = clf.predict_proba(X[held_out])
+    clf = ContrastiveNoisyClassifier(**params).fit(X, y_given)
     given = np.searchsorted(clf.classes_, y_given)
     true = np.searchsorted(clf.classes_, y)
     truth = true_noise_matrix(given, true, len(clf.classes_))
-    theirs = estimate_latent(compute_confident_joint(given, probs), given)[1]
+    theirs = estimate_latent(compute_confident_joint(given, clf.out_of_fold_proba_), given)[1]
     return dict(dataset=args.dataset, train_id=train_id, setting=setting_name(kind, value),
                 loss=loss, seed=seed, folds=folds, wall_s=round(time.perf_counter() - start, 1),
                 **{f"cleanlab_{k}": v for k, v in matrix_errors(theirs, truth).items()},
+                **{f"cv_{k}": v for k, v in matrix_errors(clf.noise_matrix_, truth).items()},
                 **environment())
 
 
@@ -292,12 +294,15 @@ def main(argv=None):
                              "probabilities of the same network for these settings (e.g. "
                              "asy0.4 sym0.6 worse_label), loss elr, the first seed; rows to "
                              "<name>_cleanlab.csv")
+    parser.add_argument("--noise-cv", type=int, default=None,
+                        help="fit with noise_cv=K (a2 cross-fitted for the noise estimates)")
     parser.add_argument("--analyse", action="store_true",
                         help="no fits: write <name>_analysis.csv from the saved cells")
     args = parse_args(parser, argv)
     if args.quick:
         args.n_train, args.seeds, args.losses = 200, args.seeds[:1], args.losses[:1]
-    name = args.name or f"auto_mode_{args.dataset}"
+    name = args.name or f"auto_mode_{args.dataset}" + (
+        f"_cv{args.noise_cv}" if args.noise_cv else "")
     csv_path = args.out / f"{name}.csv"
     arrays = args.out / f"{name}_arrays"
     arrays.mkdir(exist_ok=True)

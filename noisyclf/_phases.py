@@ -510,7 +510,8 @@ def train_classifier(run, phase, encoder, data, y, *, frozen_warmup):
     and trains at ``encoder_lr`` after them (a pre-trained encoder).
     """
     hp = run.hp
-    head_seed, fit_seed = ((Seed.A2_HEAD, Seed.A2_TRAINING) if phase == "a2"
+    # a2's cross-fitted twins ("a2_fold<k>") start as a2 does.
+    head_seed, fit_seed = ((Seed.A2_HEAD, Seed.A2_TRAINING) if phase.startswith("a2")
                            else (Seed.B3_HEAD, Seed.B3_TRAINING))
     with torch_seeded(run.seed_for(head_seed), run.device):
         head = ClassifierHead(encoder.out_features, run.n_classes)
@@ -572,42 +573,55 @@ def classifier_outputs(run, net, data, y):
                              label_issue_mask(quality))
 
 
-@dataclasses.dataclass
-class LabelNoise:
-    """How wrong the given labels are, by confident learning on out-of-fold
-    probabilities, and the expected accuracy of the given labels and of the pseudo-labels
-    under the posterior of the true class (Bayes' rule with those probabilities as prior
-    and the noise matrix as likelihood)."""
+def label_noise(run, features, encoder, X, data, outputs, y, *, frozen_warmup):
+    """:class:`~noisyclf.confident_learning.LabelNoise` of the given labels ``y``
+    (class indices) and the pseudo-labels, by confident learning on out-of-fold
+    probabilities (a2's own probabilities on its training set are in-sample, and a
+    network that memorises the given labels confirms them).
 
-    noise_matrix: np.ndarray
-    noise_rate: float
-    given_accuracy: float
-    pseudo_accuracy: float
-
-
-def label_noise(run, net, X, outputs, y):
-    """:class:`LabelNoise` of the given labels ``y`` (class indices).
-
-    The probabilities are out-of-fold: a cross-validated logistic regression
-    on the label-free features of a1's ``net`` (a2's own probabilities on its
-    training set are in-sample, and a network that memorises the given labels
-    confirms them).  Without a1 (``net=None``: the baseline) a2's probabilities
-    stand in.
+    With ``noise_cv`` folds: a2 itself, cross-fitted (:func:`cross_fitted_probabilities`
+    from a copy of ``encoder``, the encoder a2 started from).  Without
+    (``noise_cv=None``): a cross-validated logistic regression on the label-free
+    features of a1's net ``features`` on the samples ``X``; without a1
+    (``features=None``: the baseline) a2's in-sample probabilities stand in.
     """
-    y = np.asarray(y)
-    if net is None:
-        probabilities = outputs.probabilities
-    else:
+    y = y.numpy()
+    if run.hp.noise_cv is not None:
+        probabilities = cross_fitted_probabilities(run, encoder, data, y,
+                                                   frozen_warmup=frozen_warmup)
+    elif features is not None:
         probabilities = confident_learning.out_of_fold_probabilities(
-            embed(net, X), y, run.n_classes,
-            random_state=run.seed_for(Seed.NOISE_FOLDS) % 2**32)
-    joint = confident_learning.estimate_joint(y, probabilities)
-    matrix = confident_learning.noise_matrix_from_joint(joint)
-    posterior = confident_learning.true_label_posterior(y, probabilities, matrix)
-    return LabelNoise(matrix, confident_learning.noise_rate(joint),
-                      confident_learning.expected_accuracy(posterior, y),
-                      confident_learning.expected_accuracy(posterior,
-                                                           outputs.pseudo_labels.numpy()))
+            embed(features, X), y, run.n_classes, random_state=_fold_seed(run))
+    else:
+        probabilities = outputs.probabilities
+    return confident_learning.estimate_label_noise(y, probabilities,
+                                                   outputs.pseudo_labels.numpy())
+
+
+def _fold_seed(run):
+    return run.seed_for(Seed.NOISE_FOLDS) % 2**32
+
+
+def cross_fitted_probabilities(run, encoder, data, y, *, frozen_warmup):
+    """a2's out-of-fold probabilities (cleanlab's cross-validated ``pred_probs``).
+
+    ``noise_cv`` stratified folds (fewer when a class is rarer); for each, a2
+    trains again from a copy of ``encoder`` with the same recipe and seeds,
+    with sample weight 0 on the fold (its samples still pass through the net,
+    so a2's per-sample state such as ELR's targets keeps its indexing), and the
+    fold's probabilities are that net's.  Each fit is a phase of its own,
+    ``"a2_fold<k>"``, in ``history_`` and in checkpoints.
+    """
+    probabilities = np.zeros((len(y), run.n_classes))
+    for k, (_, held_out) in enumerate(
+            confident_learning.stratified_folds(y, run.hp.noise_cv, _fold_seed(run)), 1):
+        weight = data["sample_weight"].clone()
+        weight[held_out] = 0.0
+        net = train_classifier(run, f"a2_fold{k}", copy.deepcopy(encoder),
+                               dict(data, sample_weight=weight), torch.as_tensor(y),
+                               frozen_warmup=frozen_warmup)
+        probabilities[held_out] = predict_probabilities(net, data["x"])[held_out]
+    return probabilities
 
 
 def phase_b_decision(phases, noise):

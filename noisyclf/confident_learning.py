@@ -20,6 +20,7 @@ gives such probabilities from features cheaply (cross-validated logistic
 regression, as cleanlab's ``estimate_cv_predicted_probabilities``).
 """
 
+import dataclasses
 import warnings
 
 import numpy as np
@@ -30,8 +31,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-__all__ = ["confident_joint", "estimate_joint", "expected_accuracy", "noise_matrix_from_joint",
-           "noise_rate", "out_of_fold_probabilities", "true_label_posterior"]
+__all__ = ["LabelNoise", "confident_joint", "estimate_joint", "estimate_label_noise",
+           "expected_accuracy", "noise_matrix_from_joint", "noise_rate",
+           "out_of_fold_probabilities", "stratified_folds", "true_label_posterior"]
 
 
 def _check(labels, pred_probs):
@@ -136,6 +138,65 @@ def expected_accuracy(posterior, labels):
     return float(np.mean(posterior[np.arange(len(labels)), labels]))
 
 
+@dataclasses.dataclass
+class LabelNoise:
+    """What :func:`estimate_label_noise` finds.
+
+    Attributes
+    ----------
+    noise_matrix : ndarray of shape (K, K)
+        ``P(given = i | true = j)``, columns summing to 1.
+    noise_rate : float
+        Estimated share of wrong given labels.
+    given_accuracy : float
+        Expected share of the given labels that are the true class.
+    pseudo_accuracy : float or None
+        The same for the pseudo-labels (None without them).
+    pred_probs : ndarray of shape (n_samples, K)
+        The out-of-sample probabilities the estimates come from.
+    """
+
+    noise_matrix: np.ndarray
+    noise_rate: float
+    given_accuracy: float
+    pseudo_accuracy: float
+    pred_probs: np.ndarray
+
+
+def estimate_label_noise(labels, pred_probs, pseudo_labels=None):
+    """The noise matrix, the noise rate and the expected accuracy of the given labels (and
+    of ``pseudo_labels``) from out-of-sample ``pred_probs``, in one call.
+
+    The joint is :func:`estimate_joint`'s; the expected accuracies are the
+    mean posterior probability (:func:`true_label_posterior` with the
+    estimated noise matrix) that a label is the true class.
+
+    Returns
+    -------
+    LabelNoise
+    """
+    labels, pred_probs = _check(labels, pred_probs)
+    joint = estimate_joint(labels, pred_probs)
+    matrix = noise_matrix_from_joint(joint)
+    posterior = true_label_posterior(labels, pred_probs, matrix)
+    pseudo = None if pseudo_labels is None else expected_accuracy(posterior, pseudo_labels)
+    return LabelNoise(matrix, noise_rate(joint), expected_accuracy(posterior, labels), pseudo,
+                      pred_probs)
+
+
+def stratified_folds(labels, n_folds, random_state=None):
+    """``(train, held_out)`` index pairs of a shuffled, stratified split of ``labels``
+    into ``n_folds`` folds, shrunk to the smallest class count (at least 2)."""
+    labels = np.asarray(labels)
+    counts = np.bincount(labels)
+    folds = int(max(2, min(n_folds, counts[counts > 0].min())))
+    cv = StratifiedKFold(folds, shuffle=True, random_state=random_state)
+    with warnings.catch_warnings():
+        # A class rarer than the folds: sklearn warns.
+        warnings.simplefilter("ignore", UserWarning)
+        return list(cv.split(np.zeros((len(labels), 1)), labels))
+
+
 def out_of_fold_probabilities(features, labels, n_classes, *, n_folds=5, C=0.1,
                               random_state=None):
     """Cross-validated class probabilities of a logistic regression on ``features``.
@@ -154,9 +215,8 @@ def out_of_fold_probabilities(features, labels, n_classes, *, n_folds=5, C=0.1,
     features = np.asarray(features, dtype=np.float64)
     labels = np.asarray(labels)
     counts = np.bincount(labels, minlength=n_classes)
-    folds = int(max(2, min(n_folds, counts[counts > 0].min())))
     model = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=500))
-    cv = StratifiedKFold(folds, shuffle=True, random_state=random_state)
+    cv = stratified_folds(labels, n_folds, random_state)
     # As many BLAS/OpenMP threads as torch uses: more spin against the fit's other work.
     with warnings.catch_warnings(), threadpool_limits(torch.get_num_threads()):
         # A class rarer than the folds: sklearn warns (UserWarning, RuntimeWarning).

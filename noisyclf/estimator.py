@@ -46,7 +46,7 @@ MODES = {
 _FITTED = ("classifier_net_", "pseudo_label_net_", "encoder_net_", "selection_net_",
            "pseudo_labels_", "sample_weights_", "label_quality_", "label_issues_",
            "pretrain_history_", "bootstrap_noise_prob_", "noise_matrix_", "noise_rate_",
-           "phase_b_decision_")
+           "out_of_fold_proba_", "phase_b_decision_")
 
 
 class _ModuleClassOrInstance(HasMethods):
@@ -90,9 +90,10 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
     Phase b pays only where a2's pseudo-labels are more accurate than the given
     labels (the paper's premise).  After a2, confident learning on
     out-of-fold probabilities (a cross-validated logistic regression on a1's
-    label-free features) estimates how wrong the given labels are
-    (``noise_matrix_``, ``noise_rate_``) and, by Bayes' rule, the expected
-    accuracy of the given labels and of the pseudo-labels;
+    label-free features, or a2 itself cross-fitted: ``noise_cv``) estimates
+    how wrong the given labels are (``noise_matrix_``, ``noise_rate_``) and,
+    by Bayes' rule, the expected accuracy of the given labels and of the
+    pseudo-labels;
     ``phases="auto"`` runs b2-b3 only when the pseudo-labels win and says
     what it decided and why in ``phase_b_decision_`` (:ref:`phase-b-choice`).
 
@@ -308,6 +309,15 @@ instance, default="auto"
         Epochs whose normalised eval-mode losses are averaged for each GMM:
         the last ``gmm_epochs`` of a2 (given-label quality) and the
         ``gmm_epochs`` epochs of b1's head training on the pseudo-labels.
+    noise_cv : int >= 2 or None, default=None
+        Where the out-of-fold probabilities behind ``noise_matrix_``,
+        ``noise_rate_`` and the phase-b decision come from.  None: a 5-fold
+        logistic regression on a1's label-free features (seconds).  An
+        integer k: a2 itself, cross-fitted: k more a2 fits, each with sample
+        weight 0 on one of k stratified folds, whose probabilities that fold
+        gets (cleanlab's cross-validated ``pred_probs``); closer estimates
+        where a1's features are weak, for k times a2's cost
+        (:ref:`phase-b-choice` has both, measured).
     min_crop_scale : float, default=0.2
         Smallest area fraction of SimCLR's random resized crop (images).
     hflip_prob : float or "auto", default="auto"
@@ -408,11 +418,16 @@ instance, default="auto"
         Estimated ``P(given = classes_[i] | true = classes_[j])`` (cleanlab's
         convention: columns sum to 1), by confident learning
         (:mod:`noisyclf.confident_learning`) on out-of-fold probabilities of
-        the training set: a 5-fold logistic regression on a1's features (a2's
-        probabilities for ``phases="baseline"``, which has no a1).
+        the training set, ``out_of_fold_proba_``.
     noise_rate_ : float
         Estimated share of wrong given labels (``1 - trace`` of the joint
         distribution behind ``noise_matrix_``).
+    out_of_fold_proba_ : ndarray of shape (n_samples, n_classes)
+        The out-of-fold class probabilities of the training samples that
+        the noise estimates come from (see ``noise_cv``): a 5-fold logistic
+        regression on a1's features, or a2 cross-fitted; for
+        ``phases="baseline"`` with ``noise_cv=None``, which has no a1, a2's
+        own (in-sample) probabilities.
     phase_b_decision_ : dict
         ``"run_phase_b"`` (bool: whether b2-b3 ran), ``"expected_given_accuracy"``
         and ``"expected_pseudo_accuracy"`` (mean posterior probability that
@@ -504,6 +519,7 @@ instance, default="auto"
         "weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
         "projection_dim": [Interval(numbers.Integral, 1, None, closed="left")],
         "gmm_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
+        "noise_cv": [None, Interval(numbers.Integral, 2, None, closed="left")],
         "bootstrap_variant": [StrOptions({"hard", "soft"})],
         "bootstrap_mixup_alpha": [Interval(numbers.Real, 0, None, closed="neither")],
         "bootstrap_reg_weight": [Interval(numbers.Real, 0, None, closed="left")],
@@ -556,6 +572,7 @@ instance, default="auto"
         weight_decay=5e-4,
         projection_dim=128,
         gmm_epochs=5,
+        noise_cv=None,
         min_crop_scale=0.2,
         hflip_prob="auto",
         corruption_rate=0.6,
@@ -601,6 +618,7 @@ instance, default="auto"
         self.weight_decay = weight_decay
         self.projection_dim = projection_dim
         self.gmm_epochs = gmm_epochs
+        self.noise_cv = noise_cv
         self.min_crop_scale = min_crop_scale
         self.hflip_prob = hflip_prob
         self.corruption_rate = corruption_rate
@@ -726,14 +744,16 @@ instance, default="auto"
                 self.encoder_net_, self.pretrain_history_ = None, []
                 encoder, projection, features = _phases.random_encoder(run), None, None
             a2 = _phases.train_classifier(                                             # a2
-                run, "a2", encoder, data, y, frozen_warmup="a1" in plan)
+                run, "a2", copy.deepcopy(encoder), data, y, frozen_warmup="a1" in plan)
             self.classifier_net_ = self.pseudo_label_net_ = a2
             outputs = _phases.classifier_outputs(run, a2, data, y)
             pseudo = outputs.pseudo_labels
             self.pseudo_labels_ = self.classes_[pseudo.numpy()]
             self.label_quality_, self.label_issues_ = outputs.label_quality, outputs.label_issues
-            noise = _phases.label_noise(run, features, X, outputs, y.numpy())
+            noise = _phases.label_noise(run, features, encoder, X, data, outputs, y,
+                                        frozen_warmup="a1" in plan)
             self.noise_matrix_, self.noise_rate_ = noise.noise_matrix, noise.noise_rate
+            self.out_of_fold_proba_ = noise.pred_probs
             self.phase_b_decision_ = _phases.phase_b_decision(self.phases, noise)
 
             # Panel b: fine-tuning; the pseudo-labels are the new ground truth.

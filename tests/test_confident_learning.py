@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from noisyclf.confident_learning import (
-    confident_joint, estimate_joint, expected_accuracy, noise_matrix_from_joint, noise_rate,
-    true_label_posterior,
+    confident_joint, estimate_joint, estimate_label_noise, expected_accuracy,
+    noise_matrix_from_joint, noise_rate, stratified_folds, true_label_posterior,
 )
 
 
@@ -110,3 +110,35 @@ def test_bad_input_names_the_argument(bad, match):
     args.update(bad)
     with pytest.raises(ValueError, match=match):
         confident_joint(**args)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_estimate_label_noise_is_the_formulas_in_one_call(seed):
+    labels, probs = _random_problem(seed)
+    pseudo = np.random.default_rng(seed).integers(0, probs.shape[1], len(labels))
+    found = estimate_label_noise(labels, probs, pseudo)
+    joint = estimate_joint(labels, probs)
+    matrix = noise_matrix_from_joint(joint)
+    posterior = true_label_posterior(labels, probs, matrix)
+    np.testing.assert_allclose(found.noise_matrix, matrix)
+    assert found.noise_rate == pytest.approx(noise_rate(joint))
+    assert found.given_accuracy == pytest.approx(expected_accuracy(posterior, labels))
+    assert found.pseudo_accuracy == pytest.approx(expected_accuracy(posterior, pseudo))
+    np.testing.assert_array_equal(found.pred_probs, probs)
+    assert estimate_label_noise(labels, probs).pseudo_accuracy is None
+
+
+def test_stratified_folds_partition_by_class_and_shrink_to_the_rarest_class():
+    labels = np.repeat([0, 1, 2], [30, 30, 3])
+    folds = stratified_folds(labels, 5, random_state=0)
+    assert len(folds) == 3  # class 2 has 3 samples
+    held_out = [test for _, test in folds]
+    np.testing.assert_array_equal(np.sort(np.concatenate(held_out)), np.arange(len(labels)))
+    for train, test in folds:
+        np.testing.assert_array_equal(np.sort(np.concatenate([train, test])),
+                                      np.arange(len(labels)))
+        np.testing.assert_array_equal(np.bincount(labels[test]), [10, 10, 1])
+    again = stratified_folds(labels, 5, random_state=0)
+    for (_, a), (_, b) in zip(folds, again):
+        np.testing.assert_array_equal(a, b)
+    assert len(stratified_folds(np.repeat([0, 1], [50, 1]), 5, random_state=0)) == 2

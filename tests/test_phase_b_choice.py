@@ -1,7 +1,7 @@
 """``phases="auto"``: phase b where the pseudo-labels are expected to beat the given labels,
 and the estimates it decides by (``noise_matrix_``, ``noise_rate_``, ``phase_b_decision_``).
 
-The decision is measured against the truth by ``benchmarks/bench_phase_b_choice.py``
+The decision is measured against the truth by ``benchmarks/bench_auto_mode.py``
 (CIFAR-10 and digits); these tests check that the estimator does what the decision
 says, that the estimates are what their formulas give, and that the noise matrix finds
 a known corruption on a short digits fit.
@@ -123,6 +123,7 @@ def test_estimates_are_confident_learning_and_bayes_on_out_of_fold_probabilities
     given = np.searchsorted(clf.classes_, flipped)
     np.testing.assert_array_equal(seen["labels"], given)
     probs = seen["probs"]
+    np.testing.assert_array_equal(clf.out_of_fold_proba_, probs)
     joint = estimate_joint(given, probs)
     matrix = noise_matrix_from_joint(joint)
     np.testing.assert_allclose(clf.noise_matrix_, matrix)
@@ -142,15 +143,65 @@ def test_baseline_estimates_from_a2s_probabilities(digits, flipped, monkeypatch)
                         lambda *a, **k: pytest.fail("no a1 features in the baseline"))
     clf = _fit(digits[0], flipped, None, phases="baseline")
     given = np.searchsorted(clf.classes_, flipped)
-    matrix = noise_matrix_from_joint(estimate_joint(given, clf.predict_proba(digits[0])))
+    probs = clf.predict_proba(digits[0])
+    np.testing.assert_allclose(clf.out_of_fold_proba_, probs, rtol=1e-6)
+    matrix = noise_matrix_from_joint(estimate_joint(given, probs))
     np.testing.assert_allclose(clf.noise_matrix_, matrix)
+
+
+@pytest.mark.parametrize("phases", ["pretrain", "baseline"])
+def test_noise_cv_cross_fits_a2_with_weight_zero_on_each_fold(digits, flipped, a1_cache,
+                                                              monkeypatch, phases):
+    """``noise_cv=k``: k more a2 fits ("a2_fold<k>"), from the encoder a2 started from, each
+    with sample weight 0 on one fold of a stratified partition; the fold's probabilities
+    are that net's, and the estimates are confident learning on them."""
+    X = digits[0][:300]
+    y = flipped[:300]
+    calls = []
+    real = _phases.train_classifier
+
+    def spy(run, phase, encoder, data, labels, **kwargs):
+        start = {k: v.clone() for k, v in encoder.state_dict().items()}
+        net = real(run, phase, encoder, data, labels, **kwargs)
+        calls.append(dict(phase=phase, start=start, weight=data["sample_weight"].numpy(),
+                          probs=_phases.predict_probabilities(net, data["x"])))
+        return net
+
+    monkeypatch.setattr(_phases, "train_classifier", spy)
+    clf = _fit(X, y, a1_cache, phases=phases, noise_cv=3, max_epochs=3)
+    a2, *folds = calls
+    assert [c["phase"] for c in calls] == ["a2", "a2_fold1", "a2_fold2", "a2_fold3"]
+    assert {"a2_fold1", "a2_fold2", "a2_fold3"} <= set(clf.history_)
+    held_out = [np.flatnonzero(c["weight"] == 0) for c in folds]
+    np.testing.assert_array_equal(np.sort(np.concatenate(held_out)), np.arange(len(y)))
+    given = np.searchsorted(clf.classes_, y)
+    for fold, rows in zip(folds, held_out):
+        for name, value in a2["start"].items():  # same starting encoder as a2
+            np.testing.assert_array_equal(fold["start"][name], value)
+        np.testing.assert_array_equal(fold["weight"][np.setdiff1d(np.arange(len(y)), rows)],
+                                      1.0)
+        # stratified: every class's share of the fold is a third of it, to one sample
+        counts = np.bincount(given[rows], minlength=10)
+        assert np.all(np.abs(counts - np.bincount(given, minlength=10) / 3) <= 1)
+        np.testing.assert_allclose(clf.out_of_fold_proba_[rows], fold["probs"][rows])
+    np.testing.assert_allclose(clf.out_of_fold_proba_.sum(axis=1), 1.0)
+    expected = confident_learning.estimate_label_noise(
+        given, clf.out_of_fold_proba_, np.searchsorted(clf.classes_, clf.pseudo_labels_))
+    np.testing.assert_allclose(clf.noise_matrix_, expected.noise_matrix)
+    assert clf.phase_b_decision_["expected_given_accuracy"] == pytest.approx(
+        expected.given_accuracy)
+
+
+def test_noise_cv_must_be_at_least_two(digits):
+    with pytest.raises(ValueError, match="noise_cv"):
+        ContrastiveNoisyClassifier(noise_cv=1).fit(*digits)
 
 
 @pytest.mark.parametrize("given, pseudo, runs", [(0.7, 0.8, True), (0.8, 0.7, False),
                                                  (0.75, 0.75, False)])
 def test_auto_runs_phase_b_only_when_the_pseudo_labels_are_expected_to_win(given, pseudo,
                                                                           runs):
-    noise = _phases.LabelNoise(np.eye(2), 0.0, given, pseudo)
+    noise = confident_learning.LabelNoise(np.eye(2), 0.0, given, pseudo, np.eye(2))
     assert _phases.phase_b_decision("auto", noise)["run_phase_b"] is runs
     assert _phases.phase_b_decision("full", noise)["run_phase_b"] is True
     assert _phases.phase_b_decision("pretrain", noise)["run_phase_b"] is False
