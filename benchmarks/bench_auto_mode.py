@@ -160,7 +160,7 @@ def run_cell(args, train_id, data, kind, value, loss, seed, arrays):
         pretrain_accuracy=acc["a2_test"], full_accuracy=acc["b3_test"],
         full_minus_pretrain=acc["b3_test"] - acc["a2_test"],
         mean_label_quality=float(np.mean(clf.label_quality_)),
-        mean_sample_weight=float(np.mean(clf.sample_weights_)),
+        mean_sample_weight=float(np.mean(clf.sample_weights_)), fit_noise_rate=clf.noise_rate_,
         encoder=clf.encoder_kind_, wall_s=round(wall, 1), cpu_s=round(cpu, 1),
         params=json.dumps({k: v for k, v in params.items() if k != "memory"}),
         finished=time.strftime("%Y-%m-%d %H:%M:%S"), **environment(),

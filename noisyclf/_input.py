@@ -172,6 +172,43 @@ def check_training_labels(values, name, n_samples):
     return values
 
 
+def labeled_mask(y, unlabeled_label):
+    """Which samples of ``y`` carry a label: those whose label is not
+    ``unlabeled_label`` (in an array of strings, not ``str(unlabeled_label)``: numpy
+    writes -1 among strings as ``"-1"``); every sample when ``unlabeled_label`` is None."""
+    y = np.asarray(y)
+    if unlabeled_label is None:
+        return np.ones(len(y), dtype=bool)
+    marker = str(unlabeled_label) if y.dtype.kind in "US" else unlabeled_label
+    return np.fromiter((not (v == marker) for v in y.tolist()), dtype=bool, count=len(y))
+
+
+def check_labeled(y, labeled, unlabeled_label):
+    """The classes of the labeled samples of ``y`` (sorted), or a ``ValueError`` when
+    fewer than 2 classes are labeled."""
+    if not labeled.any():
+        raise ValueError(
+            f"y marks all {len(y)} samples as unlabeled ({unlabeled_label!r}, "
+            f"unlabeled_label); fit needs labels of at least 2 classes.")
+    check_classification_targets(y[labeled])
+    classes = np.unique(y[labeled])
+    if len(classes) < 2:
+        unlabeled = int((~labeled).sum())
+        more = (f" ({unlabeled} more samples are unlabeled: {unlabeled_label!r}; if "
+                f"{unlabeled_label!r} is a class, pass unlabeled_label=None)"
+                if unlabeled else "")
+        raise ValueError(f"y must contain at least 2 classes; got only {classes.tolist()}"
+                         f"{more}.")
+    return classes
+
+
+def take(X, rows):
+    """Samples ``rows`` (positions) of an array or of a streamed Dataset."""
+    if isinstance(X, _streaming.ImageStream):
+        return X.subset([X.item_index(j) for j in rows])
+    return X[rows]
+
+
 # ---------------------------------------------------------------------- layout
 def _readings(shape):
     """(C, H, W) of one sample of a 4-D ``shape`` under each layout."""
@@ -667,7 +704,6 @@ def prepare_fit_input(estimator, X, y, check_encoder):
         estimator, X, y, allow_nd=True, dtype=[np.float32, np.float64, np.uint8],
         ensure_all_finite=True, ensure_min_samples=2, y_numeric=False,
     )
-    check_classification_targets(y)
     X, spec = fit_layout(X, image_shape=estimator.image_shape,
                          data_format=estimator.data_format)
     input_shape = tuple(int(s) for s in X.shape[1:])
@@ -696,7 +732,6 @@ def _prepare_fit_stream(estimator, X, y, check_encoder):
         if len(y) != n:
             raise ValueError(f"X and y must have the same number of samples; got {n} "
                              f"items in the Dataset X and {len(y)} labels in y.")
-        check_classification_targets(y)
     _, first = _streaming.first_image(X, size=size, on_bad_item=estimator.on_bad_item)
     input_shape = tuple(int(s) for s in first.shape)
     # Placeholder statistics: a bad encoder fails before the pass over the data.
@@ -725,7 +760,6 @@ def _prepare_fit_stream(estimator, X, y, check_encoder):
                 f"whose items are (image, label)."
             )
         y = np.asarray(stats.labels)
-        check_classification_targets(y)
     spec = InputSpec(is_image=True, ndim=4, data_format=estimator.data_format,
                      layout="channels_first", dtype="uint8", value_range=stats.value_range,
                      domain="unit")
@@ -773,8 +807,9 @@ def predict_stream(estimator, X):
 
 def score_labels(estimator, X, y):
     """The true labels of ``score``: ``y``, or the labels of a Dataset ``X`` when ``y`` is
-    None.  Unlike scikit-learn's default, which counts labels never seen in ``fit`` as
-    errors, such labels raise a ``ValueError`` that lists them."""
+    None, and which of them are labels (not ``unlabeled_label``).  Unlike
+    scikit-learn's default, which counts labels never seen in ``fit`` as errors, such
+    labels raise a ``ValueError`` that lists them."""
     if y is None and _streaming.is_dataset(X):
         labels = _streaming.read_labels(predict_stream(estimator, X))
         missing = [i for i, label in enumerate(labels) if label is None]
@@ -788,15 +823,21 @@ def score_labels(estimator, X, y):
         raise ValueError("score needs the true labels y (only a Dataset X can give them "
                          "itself).")
     y_arr = np.asarray(y)
-    if y_arr.ndim == 1:
-        seen = set(estimator.classes_.tolist())
-        unseen = sorted({v for v in y_arr.tolist() if v not in seen}, key=repr)
-        if unseen:
-            raise ValueError(
-                f"y contains labels not seen in fit: {unseen}; the fitted classes are "
-                f"{estimator.classes_.tolist()}."
-            )
-    return y
+    if y_arr.ndim != 1:
+        raise ValueError(f"y must be 1-D; got an array of shape {y_arr.shape}.")
+    labeled = labeled_mask(y_arr, estimator.unlabeled_label)
+    if not labeled.any():
+        raise ValueError(
+            f"y marks all {len(y_arr)} samples as unlabeled "
+            f"({estimator.unlabeled_label!r}, unlabeled_label); score needs true labels.")
+    seen = set(estimator.classes_.tolist())
+    unseen = sorted({v for v in y_arr[labeled].tolist() if v not in seen}, key=repr)
+    if unseen:
+        raise ValueError(
+            f"y contains labels not seen in fit: {unseen}; the fitted classes are "
+            f"{estimator.classes_.tolist()}."
+        )
+    return y_arr, labeled
 
 
 def net_input(X):

@@ -553,6 +553,44 @@ def _gmm(run, losses, key, stream):
 
 
 @dataclasses.dataclass
+class Labeled:
+    """The labeled samples of a fit, what a2 (and bootstrapping) train on: their
+    positions ``rows`` in the training set, the samples ``X``, the nets' ``data`` and the
+    labels ``y`` (class indices); the whole training set when every sample is labeled."""
+
+    rows: np.ndarray
+    X: object
+    data: dict
+    y: torch.Tensor
+    n_samples: int
+
+    @property
+    def everything(self):
+        return len(self.rows) == self.n_samples
+
+    def spread(self, values, fill):
+        """``values`` of the labeled samples as one entry per training sample, ``fill``
+        for the unlabeled ones."""
+        values = np.asarray(values)
+        if self.everything:
+            return values
+        out = np.full((self.n_samples,) + values.shape[1:], fill,
+                      dtype=np.result_type(values, type(fill)))
+        out[self.rows] = values
+        return out
+
+
+def labeled_part(X, data, y):
+    """:class:`Labeled` of the training samples ``X`` whose label ``y`` is not -1."""
+    rows = np.flatnonzero(y.numpy() >= 0)
+    if len(rows) == len(y):
+        return Labeled(rows, X, data, y, len(y))
+    X_l = _input.take(X, rows)
+    return Labeled(rows, X_l, _input.net_data(X_l, data["sample_weight"][rows].numpy()),
+                   y[rows], len(y))
+
+
+@dataclasses.dataclass
 class ClassifierOutputs:
     """What a2's classifier says about the training set: its pseudo-labels (class indices,
     phase b's new ground truth) and, for the user, the quality of each given label."""
@@ -563,39 +601,46 @@ class ClassifierOutputs:
     label_issues: np.ndarray
 
 
-def classifier_outputs(run, net, data, y):
-    """a2's probabilities and pseudo-labels (argmax) on the un-augmented training set and
-    the given labels' quality: a GMM on a2's recorded losses against the given labels ``y``."""
+def classifier_outputs(run, net, data, labeled):
+    """a2's probabilities and pseudo-labels (argmax) on the un-augmented training set
+    ``data`` and the given labels' quality: a GMM on a2's recorded losses against the
+    given labels of the ``labeled`` samples (NaN for the unlabeled ones)."""
     probabilities = predict_probabilities(net, data["x"])
     pseudo = probabilities.argmax(1)
-    quality = _gmm(run, _recorded_losses(net, data, y), "given", Seed.GIVEN_LABEL_GMM)
+    quality = _gmm(run, _recorded_losses(net, labeled.data, labeled.y), "given",
+                   Seed.GIVEN_LABEL_GMM)
+    run.gmm_losses["given"] = labeled.spread(run.gmm_losses["given"], np.nan)
+    quality = labeled.spread(quality, np.nan)
     return ClassifierOutputs(probabilities, torch.as_tensor(pseudo, dtype=torch.long), quality,
                              label_issue_mask(quality))
 
 
-def label_noise(run, features, encoder, X, data, outputs, y, *, frozen_warmup):
-    """:class:`~noisyclf.confident_learning.LabelNoise` of the given labels ``y``
-    (class indices) and the pseudo-labels, by confident learning on out-of-fold
+def label_noise(run, features, encoder, labeled, outputs, *, frozen_warmup):
+    """:class:`~noisyclf.confident_learning.LabelNoise` of the given labels of the
+    ``labeled`` samples and of their pseudo-labels, by confident learning on out-of-fold
     probabilities (a2's own probabilities on its training set are in-sample, and a
-    network that memorises the given labels confirms them).
+    network that memorises the given labels confirms them).  ``pred_probs`` has one
+    row per training sample (NaN for the unlabeled ones).
 
     With ``noise_cv`` folds: a2 itself, cross-fitted (:func:`cross_fitted_probabilities`
     from a copy of ``encoder``, the encoder a2 started from).  Without
     (``noise_cv=None``): a cross-validated logistic regression on the label-free
-    features of a1's net ``features`` on the samples ``X``; without a1
-    (``features=None``: the baseline) a2's in-sample probabilities stand in.
+    features of a1's net ``features``; without a1 (``features=None``: the baseline)
+    a2's in-sample probabilities stand in.
     """
-    y = y.numpy()
+    y = labeled.y.numpy()
     if run.hp.noise_cv is not None:
-        probabilities = cross_fitted_probabilities(run, encoder, data, y,
+        probabilities = cross_fitted_probabilities(run, encoder, labeled.data, y,
                                                    frozen_warmup=frozen_warmup)
     elif features is not None:
         probabilities = confident_learning.out_of_fold_probabilities(
-            embed(features, X), y, run.n_classes, random_state=_fold_seed(run))
+            embed(features, labeled.X), y, run.n_classes, random_state=_fold_seed(run))
     else:
-        probabilities = outputs.probabilities
-    return confident_learning.estimate_label_noise(y, probabilities,
-                                                   outputs.pseudo_labels.numpy())
+        probabilities = outputs.probabilities[labeled.rows]
+    noise = confident_learning.estimate_label_noise(
+        y, probabilities, outputs.pseudo_labels.numpy()[labeled.rows])
+    noise.pred_probs = labeled.spread(noise.pred_probs, np.nan)
+    return noise
 
 
 def _fold_seed(run):
@@ -624,15 +669,19 @@ def cross_fitted_probabilities(run, encoder, data, y, *, frozen_warmup):
     return probabilities
 
 
-def phase_b_decision(phases, noise):
+def phase_b_decision(phases, noise, n_unlabeled=0):
     """Whether phase b (b2, b3) runs and why: ``phases="auto"`` runs it when the
     pseudo-labels are expected to be more accurate than the given labels (the premise of
-    the paper's phase b); "full" always runs it, the other modes never do."""
-    wins = noise.pseudo_accuracy > noise.given_accuracy
+    the paper's phase b), or when ``n_unlabeled`` samples have no given label (only phase
+    b trains the classifier on them); "full" always runs it, the other modes never do."""
+    wins = bool(n_unlabeled) or noise.pseudo_accuracy > noise.given_accuracy
     estimates = (f"expected accuracy of the pseudo-labels {noise.pseudo_accuracy:.3f}, "
                  f"of the given labels {noise.given_accuracy:.3f}")
+    if n_unlabeled:
+        estimates = (f"{n_unlabeled} unlabeled samples, which only phase b trains the "
+                     f"classifier on; {estimates} on the labeled ones")
     if phases == "auto":
-        run_b = bool(wins)
+        run_b = wins
         reason = (f"ran phase b, b3 predicts: {estimates}" if run_b
                   else f"skipped phase b, a2 predicts: {estimates}")
     else:

@@ -17,9 +17,12 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import NotFittedError
+from sklearn.metrics import accuracy_score
 from sklearn.utils import TransformerTags, check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted
+from sklearn.utils.validation import (
+    _check_sample_weight, check_consistent_length, check_is_fitted,
+)
 from torch import nn
 
 from . import _cache, _checkpoint, _distributed, _input, _phases, _streaming
@@ -204,6 +207,15 @@ instance, default="auto"
         if fitting ``Subset(X, kept)`` with ``y`` and ``sample_weight`` at
         ``kept`` (``skipped_items_``).  ``predict`` always raises.  Ignored
         for array ``X``.
+    unlabeled_label : int, str or None, default=-1
+        The label that marks a sample of ``y`` as unlabeled (scikit-learn's
+        semi-supervised convention: ``-1``, also in an object array of
+        strings; in an array of strings, ``"-1"``, which numpy makes of a -1
+        among strings).  Unlabeled samples join a1 and phase b: a2 (and
+        bootstrapping) trains on the labeled samples only; every sample gets
+        a pseudo-label and a weight, and b2-b3 train on all of them
+        (:ref:`unlabeled-samples`).  ``classes_`` never contains the marker.
+        None: every label is a class (for data whose class is -1).
     data_parallel : bool or "auto", default="auto"
         One fit on several processes (``docs/scaling_out_ddp.md``): when
         ``fit`` is called with the same data in every process of an
@@ -404,16 +416,21 @@ instance, default="auto"
         dry run agrees (see ``encoder``), never for tabular input.
     precision_ : {"fp32", "bf16", "fp16"}
         The precision the training steps ran in (``precision`` resolved).
+    labeled_ : ndarray of bool, shape (n_samples,)
+        Which training samples had a label (``y`` not ``unlabeled_label``).
     pseudo_labels_ : ndarray of shape (n_samples,)
-        a2's predictions on the un-augmented training set, in ``classes_``.
+        a2's predictions on the un-augmented training set, in ``classes_``
+        (unlabeled samples included).
     sample_weights_ : ndarray of shape (n_samples,)
         b1's output: probability that each *pseudo-label* is correct (the
         GMM on losses against ``pseudo_labels_``), the weights w of eq. 8.
     label_quality_ : ndarray of shape (n_samples,)
         For the user: probability that each *given* label ``y`` is correct
-        (a GMM on a2's losses against ``y``).  Low means suspicious.
+        (a GMM on a2's losses against ``y``).  Low means suspicious.  NaN
+        for an unlabeled sample.
     label_issues_ : ndarray of bool, shape (n_samples,)
-        ``label_quality_ < 0.5``: given training labels judged wrong.
+        ``label_quality_ < 0.5``: given training labels judged wrong (False
+        for an unlabeled sample).
     noise_matrix_ : ndarray of shape (n_classes, n_classes)
         Estimated ``P(given = classes_[i] | true = classes_[j])`` (cleanlab's
         convention: columns sum to 1), by confident learning
@@ -456,7 +473,8 @@ instance, default="auto"
     bootstrap_noise_prob_ : ndarray of shape (n_samples,)
         ``phases="bootstrap"`` only: each training sample's probability of a
         wrong given label under the beta mixture of the last bootstrapping
-        epoch.
+        epoch (NaN for an unlabeled sample: bootstrapping trains on the
+        labeled ones).
     pretrain_history_ : list of dict
         Per-epoch log of a1 (empty for "baseline" and for ``pretrain_epochs=0``).
     history_ : dict of str to list of dict
@@ -498,6 +516,7 @@ instance, default="auto"
         "image_size": [None, Interval(numbers.Integral, 1, None, closed="left"), tuple, list],
         "num_workers": [Interval(numbers.Integral, 0, None, closed="left")],
         "on_bad_item": [StrOptions(set(_streaming.ON_BAD_ITEM))],
+        "unlabeled_label": [None, numbers.Integral, str],
         "data_parallel": ["boolean", StrOptions({"auto"})],
         "lr": [Interval(numbers.Real, 0, None, closed="neither")],
         "encoder_lr": [None, Interval(numbers.Real, 0, None, closed="neither")],
@@ -546,6 +565,7 @@ instance, default="auto"
         image_size=None,
         num_workers=0,
         on_bad_item="raise",
+        unlabeled_label=-1,
         data_parallel="auto",
         lr=0.02,
         encoder_lr=None,
@@ -592,6 +612,7 @@ instance, default="auto"
         self.image_size = image_size
         self.num_workers = num_workers
         self.on_bad_item = on_bad_item
+        self.unlabeled_label = unlabeled_label
         self.data_parallel = data_parallel
         self.lr = lr
         self.encoder_lr = encoder_lr
@@ -704,7 +725,8 @@ instance, default="auto"
             its images give the same model.  ``n_features_in_`` is not set.
             See :doc:`/scaling_out_streaming`.
         y : array-like of shape (n_samples,) or None, default=None
-            Given (noisy) labels of any type.  ``None`` only for a Dataset
+            Given (noisy) labels of any type; ``unlabeled_label`` (-1) marks
+            a sample without a label.  ``None`` only for a Dataset
             ``X``: the labels are then the second element of its items
             (``ImageFolder``'s class indices, after its ``target_transform``).
         sample_weight : array-like of shape (n_samples,), default=None
@@ -732,6 +754,7 @@ instance, default="auto"
         """Figure 2: the panels of ``MODES[phases]``, in order (see :meth:`fit`)."""
         X, y, data = self._prepare_fit_input(X, y, sample_weight)
         run = self._start_run(X, y, data)
+        labeled = _phases.labeled_part(X, data, y)  # what a2 trains on
         plan = MODES[self.phases]
         # An interrupted phase keeps what it trained; the phases after it are skipped.
         with contextlib.suppress(_phases.FitInterrupted):
@@ -744,25 +767,28 @@ instance, default="auto"
                 self.encoder_net_, self.pretrain_history_ = None, []
                 encoder, projection, features = _phases.random_encoder(run), None, None
             a2 = _phases.train_classifier(                                             # a2
-                run, "a2", copy.deepcopy(encoder), data, y, frozen_warmup="a1" in plan)
+                run, "a2", copy.deepcopy(encoder), labeled.data, labeled.y,
+                frozen_warmup="a1" in plan)
             self.classifier_net_ = self.pseudo_label_net_ = a2
-            outputs = _phases.classifier_outputs(run, a2, data, y)
+            outputs = _phases.classifier_outputs(run, a2, data, labeled)
             pseudo = outputs.pseudo_labels
             self.pseudo_labels_ = self.classes_[pseudo.numpy()]
             self.label_quality_, self.label_issues_ = outputs.label_quality, outputs.label_issues
-            noise = _phases.label_noise(run, features, encoder, X, data, outputs, y,
+            noise = _phases.label_noise(run, features, encoder, labeled, outputs,
                                         frozen_warmup="a1" in plan)
             self.noise_matrix_, self.noise_rate_ = noise.noise_matrix, noise.noise_rate
             self.out_of_fold_proba_ = noise.pred_probs
-            self.phase_b_decision_ = _phases.phase_b_decision(self.phases, noise)
+            self.phase_b_decision_ = _phases.phase_b_decision(
+                self.phases, noise, int((~self.labeled_).sum()))
 
             # Panel b: fine-tuning; the pseudo-labels are the new ground truth.
             self.sample_weights_, self.selection_net_ = _phases.pseudo_label_weights(  # b1
                 run, a2, data, pseudo)
             if "bootstrap" in plan:  # section 6.4 instead of b2-b3, on the given labels
-                self.classifier_net_, noise_prob = _phases.dynamic_bootstrapping(run, a2, data, y)
+                self.classifier_net_, noise_prob = _phases.dynamic_bootstrapping(
+                    run, a2, labeled.data, labeled.y)
                 if noise_prob is not None:
-                    self.bootstrap_noise_prob_ = noise_prob
+                    self.bootstrap_noise_prob_ = labeled.spread(noise_prob, np.nan)
             if "b2" in plan and self.phase_b_decision_["run_phase_b"]:
                 self.encoder_net_, encoder = _phases.supervised_contrastive(            # b2
                     run, a2, projection, data, pseudo, self.sample_weights_)
@@ -790,11 +816,10 @@ instance, default="auto"
         self._input_spec, self._resize_to = fit_input.spec, fit_input.resize_to
         self._mean, self._scale = fit_input.mean, fit_input.scale
         sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float32)
-        self.classes_, y_enc = np.unique(fit_input.y, return_inverse=True)
-        if len(self.classes_) < 2:
-            raise ValueError(
-                f"y must contain at least 2 classes; got only {self.classes_.tolist()}."
-            )
+        self.labeled_ = _input.labeled_mask(fit_input.y, self.unlabeled_label)
+        self.classes_ = _input.check_labeled(fit_input.y, self.labeled_, self.unlabeled_label)
+        y_enc = np.full(len(self.labeled_), -1, dtype=np.int64)  # -1: unlabeled
+        y_enc[self.labeled_] = np.searchsorted(self.classes_, fit_input.y[self.labeled_])
         return X, torch.as_tensor(y_enc, dtype=torch.long), _input.net_data(X, sample_weight)
 
     def _start_run(self, X, y, data):
@@ -915,7 +940,9 @@ instance, default="auto"
         Unlike scikit-learn's default, which silently counts labels never
         seen in ``fit`` as errors, a ``y`` holding such labels raises a
         ``ValueError`` that lists them: they usually mean a label encoding
-        that differs from the one used in ``fit``.
+        that differs from the one used in ``fit``.  Samples whose ``y`` is
+        ``unlabeled_label`` (-1) are left out, as a semi-supervised user
+        expects (``ValueError`` when no sample is labeled).
 
         Parameters
         ----------
@@ -931,8 +958,12 @@ instance, default="auto"
         score : float
         """
         check_is_fitted(self)
-        y = _input.score_labels(self, X, y)
-        return super().score(X, y, sample_weight=sample_weight)
+        y, labeled = _input.score_labels(self, X, y)
+        predicted = self.predict(X)
+        check_consistent_length(predicted, y, sample_weight)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, y)[labeled]
+        return accuracy_score(y[labeled], predicted[labeled], sample_weight=sample_weight)
 
     def predict_log_proba(self, X):
         """Logarithm of :meth:`predict_proba`."""
@@ -997,6 +1028,10 @@ instance, default="auto"
               ``classes_``.
             * ``predicted_label``: ``pseudo_labels_``, phase a2's prediction
               for the sample, a candidate correction.
+            * ``is_unlabeled`` (bool), only when ``fit`` saw unlabeled samples
+              (``unlabeled_label``): such a sample has ``is_label_issue``
+              False, ``label_quality`` NaN and, with ``y``, its marker as
+              ``given_label``.
 
         Raises
         ------
@@ -1038,17 +1073,26 @@ instance, default="auto"
             "is_label_issue": np.asarray(self.label_issues_, dtype=bool),
             "label_quality": np.asarray(self.label_quality_, dtype=np.float64),
         }
+        labeled = getattr(self, "labeled_", np.ones(n_samples, dtype=bool))
         if y is not None:
             y = _input.check_training_labels(y, "y", n_samples)
-            unseen = ~np.isin(y, self.classes_)
+            if not np.array_equal(_input.labeled_mask(y, self.unlabeled_label), labeled):
+                raise ValueError(
+                    f"y marks other samples as unlabeled ({self.unlabeled_label!r}) than "
+                    f"the labels given to fit; pass those labels.")
+            unseen = ~np.isin(y[labeled], self.classes_)
             if unseen.any():
                 raise ValueError(
                     f"y contains labels not seen in fit: "
-                    f"{sorted(set(y[unseen].tolist()), key=repr)}; pass the labels given "
+                    f"{sorted(set(y[labeled][unseen].tolist()), key=repr)}; pass the labels given "
                     f"to fit (classes {self.classes_.tolist()})."
                 )
-            columns["given_label"] = self.classes_[np.searchsorted(self.classes_, y)]
+            given = np.array(y, dtype=object if not labeled.all() else None)
+            given[labeled] = self.classes_[np.searchsorted(self.classes_, y[labeled])]
+            columns["given_label"] = given
         columns["predicted_label"] = np.asarray(self.pseudo_labels_)
+        if not labeled.all():
+            columns["is_unlabeled"] = ~labeled
         return pd.DataFrame(columns)
 
     def __sklearn_tags__(self):

@@ -296,6 +296,12 @@ class GMMSelectionDisplay:
             else:
                 is_clean = np.asarray(estimator.pseudo_labels_) == y_true
 
+        posterior = np.asarray(getattr(estimator, posterior_attr))
+        labeled = np.isfinite(losses)  # which="given": unlabeled samples have no loss
+        if not labeled.all():
+            losses, posterior = losses[labeled], posterior[labeled]
+            is_clean = None if is_clean is None else is_clean[labeled]
+            n_samples = len(losses)
         params = dict(gmm_weights=None, gmm_means=None, gmm_variances=None, threshold=None)
         if np.ptp(losses) > 1e-12 and n_samples >= 2:
             gmm = GaussianMixture(n_components=2, reg_covar=5e-4, random_state=0)
@@ -309,7 +315,7 @@ class GMMSelectionDisplay:
                 threshold=_posterior_threshold(weights, means, variances,
                                                losses.min(), losses.max()),
             )
-        display = cls(losses, getattr(estimator, posterior_attr), is_clean=is_clean,
+        display = cls(losses, posterior, is_clean=is_clean,
                       which=which, **params)
         return display.plot(ax=ax, bins=bins)
 

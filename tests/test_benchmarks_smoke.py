@@ -357,4 +357,20 @@ def test_bench_auto_mode_quick_appends_each_cell_resumes_and_analyses(tmp_path, 
         assert r["auto_runs_phase_b"] == (r["expected_pseudo_accuracy"]
                                           > r["expected_given_accuracy"])
         assert 0.0 <= r["est_noise_rate"] <= 1.0
+        assert r["est_noise_rate"] == pytest.approx(r["fit_noise_rate"])  # the fit's estimate
     assert (tmp_path / "auto_mode_digits_analysis.csv").exists()
+
+
+def test_bench_auto_mode_noise_cv_and_cleanlab_quick(tmp_path):
+    module = _load("bench_auto_mode")
+    args = ["--quick", "--dataset", "digits", "--out", str(tmp_path),
+            "--cache", str(tmp_path / "cache"), "--noise-cv", "2"]
+    module.main(args)
+    _, rows = _read(tmp_path / "auto_mode_digits_cv2.csv")
+    assert len(rows) == 6 and all('"noise_cv": 2' in r["params"] for r in rows)
+    table = module.main(args + ["--analyse"])
+    np.testing.assert_allclose(table["est_noise_rate"], table["fit_noise_rate"])
+    module.main(args[:-2] + ["--cleanlab", "asy0.4"])
+    columns, rows = _read(tmp_path / "auto_mode_digits_cleanlab.csv")
+    assert [r["setting"] for r in rows] == ["asy0.4"]
+    assert {"cleanlab_rmse", "cv_rmse", "cv_diag_mae", "cleanlab_flips_found"} <= set(columns)

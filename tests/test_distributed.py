@@ -74,8 +74,11 @@ FIT_TABULAR = {**FIT, "image_shape": None, "loss": "nfl+rce"}
 class _Digits(torch.utils.data.Dataset):
     """(uint8 (1, 8, 8) tensor, label) items: the digits as a torch Dataset (streamed fit)."""
 
-    def __init__(self):
+    def __init__(self, unlabeled_every=None):
         X, self.y = _digits()
+        if unlabeled_every:
+            self.y = self.y.copy()
+            self.y[::unlabeled_every] = -1  # unlabeled items
         self.X = torch.as_tensor(np.round(X * 255 / 16).astype(np.uint8)).reshape(-1, 1, 8, 8)
 
     def __len__(self):
@@ -86,6 +89,8 @@ class _Digits(torch.utils.data.Dataset):
 
 
 FIT_STREAM = {**FIT, "image_shape": None, "phases": "pretrain"}
+# A third of the streamed items unlabeled (-1): a2 on the others, phase b on all.
+FIT_UNLABELED = {**FIT, "image_shape": None, "max_epochs": 2, "finetune_epochs": 1}
 # data_parallel=False inside the group: every process fits its own data.
 FIT_ALONE = {**FIT, "phases": "pretrain", "data_parallel": False}
 # The failure tests: a2 only; the collectives time out after FAIL_TIMEOUT_S.
@@ -255,6 +260,9 @@ def _worker(rank, store):
     with _float64():
         out["fit_stream"] = _fit_summary(ContrastiveNoisyClassifier(**FIT_STREAM).fit(stream),
                                          stream)
+        stream = _Digits(unlabeled_every=3)
+        out["fit_unlabeled"] = _fit_summary(
+            ContrastiveNoisyClassifier(**FIT_UNLABELED).fit(stream), stream)
     dist.new_group, dist.destroy_process_group = new_group, destroy
     out["groups"] = groups
     with open(Path(store) / f"rank{rank}.pkl", "wb") as f:
@@ -412,6 +420,13 @@ def single_fit_stream():
     stream = _Digits()
     with _float64():
         return _fit_summary(ContrastiveNoisyClassifier(**FIT_STREAM).fit(stream), stream)
+
+
+@pytest.fixture(scope="module")
+def single_fit_unlabeled():
+    stream = _Digits(unlabeled_every=3)
+    with _float64():
+        return _fit_summary(ContrastiveNoisyClassifier(**FIT_UNLABELED).fit(stream), stream)
 
 
 def _worst(ranks, key, single):
@@ -588,6 +603,15 @@ def test_streamed_fit_reproduces_one_process(ranks, single_fit_stream):
     _assert_reproduces(ranks, "fit_stream", single_fit_stream, loss_atol=1e-6, value_atol=1e-9)
 
 
+def test_unlabeled_streamed_fit_reproduces_one_process(ranks, single_fit_unlabeled):
+    """Items labelled -1: a2 trains on the labeled subset of the stream, phase b on every
+    item, across 2 processes as in one (float64, tolerances as above)."""
+    assert single_fit_unlabeled["history"].keys() == {"a1", "a2", "b1", "b2", "b3"}
+    assert np.isnan(single_fit_unlabeled["label_quality"][::3]).all()
+    _assert_reproduces(ranks, "fit_unlabeled", single_fit_unlabeled, loss_atol=1e-6,
+                       value_atol=1e-9, values=("sample_weights", "proba"))
+
+
 def test_all_ranks_agree_after_fit(ranks):
     """Rank 1 was given random_state=None: it still runs rank 0's seed."""
     a, b = ranks[0]["fit"], ranks[1]["fit"]
@@ -662,9 +686,9 @@ def test_only_rank0_prints_progress(ranks):
 
 
 def test_each_fit_creates_and_destroys_its_process_group(ranks):
-    """Five data-parallel fits (data_parallel=False creates none), no group left behind."""
+    """Six data-parallel fits (data_parallel=False creates none), no group left behind."""
     for r in ranks:
-        assert r["groups"] == ["new", "destroy"] * 5
+        assert r["groups"] == ["new", "destroy"] * 6
 
 
 def test_timeout_from_the_environment(monkeypatch):
