@@ -129,6 +129,31 @@ def main(argv=None):
             pd.DataFrame([row]).to_csv(path, mode="a", header=not path.exists(), index=False)
             print(f"{method:>24} s{seed}: {row['accuracy']:.4f} ({row['wall_s']:.0f} s)",
                   flush=True)
+    plot(pd.read_csv(path), args.out / f"{args.name}.png")
+
+
+def plot(runs, path):
+    """Test accuracy per method, one point per seed and the mean."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    methods = [m for m in METHODS if m in set(runs["method"])]
+    fig, ax = plt.subplots(figsize=(6.4, 3.2))
+    for i, method in enumerate(methods):
+        acc = runs.loc[runs["method"] == method, "accuracy"]
+        ax.scatter(np.full(len(acc), i), acc, color="0.6", s=12, zorder=2)
+        ax.hlines(acc.mean(), i - 0.3, i + 0.3, color="C0", lw=2, zorder=3)
+    ax.set_xticks(range(len(methods)), methods, rotation=12, fontsize=8)
+    r = runs.iloc[0]
+    ax.set_ylabel("test accuracy (clean labels)")
+    ax.set_title(f"digits: {int(r['n_labeled'])} labels "
+                 f"({1 - runs['given_accuracy'].mean():.0%} wrong), "
+                 f"{int(runs['n_unlabeled'].max())} unlabeled", fontsize=9)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

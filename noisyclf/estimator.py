@@ -1087,8 +1087,11 @@ instance, default="auto"
                     f"{sorted(set(y[labeled][unseen].tolist()), key=repr)}; pass the labels given "
                     f"to fit (classes {self.classes_.tolist()})."
                 )
-            given = np.array(y, dtype=object if not labeled.all() else None)
-            given[labeled] = self.classes_[np.searchsorted(self.classes_, y[labeled])]
+            given = self.classes_[np.searchsorted(self.classes_, y[labeled])]
+            if not labeled.all():  # the unlabeled samples keep their marker
+                marked = np.array(y, dtype=object)
+                marked[labeled] = given
+                given = marked
             columns["given_label"] = given
         columns["predicted_label"] = np.asarray(self.pseudo_labels_)
         if not labeled.all():

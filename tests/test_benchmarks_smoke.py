@@ -374,3 +374,24 @@ def test_bench_auto_mode_noise_cv_and_cleanlab_quick(tmp_path):
     columns, rows = _read(tmp_path / "auto_mode_digits_cleanlab.csv")
     assert [r["setting"] for r in rows] == ["asy0.4"]
     assert {"cleanlab_rmse", "cv_rmse", "cv_diag_mae", "cleanlab_flips_found"} <= set(columns)
+
+
+def test_bench_unlabeled_quick_writes_every_method_and_resumes(tmp_path, capsys):
+    module = _load("bench_unlabeled")
+    module.main(["--quick", "--out", str(tmp_path)])
+    columns, rows = _read(tmp_path / "unlabeled_digits.csv")
+    assert [r["method"] for r in rows] == module.METHODS
+    assert {"accuracy", "pretrain_accuracy", "full_accuracy", "auto_runs_phase_b",
+            "n_labeled", "n_unlabeled", "cpu_model"} <= set(columns)
+    by = {r["method"]: r for r in rows}
+    assert int(by["noisyclf + unlabeled"]["n_unlabeled"]) == 1257 - 150
+    assert int(by["noisyclf, labels only"]["n_unlabeled"]) == 0
+    assert by["noisyclf + unlabeled"]["auto_runs_phase_b"] == "True"
+    for r in rows:
+        assert 0.0 <= float(r["accuracy"]) <= 1.0
+        # symmetric 0.3, whole flips per class: 4 of each class's 15 labels
+        assert float(r["given_accuracy"]) == pytest.approx(1 - 40 / 150)
+    assert (tmp_path / "unlabeled_digits.png").exists()
+    capsys.readouterr()
+    module.main(["--quick", "--out", str(tmp_path)])
+    assert capsys.readouterr().out == ""

@@ -70,6 +70,12 @@ def _expected_failed_checks(estimator):
         # them, and transform to a float32 tolerance.
         "check_methods_subset_invariance":
             "float32 transform: 1-row vs 20-row GEMM rounding exceeds atol=1e-7",
+        # Its last problem labels a binary task -1 / 1; -1 marks an unlabeled sample by
+        # default (scikit-learn's semi-supervised convention; the check exempts
+        # scikit-learn's own semi-supervised classifiers from those labels by name).
+        # With unlabeled_label=None it passes: test_minus_one_is_a_class_without_marker.
+        "check_classifiers_classes":
+            "-1 marks unlabeled samples (unlabeled_label=-1)",
     }
 
 
@@ -79,6 +85,14 @@ def test_sklearn_estimator_checks(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # e.g. BatchNorm on 2 samples
         check(estimator)
+
+
+def test_minus_one_is_a_class_without_marker():
+    from sklearn.utils.estimator_checks import check_classifiers_classes
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        check_classifiers_classes("ContrastiveNoisyClassifier",
+                                  _clf(phases="pretrain", unlabeled_label=None))
 
 
 def test_tags():
@@ -165,6 +179,10 @@ HYPERPARAMETERS = [
     ("weight_decay", 0.1, "tabular", {}, "a1"),
     ("projection_dim", 16, "tabular", {}, "a1"),
     ("gmm_epochs", 1, "noisy", {}, "sample_weights_"),
+    # a2 cross-fitted: one more phase per fold.
+    ("noise_cv", 2, "noisy", {}, "history_keys"),
+    # Class 0 becomes the unlabeled samples' marker: a2 trains on the others.
+    ("unlabeled_label", 0, "tabular", {}, "a2"),
     ("min_crop_scale", 0.9, "images", _IMG, "a1"),
     ("hflip_prob", 1.0, "images", _IMG, "a1"),
     ("corruption_rate", 0.1, "tabular", {}, "a1"),
