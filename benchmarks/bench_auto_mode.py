@@ -17,8 +17,9 @@ cross-fitted for the noise estimates; default name ``auto_mode_<dataset>_cvK``).
 ``--analyse`` then computes, for every saved cell, the estimates that the
 fit makes (``noise_matrix_``, ``noise_rate_``, ``phase_b_decision_``, from
 its out-of-fold probabilities) against the truth, and the accuracy of
-"auto", into ``results/<name>_analysis.csv``.  ``--cleanlab`` compares the
-noise matrix with cleanlab's on the same cross-fitted probabilities.
+"auto", into ``results/<name>_analysis.csv``.  ``--cleanlab`` gives cleanlab's
+noise matrix on a2's cross-validated probabilities, against which the default's
+estimate (a logistic regression on a1's features) is compared.
 
 Data sets:
 
@@ -245,10 +246,11 @@ def analyse(csv_path, arrays):
 
 
 def cleanlab_cell(args, train_id, data, kind, value, loss, seed, folds=5):
-    """The noise matrix of ``noise_cv=folds`` (a2 cross-fitted: the same network's
-    cross-validated probabilities, ``out_of_fold_proba_``) beside cleanlab's
-    (``estimate_latent`` of its confident joint) on those same probabilities; one
-    ``phases="pretrain"`` fit, a1 from the cache."""
+    """cleanlab's noise matrix (``estimate_latent`` of its confident joint) on the same
+    network's cross-validated probabilities: the ``out_of_fold_proba_`` of one
+    ``phases="pretrain"`` fit with ``noise_cv=folds`` (a1 from the cache).  The fit's
+    own ``noise_matrix_`` is the same matrix (:mod:`noisyclf.confident_learning` gives
+    cleanlab's values), so this is also what ``noise_cv`` estimates."""
     from cleanlab.count import compute_confident_joint, estimate_latent
 
     X, y, _, _, human = data
@@ -264,7 +266,6 @@ def cleanlab_cell(args, train_id, data, kind, value, loss, seed, folds=5):
     return dict(dataset=args.dataset, train_id=train_id, setting=setting_name(kind, value),
                 loss=loss, seed=seed, folds=folds, wall_s=round(time.perf_counter() - start, 1),
                 **{f"cleanlab_{k}": v for k, v in matrix_errors(theirs, truth).items()},
-                **{f"cv_{k}": v for k, v in matrix_errors(clf.noise_matrix_, truth).items()},
                 **environment())
 
 

@@ -610,35 +610,36 @@ def auto_mode_tables(name, caption):
     return runs, table(header, rows, caption)
 
 
-def _noise_matrix_against_cleanlab(runs, cleanlab, data):
-    """``noise_matrix_`` of the default fit and of ``noise_cv`` beside cleanlab's on the
-    same cross-fitted probabilities."""
-    ours = runs.set_index(["train_id", "setting", "loss", "seed"])
+def _noise_matrix_against_cleanlab(runs, cleanlab, data, cv_runs):
+    """``noise_matrix_`` of the default fit and of ``noise_cv=5`` (where that grid has the
+    cell) beside cleanlab's on the same network's cross-validated probabilities."""
+    keys = ["train_id", "setting", "loss", "seed"]
+    ours = runs.set_index(keys)
+    cv = None if cv_runs is None else cv_runs.set_index(keys)
     rows = []
-    for name in ("cv_rmse", "cv_diag_mae", "cv_flips_found"):  # rows of an older recipe
-        if name not in cleanlab:
-            cleanlab[name] = np.nan
     for r in cleanlab.to_dict("records"):
-        o = ours.loc[(r["train_id"], r["setting"], r["loss"], r["seed"])]
-        cv_flips = "–" if pd.isna(r["cv_flips_found"]) else int(r["cv_flips_found"])
-        flips = (f"{int(o['flips_found'])} / {cv_flips} / "
+        key = tuple(r[k] for k in keys)
+        o = ours.loc[key]
+        c = cv.loc[key] if cv is not None and key in cv.index else None
+        values = [o["rmse"], np.nan if c is None else c["rmse"], r["cleanlab_rmse"],
+                  o["diag_mae"], np.nan if c is None else c["diag_mae"],
+                  r["cleanlab_diag_mae"]]
+        flips = (f"{int(o['flips_found'])} / {'–' if c is None else int(c['flips_found'])} / "
                  f"{int(r['cleanlab_flips_found'])} of {int(o['flips'])}"
                  if o["flips"] else "–")
-        rows.append([r["train_id"], r["setting"]]
-                    + [f"{v:.3f}" for v in (o["rmse"], r["cv_rmse"], r["cleanlab_rmse"],
-                                            o["diag_mae"], r["cv_diag_mae"],
-                                            r["cleanlab_diag_mae"])] + [flips])
+        rows.append([r["train_id"], r["setting"]] + [f"{v:.3f}" for v in values] + [flips])
     default = sum(float(row[2]) <= float(row[4]) for row in rows)
-    with_cv = [row for row in rows if row[3] != "nan"]
-    cv = sum(float(row[3]) <= float(row[4]) for row in with_cv)
     folds = int(cleanlab["folds"].iloc[0])
     return [
         para(f"{data}: ``noise_matrix_`` of the default fit (probabilities of a logistic "
-             f"regression on a1's features) and of ``noise_cv={folds}`` (a2 cross-fitted: a "
-             f"``phases=\"pretrain\"`` fit with ``noise_cv={folds}``; ``--cleanlab``) beside "
-             "cleanlab's ``estimate_latent`` on the cross-fitted probabilities of that same "
-             f"fit, loss ``elr``. At least as close as cleanlab (RMSE): the default in "
-             f"{default} of {len(rows)}, ``noise_cv={folds}`` in {cv} of {len(with_cv)}."),
+             "regression on a1's features) beside cleanlab's ``estimate_latent`` on "
+             f"{folds}-fold cross-validated probabilities of the same network (a2 "
+             f"cross-fitted: the ``out_of_fold_proba_`` of a ``phases=\"pretrain\"`` fit "
+             f"with ``noise_cv={folds}``; ``--cleanlab``), loss ``elr``. With "
+             f"``noise_cv={folds}`` the fit's own ``noise_matrix_`` is that matrix "
+             "(the estimator computes cleanlab's values; the column shows it where the "
+             f"``noise_cv={folds}`` grid has the cell). The default is at least as close "
+             f"(RMSE) in {default} of {len(rows)}."),
         table(["training set", "labels", "RMSE (default)", f"RMSE (noise_cv={folds})",
                "RMSE (cleanlab)", "diagonal MAE (default)", f"diagonal MAE (noise_cv={folds})",
                "diagonal MAE (cleanlab)", "flip targets found (default / cv / cleanlab)"],
@@ -675,7 +676,9 @@ def auto_mode_section():
         blocks.append(tab)
         cleanlab = RESULTS / f"{name.replace('_analysis', '')}_cleanlab.csv"
         if cleanlab.exists():
-            blocks += _noise_matrix_against_cleanlab(runs, pd.read_csv(cleanlab), data)
+            blocks += _noise_matrix_against_cleanlab(
+                runs, pd.read_csv(cleanlab), data,
+                _csv(name.replace("_analysis", "_cv5_analysis")))
     return section("bench-auto-mode", "The default mode: when phase b runs", *blocks)
 
 

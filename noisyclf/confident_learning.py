@@ -12,8 +12,9 @@ its columns, normalised, give the noise matrix ``P(given = i | true = j)``
 wrong given labels.
 
 The functions follow ``cleanlab.count.compute_confident_joint``,
-``calibrate_confident_joint`` and ``estimate_joint`` (single-label case),
-without the rounding of the calibrated counts to integers.  The predicted
+``calibrate_confident_joint`` (with its rounding of the calibrated counts to
+integers that keep each row's total) and ``estimate_joint`` (single-label
+case), and give their values.  The predicted
 probabilities must be out-of-sample: a model that fits every given label
 confirms them all and finds no noise.  :func:`out_of_fold_probabilities`
 gives such probabilities from features cheaply (cross-validated logistic
@@ -83,9 +84,24 @@ def confident_joint(labels, pred_probs):
     return joint
 
 
+def _round_preserving_sum(values):
+    """``values`` rounded to integers whose sum is ``values``' sum rounded: the entries
+    nearest to the next integer in the direction of the deficit move first (cleanlab's
+    ``round_preserving_sum``)."""
+    ints = values.round()
+    total = round(float(values.sum()))
+    while abs(ints.sum() - total) > 1e-6:
+        step = 1.0 if total > ints.sum() else -1.0
+        changes = min(int(abs(total - ints.sum())), len(values))
+        order = np.argsort(values - ints)[::-int(step)][:changes]
+        ints[order] += step
+    return ints
+
+
 def estimate_joint(labels, pred_probs):
     """``Q[i, j] = P(given = i, true = j)``: the confident joint calibrated so that
-    row ``i`` sums to the share of samples labelled ``i``.
+    row ``i`` sums to the number of samples labelled ``i``, rounded to integer counts
+    that keep each row's total (as cleanlab), over the number of samples.
 
     Returns
     -------
@@ -95,7 +111,8 @@ def estimate_joint(labels, pred_probs):
     counts = confident_joint(labels, pred_probs).astype(np.float64)
     label_counts = np.bincount(labels, minlength=pred_probs.shape[1]).astype(np.float64)
     rows = np.clip(counts.sum(axis=1, keepdims=True), 1e-12, None)
-    calibrated = counts / rows * label_counts[:, None]
+    calibrated = np.apply_along_axis(_round_preserving_sum, 1,
+                                     counts / rows * label_counts[:, None])
     return calibrated / calibrated.sum()
 
 

@@ -373,7 +373,7 @@ def test_bench_auto_mode_noise_cv_and_cleanlab_quick(tmp_path):
     module.main(args[:-2] + ["--cleanlab", "asy0.4"])
     columns, rows = _read(tmp_path / "auto_mode_digits_cleanlab.csv")
     assert [r["setting"] for r in rows] == ["asy0.4"]
-    assert {"cleanlab_rmse", "cv_rmse", "cv_diag_mae", "cleanlab_flips_found"} <= set(columns)
+    assert {"cleanlab_rmse", "cleanlab_diag_mae", "cleanlab_flips_found"} <= set(columns)
 
 
 def test_bench_unlabeled_quick_writes_every_method_and_resumes(tmp_path, capsys):
@@ -395,3 +395,18 @@ def test_bench_unlabeled_quick_writes_every_method_and_resumes(tmp_path, capsys)
     capsys.readouterr()
     module.main(["--quick", "--out", str(tmp_path)])
     assert capsys.readouterr().out == ""
+
+
+def test_bench_unlabeled_cifar10_quick_hides_all_but_the_grid_subset(tmp_path):
+    module = _load("bench_unlabeled")
+    module.main(["--quick", "--dataset", "cifar10", "--out", str(tmp_path),
+                 "--cache", str(tmp_path / "cache")])
+    _, rows = _read(tmp_path / "unlabeled_cifar10.csv")
+    assert [(r["setting"], r["method"]) for r in rows] == [
+        ("sym0.4", "noisyclf + unlabeled"), ("sym0.4", "noisyclf, labels only")]
+    assert [(r["n_labeled"], r["n_unlabeled"]) for r in rows] == [("100", "200"),
+                                                                  ("100", "0")]
+    assert all(float(r["given_accuracy"]) == pytest.approx(0.6) for r in rows)
+    # a1 of every image and a1 of the labeled subset are cached apart
+    assert sorted(p.name for p in (tmp_path / "cache" / "a1").iterdir()) == [
+        "cifar10_n100_s0", "cifar10_n300_s0"]

@@ -41,14 +41,22 @@ def test_confident_joint_matches_direct_loop(seed):
 
 
 @pytest.mark.parametrize("seed", [0, 1])
-def test_estimate_joint_calibrates_rows_to_given_label_shares(seed):
+def test_estimate_joint_calibrates_rows_to_given_label_counts_in_whole_samples(seed):
     labels, probs = _random_problem(seed)
+    probs[::3] = 0.01  # rows below every threshold: not counted
     counts = _slow_confident_joint(labels, probs).astype(float)
-    share = np.bincount(labels, minlength=4) / len(labels)
-    expected = counts / counts.sum(axis=1, keepdims=True) * share[:, None]
-    joint = estimate_joint(labels, probs)
-    np.testing.assert_allclose(joint, expected / expected.sum(), atol=1e-12)
-    np.testing.assert_allclose(joint.sum(axis=1), share, atol=1e-12)
+    n_labelled = np.bincount(labels, minlength=4)
+    assert np.any(counts.sum(axis=1) != n_labelled)  # the calibration has work to do
+    calibrated = counts / counts.sum(axis=1, keepdims=True) * n_labelled[:, None]
+    joint = estimate_joint(labels, probs) * len(labels)
+    np.testing.assert_allclose(joint, np.round(joint), atol=1e-9)  # whole samples
+    np.testing.assert_allclose(joint.sum(axis=1), n_labelled, atol=1e-9)
+    assert np.abs(joint - calibrated).max() < 1  # each count rounded up or down
+    # the rounding moves the entries nearest to the next whole number first
+    for row, cal in zip(joint, calibrated):
+        up = row > cal
+        if up.any() and (~up).any():
+            assert (cal[up] - np.floor(cal[up])).min() >= (cal[~up] - np.floor(cal[~up])).max()
 
 
 def test_matches_cleanlab_when_installed():
@@ -57,9 +65,12 @@ def test_matches_cleanlab_when_installed():
     labels[:10] = np.arange(10)
     np.testing.assert_array_equal(confident_joint(labels, probs),
                                   count.compute_confident_joint(labels, probs, calibrate=False))
-    # cleanlab rounds the calibrated counts to integers: at most one sample apart.
     np.testing.assert_allclose(estimate_joint(labels, probs),
-                               count.estimate_joint(labels, probs), atol=1 / len(labels))
+                               count.estimate_joint(labels, probs), rtol=0, atol=1e-15)
+    # the noise matrix: cleanlab's estimate_latent of its calibrated confident joint
+    _, latent, _ = count.estimate_latent(count.compute_confident_joint(labels, probs), labels)
+    np.testing.assert_allclose(noise_matrix_from_joint(estimate_joint(labels, probs)), latent,
+                               rtol=0, atol=1e-12)
 
 
 def test_noise_matrix_columns_sum_to_one_and_noise_rate_is_off_diagonal_mass():
