@@ -34,7 +34,8 @@ Usage::
 
     python benchmarks/bench_unlabeled.py --seeds 0 1 2 3 4 --threads 2
     python benchmarks/bench_unlabeled.py --dataset cifar10 --data ../shared/data \
-        --n-labeled 4000 --settings sym0.4 worse_label --seeds 0 --threads 2
+        --n-labeled 4000 --settings sym0.4 worse_label --seeds 0 --threads 2 \\
+        --checkpoint-dir ../noisyclf_checkpoints
     python benchmarks/bench_unlabeled.py --quick --out /tmp/x
 """
 
@@ -101,14 +102,14 @@ def cifar_split(args, setting, seed):
     return X, given, y, X_te, y_te, labeled
 
 
-def noisyclf_row(args, X, given, X_te, y_te, seed, memory=None):
+def noisyclf_row(args, X, given, X_te, y_te, seed, memory=None, checkpoint_dir=None):
     """One ``phases="full"`` fit: a2's and b3's test accuracy and what "auto" predicts."""
     params = (dict(phases="full", image_shape=(1, 8, 8), random_state=seed)
               if args.dataset == "digits" else
               dict(phases="full", random_state=args.model_seed, memory=memory))
     if args.quick:
         params.update(QUICK_PARAMS)
-    clf = ContrastiveNoisyClassifier(**params).fit(X, given)
+    clf = ContrastiveNoisyClassifier(**params, checkpoint_dir=checkpoint_dir).fit(X, given)
     full = clf.score(X_te, y_te)
     clf.classifier_net_ = clf.pseudo_label_net_
     pretrain = clf.score(X_te, y_te)
@@ -129,12 +130,16 @@ def run_cell(args, method, seed, setting):
         a1 = Path(args.cache) / "a1"
         memory = {"noisyclf + unlabeled": a1 / f"cifar10_n{len(X)}_s{args.subset_seed}",
                   "noisyclf, labels only": a1 / f"cifar10_n{len(labeled)}_s{args.subset_seed}"}
+    checkpoint = (None if args.checkpoint_dir is None else
+                  Path(args.checkpoint_dir) / "_".join(
+                      [args.dataset, setting, method.replace(",", "").replace(" ", "-"),
+                       f"s{seed}"]))
     start = time.perf_counter()
     if method == "noisyclf + unlabeled":
-        row = noisyclf_row(args, X, given, X_te, y_te, seed, memory.get(method))
+        row = noisyclf_row(args, X, given, X_te, y_te, seed, memory.get(method), checkpoint)
     elif method == "noisyclf, labels only":
         row = noisyclf_row(args, X[labeled], given[labeled], X_te, y_te, seed,
-                           memory.get(method))
+                           memory.get(method), checkpoint)
     else:
         model = (SelfTrainingClassifier(LogisticRegression(max_iter=1000))
                  if method == "SelfTrainingClassifier" else LabelSpreading(kernel="knn"))
@@ -168,6 +173,9 @@ def main(argv=None):
     parser.add_argument("--model-seed", type=int, default=0)
     parser.add_argument("--cache", default=str(Path(_HERE).parent / ".noisyclf_cache"))
     parser.add_argument("--methods", nargs="+", default=None, choices=METHODS)
+    parser.add_argument("--checkpoint-dir", default=None,
+                        help="the noisyclf fits save their progress here (checkpoint_dir): "
+                             "a killed run resumes where it stopped when run again")
     parser.add_argument("--name", default=None, help="CSV stem (default unlabeled_<dataset>)")
     args = parse_args(parser, argv)
     cifar = args.dataset == "cifar10"

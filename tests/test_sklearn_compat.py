@@ -388,16 +388,18 @@ def test_grid_search_in_parallel_with_loky(data):
     np.array(["cat", "dog", "emu"]),
     np.array(["cat", "dog", "emu"], dtype=object),
     np.array([3, 7, 100]),
-    np.array([-1, 0, 5], dtype=np.int8),
+    np.array([-2, 0, 5], dtype=np.int8),
+    np.array([-1, 0, 5], dtype=np.int8),  # -1 a class: unlabeled_label=None
     np.array([1.0, 2.0, 4.0]),
     np.array([False, True]),
-], ids=["str", "object", "int-gaps", "int8", "float", "bool"])
+], ids=["str", "object", "int-gaps", "int8", "int8-minus-one", "float", "bool"])
 def test_labels_of_any_type_round_trip(labels, data):
     X, y = data
     if len(labels) == 2:
         X, y = X[y < 2], y[y < 2]
     y_any = labels[y]
-    clf = _clf(phases="full").fit(X, y_any)
+    marker = None if -1 in labels.tolist() else -1
+    clf = _clf(phases="full", unlabeled_label=marker).fit(X, y_any)
     np.testing.assert_array_equal(clf.classes_, np.unique(y_any))
     assert clf.classes_.dtype == y_any.dtype
     pred = clf.predict(X)
