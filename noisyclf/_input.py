@@ -175,11 +175,15 @@ def check_training_labels(values, name, n_samples):
 def labeled_mask(y, unlabeled_label):
     """Which samples of ``y`` carry a label: those whose label is not
     ``unlabeled_label`` (in an array of strings, not ``str(unlabeled_label)``: numpy
-    writes -1 among strings as ``"-1"``); every sample when ``unlabeled_label`` is None."""
+    writes -1 among strings as ``"-1"``); every sample when ``unlabeled_label`` is
+    None."""
     y = np.asarray(y)
     if unlabeled_label is None:
         return np.ones(len(y), dtype=bool)
-    marker = str(unlabeled_label) if y.dtype.kind in "US" else unlabeled_label
+    if isinstance(unlabeled_label, (bool, np.bool_)):
+        raise ValueError(f"unlabeled_label must be an int, a str or None; got "
+                         f"{unlabeled_label!r}, a bool.")
+    marker = str(unlabeled_label) if y.dtype.kind == "U" else unlabeled_label
     return np.fromiter((not (v == marker) for v in y.tolist()), dtype=bool, count=len(y))
 
 
@@ -200,6 +204,14 @@ def check_labeled(y, labeled, unlabeled_label):
         raise ValueError(f"y must contain at least 2 classes; got only {classes.tolist()}"
                          f"{more}.")
     return classes
+
+
+def fit_labels(y, unlabeled_label):
+    """``(labeled, classes)`` of ``fit``'s labels ``y``, or a ``ValueError`` (see
+    :func:`check_labeled`)."""
+    y = np.asarray(y)
+    labeled = labeled_mask(y, unlabeled_label)
+    return labeled, check_labeled(y, labeled, unlabeled_label)
 
 
 def take(X, rows):
@@ -664,6 +676,10 @@ class FitInput:
         Standardisation statistics, per channel (C, 1, 1) or per feature (D,).
     spec : InputSpec
         What ``fit`` saw and chose.
+    labeled : ndarray of bool, shape (n,)
+        Which samples have a label (``y`` is not ``unlabeled_label``).
+    classes : ndarray
+        The labeled samples' classes, sorted.
     kept : ndarray of int or None
         For a Dataset ``X`` whose unreadable items were skipped
         (``on_bad_item="skip"``): the indices of the items kept, in order
@@ -679,6 +695,8 @@ class FitInput:
     mean: np.ndarray
     scale: np.ndarray
     spec: InputSpec
+    labeled: np.ndarray = None
+    classes: np.ndarray = None
     kept: np.ndarray = None
     skipped: list = dataclasses.field(default_factory=list)
 
@@ -704,12 +722,13 @@ def prepare_fit_input(estimator, X, y, check_encoder):
         estimator, X, y, allow_nd=True, dtype=[np.float32, np.float64, np.uint8],
         ensure_all_finite=True, ensure_min_samples=2, y_numeric=False,
     )
+    labeled, classes = fit_labels(y, estimator.unlabeled_label)
     X, spec = fit_layout(X, image_shape=estimator.image_shape,
                          data_format=estimator.data_format)
     input_shape = tuple(int(s) for s in X.shape[1:])
     mean, scale = standardization(X)
     check_encoder(input_shape, mean, scale)
-    return FitInput(X, y, input_shape, None, mean, scale, spec)
+    return FitInput(X, y, input_shape, None, mean, scale, spec, labeled, classes)
 
 
 def _prepare_fit_stream(estimator, X, y, check_encoder):
@@ -732,6 +751,7 @@ def _prepare_fit_stream(estimator, X, y, check_encoder):
         if len(y) != n:
             raise ValueError(f"X and y must have the same number of samples; got {n} "
                              f"items in the Dataset X and {len(y)} labels in y.")
+        fit_labels(y, estimator.unlabeled_label)  # before the pass over the data
     _, first = _streaming.first_image(X, size=size, on_bad_item=estimator.on_bad_item)
     input_shape = tuple(int(s) for s in first.shape)
     # Placeholder statistics: a bad encoder fails before the pass over the data.
@@ -766,8 +786,9 @@ def _prepare_fit_stream(estimator, X, y, check_encoder):
     # Array-only attributes of an earlier fit (validate_data sets them).
     for attr in ("n_features_in_", "feature_names_in_"):
         estimator.__dict__.pop(attr, None)
-    return FitInput(stream, y, input_shape, size, stats.mean, stats.scale, spec,
-                    stats.kept if stats.skipped else None, stats.skipped)
+    labeled, classes = fit_labels(y, estimator.unlabeled_label)
+    return FitInput(stream, y, input_shape, size, stats.mean, stats.scale, spec, labeled,
+                    classes, stats.kept if stats.skipped else None, stats.skipped)
 
 
 def predict_input(estimator, X):
@@ -825,11 +846,12 @@ def score_labels(estimator, X, y):
     y_arr = np.asarray(y)
     if y_arr.ndim != 1:
         raise ValueError(f"y must be 1-D; got an array of shape {y_arr.shape}.")
-    labeled = labeled_mask(y_arr, estimator.unlabeled_label)
+    marker = getattr(estimator, "_unlabeled_label", estimator.unlabeled_label)  # fit's
+    labeled = labeled_mask(y_arr, marker)
     if not labeled.any():
         raise ValueError(
             f"y marks all {len(y_arr)} samples as unlabeled "
-            f"({estimator.unlabeled_label!r}, unlabeled_label); score needs true labels.")
+            f"({marker!r}, unlabeled_label); score needs true labels.")
     seen = set(estimator.classes_.tolist())
     unseen = sorted({v for v in y_arr[labeled].tolist() if v not in seen}, key=repr)
     if unseen:

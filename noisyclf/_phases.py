@@ -651,11 +651,12 @@ def cross_fitted_probabilities(run, encoder, data, y, *, frozen_warmup):
     """a2's out-of-fold probabilities (cleanlab's cross-validated ``pred_probs``).
 
     ``noise_cv`` stratified folds (fewer when a class is rarer); for each, a2
-    trains again from a copy of ``encoder`` with the same recipe and seeds,
-    with sample weight 0 on the fold (its samples still pass through the net,
-    so a2's per-sample state such as ELR's targets keeps its indexing), and the
-    fold's probabilities are that net's.  Each fit is a phase of its own,
-    ``"a2_fold<k>"``, in ``history_`` and in checkpoints.
+    trains again from a copy of ``encoder`` with its seeds, as a user's fit
+    with sample weight 0 on the fold would: the fold's labels never reach the
+    net, its samples still pass through it (batch statistics, the batch mean of
+    the weighted loss), and the fold's probabilities are that net's.  Each fit
+    is a phase of its own, ``"a2_fold<k>"``, in ``history_`` and in
+    checkpoints.
     """
     probabilities = np.zeros((len(y), run.n_classes))
     for k, (_, held_out) in enumerate(

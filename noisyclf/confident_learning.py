@@ -27,7 +27,7 @@ import warnings
 import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
@@ -168,7 +168,7 @@ class LabelNoise:
     given_accuracy : float
         Expected share of the given labels that are the true class.
     pseudo_accuracy : float or None
-        The same for the pseudo-labels (None without them).
+        The same for the pseudo-labels (None when none were given).
     pred_probs : ndarray of shape (n_samples, K)
         The out-of-sample probabilities the estimates come from.
     """
@@ -176,7 +176,7 @@ class LabelNoise:
     noise_matrix: np.ndarray
     noise_rate: float
     given_accuracy: float
-    pseudo_accuracy: float
+    pseudo_accuracy: "float | None"
     pred_probs: np.ndarray
 
 
@@ -203,11 +203,15 @@ def estimate_label_noise(labels, pred_probs, pseudo_labels=None):
 
 def stratified_folds(labels, n_folds, random_state=None):
     """``(train, held_out)`` index pairs of a shuffled, stratified split of ``labels``
-    into ``n_folds`` folds, shrunk to the smallest class count (at least 2)."""
+    into ``n_folds`` folds, shrunk to the smallest class count (at least 2).  A class
+    with a single sample cannot be stratified: the folds are then shuffled only (that
+    sample's class is missing from one training fold)."""
     labels = np.asarray(labels)
     counts = np.bincount(labels)
-    folds = int(max(2, min(n_folds, counts[counts > 0].min())))
-    cv = StratifiedKFold(folds, shuffle=True, random_state=random_state)
+    smallest = counts[counts > 0].min()
+    folds = int(max(2, min(n_folds, smallest, len(labels))))
+    cv = (StratifiedKFold(folds, shuffle=True, random_state=random_state) if smallest >= 2
+          else KFold(folds, shuffle=True, random_state=random_state))
     with warnings.catch_warnings():
         # A class rarer than the folds: sklearn warns.
         warnings.simplefilter("ignore", UserWarning)

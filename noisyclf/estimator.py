@@ -38,7 +38,7 @@ __all__ = ["ContrastiveNoisyClassifier", "DivergenceWarning"]
 #: The panels of Figure 2 each mode runs (``phases``).  Every mode fits both
 #: GMMs (``label_quality_`` from a2, ``sample_weights_`` from b1).
 MODES = {
-    "auto": ("a1", "a2", "b1", "b2", "b3"),         # b2-b3 when the pseudo-labels win
+    "auto": ("a1", "a2", "b1", "b2", "b3"),         # b2-b3: pseudo-labels win, or unlabeled
     "baseline": ("a2", "b1"),                       # the paper's "Base" column
     "pretrain": ("a1", "a2", "b1"),                 # "Pre-t."
     "full": ("a1", "a2", "b1", "b2", "b3"),         # "Fine-tune"
@@ -84,6 +84,7 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
     ``"auto"``       a1, a2, b1, then b2, b3 if the     b3, else a2
                      pseudo-labels are expected to be
                      more accurate than the given ones
+                     or some samples are unlabeled
     ``"full"``       a1, a2, b1, b2, b3 (the paper's)   b3
     ``"pretrain"``   a1, a2, b1                         a2
     ``"baseline"``   a2 (random encoder), b1            a2
@@ -97,8 +98,10 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
     how wrong the given labels are (``noise_matrix_``, ``noise_rate_``) and,
     by Bayes' rule, the expected accuracy of the given labels and of the
     pseudo-labels;
-    ``phases="auto"`` runs b2-b3 only when the pseudo-labels win and says
-    what it decided and why in ``phase_b_decision_`` (:ref:`phase-b-choice`).
+    ``phases="auto"`` runs b2-b3 only when the pseudo-labels win, or when
+    some samples are unlabeled (``unlabeled_label``: only phase b trains the
+    classifier on them), and says what it decided and why in
+    ``phase_b_decision_`` (:ref:`phase-b-choice`).
 
     For the user, a GMM on a2's losses against the *given* labels scores each
     given label (``label_quality_``, ``label_issues_``,
@@ -111,9 +114,9 @@ class ContrastiveNoisyClassifier(ClassifierMixin, BaseEstimator):
     ----------
     phases : {"auto", "full", "pretrain", "baseline", "bootstrap"}, default="auto"
         Which part of the framework to run (see above).  ``"auto"`` is
-        ``"full"`` where phase b is expected to help and ``"pretrain"``
-        elsewhere, with the same seeds: its predictions are those of one of
-        the two.
+        ``"full"`` where phase b is expected to help (or some samples are
+        unlabeled) and ``"pretrain"`` elsewhere, with the same seeds: its
+        predictions are those of one of the two.
     loss : {"elr", "nfl+rce", "ce"}, default="elr"
         Supervised loss of phases a2 and b3.  ELR is the default because the
         paper finds it best overall (section 8).
@@ -326,8 +329,9 @@ instance, default="auto"
         ``noise_rate_`` and the phase-b decision come from.  None: a 5-fold
         logistic regression on a1's label-free features (seconds).  An
         integer k: a2 itself, cross-fitted: k more a2 fits, each with sample
-        weight 0 on one of k stratified folds, whose probabilities that fold
-        gets (cleanlab's cross-validated ``pred_probs``); closer estimates
+        weight 0 on one of k stratified folds (fewer when a class has fewer
+        than k labeled samples), whose probabilities that fold gets
+        (cleanlab's cross-validated ``pred_probs``); closer estimates
         where a1's features are weak, for k times a2's cost
         (:ref:`phase-b-choice` has both, measured).
     min_crop_scale : float, default=0.2
@@ -444,7 +448,8 @@ instance, default="auto"
         the noise estimates come from (see ``noise_cv``): a 5-fold logistic
         regression on a1's features, or a2 cross-fitted; for
         ``phases="baseline"`` with ``noise_cv=None``, which has no a1, a2's
-        own (in-sample) probabilities.
+        own (in-sample) probabilities.  NaN rows for unlabeled samples: the
+        estimates come from the labeled ones.
     phase_b_decision_ : dict
         ``"run_phase_b"`` (bool: whether b2-b3 ran), ``"expected_given_accuracy"``
         and ``"expected_pseudo_accuracy"`` (mean posterior probability that
@@ -458,8 +463,8 @@ instance, default="auto"
     gmm_losses_ : dict of str to ndarray of shape (n_samples,)
         What each GMM was fitted to (normalised eval-mode losses averaged
         over the recorded epochs): ``"given"`` for ``label_quality_`` (a2
-        against the given labels), ``"pseudo"`` for ``sample_weights_`` (b1
-        against the pseudo-labels).
+        against the given labels; NaN for unlabeled samples), ``"pseudo"``
+        for ``sample_weights_`` (b1 against the pseudo-labels).
     selection_net_ : NoisyLabelNet
         b1's head trained on the pseudo-labels over a frozen copy of a2's
         encoder; its recorded losses fed the GMM of ``sample_weights_``.
@@ -767,7 +772,8 @@ instance, default="auto"
                 self.encoder_net_, self.pretrain_history_ = None, []
                 encoder, projection, features = _phases.random_encoder(run), None, None
             a2 = _phases.train_classifier(                                             # a2
-                run, "a2", copy.deepcopy(encoder), labeled.data, labeled.y,
+                run, "a2", encoder if self.noise_cv is None else copy.deepcopy(encoder),
+                labeled.data, labeled.y,
                 frozen_warmup="a1" in plan)
             self.classifier_net_ = self.pseudo_label_net_ = a2
             outputs = _phases.classifier_outputs(run, a2, data, labeled)
@@ -816,8 +822,8 @@ instance, default="auto"
         self._input_spec, self._resize_to = fit_input.spec, fit_input.resize_to
         self._mean, self._scale = fit_input.mean, fit_input.scale
         sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float32)
-        self.labeled_ = _input.labeled_mask(fit_input.y, self.unlabeled_label)
-        self.classes_ = _input.check_labeled(fit_input.y, self.labeled_, self.unlabeled_label)
+        self.labeled_, self.classes_ = fit_input.labeled, fit_input.classes
+        self._unlabeled_label = self.unlabeled_label  # score and find_label_issues read it
         y_enc = np.full(len(self.labeled_), -1, dtype=np.int64)  # -1: unlabeled
         y_enc[self.labeled_] = np.searchsorted(self.classes_, fit_input.y[self.labeled_])
         return X, torch.as_tensor(y_enc, dtype=torch.long), _input.net_data(X, sample_weight)
@@ -1076,9 +1082,9 @@ instance, default="auto"
         labeled = getattr(self, "labeled_", np.ones(n_samples, dtype=bool))
         if y is not None:
             y = _input.check_training_labels(y, "y", n_samples)
-            if not np.array_equal(_input.labeled_mask(y, self.unlabeled_label), labeled):
+            if not np.array_equal(_input.labeled_mask(y, self._unlabeled_label), labeled):
                 raise ValueError(
-                    f"y marks other samples as unlabeled ({self.unlabeled_label!r}) than "
+                    f"y marks other samples as unlabeled ({self._unlabeled_label!r}) than "
                     f"the labels given to fit; pass those labels.")
             unseen = ~np.isin(y[labeled], self.classes_)
             if unseen.any():

@@ -297,7 +297,9 @@ class GMMSelectionDisplay:
                 is_clean = np.asarray(estimator.pseudo_labels_) == y_true
 
         posterior = np.asarray(getattr(estimator, posterior_attr))
-        labeled = np.isfinite(losses)  # which="given": unlabeled samples have no loss
+        # which="given": the unlabeled samples (fit's y = unlabeled_label) have no loss
+        labeled = (np.asarray(getattr(estimator, "labeled_", np.ones(n_samples, bool)))
+                   if which == "given" else np.ones(n_samples, bool))
         if not labeled.all():
             losses, posterior = losses[labeled], posterior[labeled]
             is_clean = None if is_clean is None else is_clean[labeled]

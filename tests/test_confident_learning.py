@@ -153,3 +153,12 @@ def test_stratified_folds_partition_by_class_and_shrink_to_the_rarest_class():
     for (_, a), (_, b) in zip(folds, again):
         np.testing.assert_array_equal(a, b)
     assert len(stratified_folds(np.repeat([0, 1], [50, 1]), 5, random_state=0)) == 2
+
+
+def test_a_class_of_one_sample_gets_shuffled_folds():
+    labels = np.repeat([0, 1, 2], [20, 20, 1])
+    folds = stratified_folds(labels, 5, random_state=0)
+    assert len(folds) == 2  # shrunk to the smallest class count, at least 2
+    np.testing.assert_array_equal(np.sort(np.concatenate([t for _, t in folds])),
+                                  np.arange(len(labels)))
+    assert sum(2 in labels[test] for _, test in folds) == 1

@@ -158,7 +158,9 @@ def test_a1_cache_ignores_which_samples_are_labeled(digits, partly, tmp_path, ca
     first = _fit(X, y, phases="pretrain", memory=str(tmp_path))
     capsys.readouterr()
     again = _fit(X, partly, phases="pretrain", memory=str(tmp_path), verbose=1)
-    assert "a1 SimCLR pre-training" in capsys.readouterr().out.split("(loaded from memory)")[0]
+    first_line = capsys.readouterr().out.splitlines()[0]
+    assert first_line.startswith("[noisyclf] a1 SimCLR pre-training: 2 epochs, loss")
+    assert first_line.endswith("(loaded from memory)")
     for a, b in zip(first.encoder_net_.module_.parameters(),
                     again.encoder_net_.module_.parameters()):
         torch.testing.assert_close(a, b)
@@ -290,3 +292,61 @@ def test_unlabeled_label_is_a_hyperparameter():
     assert ContrastiveNoisyClassifier().unlabeled_label == -1
     with pytest.raises(ValueError, match="unlabeled_label"):
         ContrastiveNoisyClassifier(unlabeled_label=0.5).fit(np.zeros((4, 2)), [0, 1, 0, 1])
+
+
+@pytest.mark.parametrize("noise_cv", [None, 2])
+def test_one_label_per_class_fits(digits, noise_cv):
+    X, y = digits
+    few = np.full(len(y), -1)
+    first = [int(np.flatnonzero(y == c)[0]) for c in range(10)]
+    few[first] = y[first]
+    clf = _fit(X, few, noise_cv=noise_cv)
+    assert clf.labeled_.sum() == 10
+    np.testing.assert_allclose(clf.noise_matrix_.sum(axis=0), 1.0)
+    assert clf.phase_b_decision_["run_phase_b"] is True
+    assert np.isfinite(clf.out_of_fold_proba_[first]).all()
+
+
+class _CountingItems(_Items):
+    reads = 0
+
+    def __getitem__(self, i):
+        type(self).reads += 1
+        return super().__getitem__(i)
+
+
+def test_a_streamed_fit_checks_the_labels_before_reading_any_item(digits):
+    X, y = digits
+    items = _CountingItems(X, y)
+    with pytest.raises(ValueError, match="all 240 samples as unlabeled"):
+        ContrastiveNoisyClassifier(**{**TINY, "image_shape": None}).fit(
+            items, np.full(len(y), -1))
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        ContrastiveNoisyClassifier(**{**TINY, "image_shape": None}).fit(
+            items, np.where(np.arange(len(y)) < 5, 3, -1))
+    assert _CountingItems.reads == 0
+
+
+def test_a_failed_refit_keeps_the_earlier_fit(digits, partly):
+    X, _ = digits
+    clf = _fit(X, partly, phases="pretrain")
+    labeled, quality = clf.labeled_.copy(), clf.label_quality_.copy()
+    with pytest.raises(ValueError, match="unlabeled"):
+        clf.fit(X, np.full(len(partly), -1))
+    np.testing.assert_array_equal(clf.labeled_, labeled)
+    np.testing.assert_array_equal(clf.label_quality_, quality)
+    assert clf.find_label_issues(partly)["is_unlabeled"].sum() == (partly == -1).sum()
+
+
+def test_score_reads_the_marker_fit_used(digits):
+    X, y = digits
+    y = np.where(y == 0, -1, y)
+    clf = _fit(X, y, phases="pretrain", unlabeled_label=None)
+    accuracy = clf.score(X, y)
+    clf.set_params(unlabeled_label=-1)  # not refitted: -1 is still a class
+    assert clf.score(X, y) == pytest.approx(accuracy)
+
+
+def test_a_bool_marker_is_refused(digits, partly):
+    with pytest.raises(ValueError, match="unlabeled_label.*bool"):
+        ContrastiveNoisyClassifier(**TINY, unlabeled_label=True).fit(digits[0], partly)
