@@ -58,6 +58,7 @@ CHILD = textwrap.dedent("""
     clf = ContrastiveNoisyClassifier(checkpoint_dir=directory, **json.loads(params))
     clf.fit(X, y)
     np.save(out, clf.predict_proba(X))
+    np.save(out + "_oof", clf.out_of_fold_proba_)
 """)
 
 
@@ -106,6 +107,23 @@ def test_fit_killed_during_a_phase_resumes_to_the_same_model(phase, epoch, child
     assert after.count(phase) == EPOCHS[phase] - epoch
     # Finished: nothing is left to resume.
     assert os.listdir(tmp_path / "ckpt") == []
+
+
+def test_fit_killed_in_a_cross_fitted_fold_resumes_to_the_same_estimates(child, tmp_path):
+    """noise_cv: each fold's a2 is a phase of its own ("a2_fold<k>"), saved and resumed."""
+    X, y = _data()
+    params = dict(phases="pretrain", noise_cv=2)
+    whole = ContrastiveNoisyClassifier(**{**PARAMS, **params}).fit(X, y)
+    killed, before = _run(child, tmp_path / "ckpt", tmp_path / "first", "a2_fold2", 2,
+                          **params)
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    assert before.count("a2_fold1") == EPOCHS["a2"] and before.count("a2_fold2") == 2
+    resumed, after = _run(child, tmp_path / "ckpt", tmp_path / "second", **params)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "a2_fold1" not in after and after.count("a2_fold2") == EPOCHS["a2"] - 2
+    np.testing.assert_array_equal(np.load(tmp_path / "second_oof.npy"),
+                                  whole.out_of_fold_proba_)
+    np.testing.assert_array_equal(np.load(tmp_path / "second.npy"), whole.predict_proba(X))
 
 
 def test_truncated_checkpoint_is_skipped_with_a_warning_and_redone(tmp_path, child,

@@ -191,6 +191,18 @@ def test_streamed_items_labelled_minus_one_are_unlabeled(digits, partly):
     np.testing.assert_array_equal(np.isnan(stream.label_quality_), partly == -1)
 
 
+def test_noise_cv_on_a_streamed_dataset_as_on_arrays(digits, partly):
+    X, _ = digits
+    params = {**TINY, "image_shape": None, "phases": "pretrain", "noise_cv": 2}
+    stream = ContrastiveNoisyClassifier(**params).fit(_Items(X, partly))
+    images = np.round(X * 255 / 16).astype(np.uint8).reshape(-1, 1, 8, 8)
+    array = ContrastiveNoisyClassifier(**params).fit(images, partly)
+    assert {"a2_fold1", "a2_fold2"} <= set(stream.history_)
+    np.testing.assert_allclose(stream.out_of_fold_proba_, array.out_of_fold_proba_,
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(stream.noise_matrix_, array.noise_matrix_, atol=1e-6)
+
+
 def test_find_label_issues_marks_unlabeled_samples(digits, partly):
     clf = _fit(digits[0], partly, phases="pretrain")
     issues = clf.find_label_issues(partly)
