@@ -651,13 +651,19 @@ def auto_mode_section():
         "``python benchmarks/bench_auto_mode.py --dataset digits`` and ``--dataset cifar10``, "
         "then ``--analyse``: one ``phases=\"full\"`` fit per cell with default "
         "hyperparameters, which holds both a2's and b3's classifier; \"auto\" predicts exactly "
-        "as the one its decision picks, recomputed from the saved arrays with the fit's own "
-        "seeds. Truth: the share of wrong given labels and of correct pseudo-labels on the "
+        "as the one its decision picks, computed from the fit's saved out-of-fold probabilities "
+        "(cells saved without them: recomputed with the fit's own seeds). Variants: "
+        "``--noise-cv 5`` (a2 cross-fitted for the estimates), and the digits grid again "
+        "with ``--threads 2 --losses elr --name auto_mode_digits_t2`` and a fresh a1 cache "
+        "(the reference digits benchmark ran on 2 threads). Truth: the share of wrong given "
+        "labels and of correct pseudo-labels on the "
         "training set, the test accuracy on clean labels. ``noise_rate_`` and "
         "``noise_matrix_`` are the fit's estimates against the corruption actually applied: "
         "RMSE over all entries, mean absolute error of the diagonal, and in how many columns "
         "with a flip target (asymmetric noise) the largest off-diagonal entry is that target.")]
     for name, data in [("auto_mode_digits_analysis", "digits (70/30 split per seed)"),
+                       ("auto_mode_digits_t2_analysis",
+                        "digits (70/30 split per seed), 2 threads"),
                        ("auto_mode_digits_cv5_analysis",
                         "digits (70/30 split per seed), noise_cv=5"),
                        ("auto_mode_cifar10_analysis", "CIFAR-10"),
