@@ -846,7 +846,7 @@ def score_labels(estimator, X, y):
     y_arr = np.asarray(y)
     if y_arr.ndim != 1:
         raise ValueError(f"y must be 1-D; got an array of shape {y_arr.shape}.")
-    marker = getattr(estimator, "_unlabeled_label", estimator.unlabeled_label)  # fit's
+    marker = estimator._unlabeled_label  # fit's, not a later set_params
     labeled = labeled_mask(y_arr, marker)
     if not labeled.any():
         raise ValueError(

@@ -1079,7 +1079,7 @@ instance, default="auto"
             "is_label_issue": np.asarray(self.label_issues_, dtype=bool),
             "label_quality": np.asarray(self.label_quality_, dtype=np.float64),
         }
-        labeled = getattr(self, "labeled_", np.ones(n_samples, dtype=bool))
+        labeled = self.labeled_
         if y is not None:
             y = _input.check_training_labels(y, "y", n_samples)
             if not np.array_equal(_input.labeled_mask(y, self._unlabeled_label), labeled):

@@ -298,8 +298,7 @@ class GMMSelectionDisplay:
 
         posterior = np.asarray(getattr(estimator, posterior_attr))
         # which="given": the unlabeled samples (fit's y = unlabeled_label) have no loss
-        labeled = (np.asarray(getattr(estimator, "labeled_", np.ones(n_samples, bool)))
-                   if which == "given" else np.ones(n_samples, bool))
+        labeled = estimator.labeled_ if which == "given" else np.ones(n_samples, bool)
         if not labeled.all():
             losses, posterior = losses[labeled], posterior[labeled]
             is_clean = None if is_clean is None else is_clean[labeled]
