@@ -108,6 +108,25 @@ def epochs_label(config, unit="epochs"):
     return f"a1 {config['pretrain_epochs']} {unit}, a2 {config['max_epochs']} {unit}"
 
 
+def pretrain_and_full_proba(clf, X):
+    """Class probabilities of ``X`` from both classifiers of a ``phases="full"`` fit.
+
+    Returns ``{"a2": ..., "b3": ...}``: a2's classifier (``pseudo_label_net_``, what
+    ``phases="pretrain"`` predicts with: every phase is seeded on its own) and b3's
+    (``classifier_net_``, what ``phases="full"`` predicts with).  The default mode
+    predicts as b3 where ``phase_b_decision_["run_phase_b"]``, else as a2.
+    """
+    a2, b3 = clf.pseudo_label_net_, clf.classifier_net_
+    out = {}
+    try:
+        for name, net in [("a2", a2), ("b3", b3)]:
+            clf.classifier_net_ = net
+            out[name] = clf.predict_proba(X)
+    finally:
+        clf.classifier_net_ = b3
+    return out
+
+
 def write_csv(rows, columns, path):
     """Write ``rows`` (dicts) with exactly ``columns``; missing values are empty."""
     with open(path, "w", newline="") as fh:

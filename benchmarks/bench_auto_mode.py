@@ -56,7 +56,9 @@ from sklearn.utils import check_random_state
 _HERE = str(Path(__file__).resolve().parent)
 if _HERE not in sys.path:  # loaded by path, not run as a script
     sys.path.insert(0, _HERE)
-from _common import add_data_argument, environment, make_parser, parse_args  # noqa: E402
+from _common import (  # noqa: E402
+    add_data_argument, environment, make_parser, parse_args, pretrain_and_full_proba,
+)
 from bench_cifar10 import SETTINGS as CIFAR_SETTINGS  # noqa: E402
 from bench_cifar10 import noisy_labels, setting_name  # noqa: E402
 
@@ -142,13 +144,8 @@ def run_cell(args, train_id, data, kind, value, loss, seed, arrays):
     cpu = time.process_time()
     clf = ContrastiveNoisyClassifier(**params).fit(X, y_given)
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu
-    a2, b3 = clf.pseudo_label_net_, clf.classifier_net_
-    probs = {}
-    for name, net in [("a2", a2), ("b3", b3)]:
-        clf.classifier_net_ = net
-        probs[f"{name}_train"] = clf.predict_proba(X)
-        probs[f"{name}_test"] = clf.predict_proba(X_te)
-    clf.classifier_net_ = b3
+    probs = {f"{name}_{part}": p for part, data_ in [("train", X), ("test", X_te)]
+             for name, p in pretrain_and_full_proba(clf, data_).items()}
     classes = clf.classes_
     acc = {k: float(np.mean(classes[p.argmax(1)] == y_te))
            for k, p in probs.items() if k.endswith("test")}

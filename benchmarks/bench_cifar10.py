@@ -23,7 +23,11 @@ Protocol (every setting is written beside every result row):
   entry: ``baseline`` (the same network from scratch), ``pretrain`` (a1 +
   a2) and ``full`` (a1 + a2 + b1..b3).  Every phase is seeded on its own,
   so the full fit's a2 is the pretrain fit's, and the full fit's
-  ``label_issues_`` are those of the pretrain fit;
+  ``label_issues_`` are those of the pretrain fit.  ``default`` is one
+  ``phases="full"`` fit that gives three rows: ``pretrain`` (its a2
+  classifier), ``full`` (its b3) and ``default`` (the default mode,
+  ``phases="auto"``: b3 where the fit's ``phase_b_decision_`` runs phase b,
+  else a2), so a large training set pays for one fit, not three;
 * peers on the same subset, labels and network: cleanlab's ``CleanLearning``
   wrapping the CE baseline (out-of-sample ``pred_probs`` by
   ``--cleanlab-folds``-fold cross-validation, then a refit on the kept
@@ -41,9 +45,17 @@ they finish, so a run can be stopped and resumed; the per-sample GMM inputs
 of each full fit go to ``results/<name>_losses/`` for the Figure 4 plot
 (git ignores these folders: a run writes them again).
 
+All 50,000 training images (the paper's size): ``--n-train 50000`` with the
+estimator's defaults, one worker on both cores, a1 shared with
+``bench_unlabeled.py`` through ``--a1-cache``, and every fit checkpointed
+(``--checkpoint-dir``) so that a stopped run resumes inside the fit it was
+in.  ``benchmarks/cifar10_50k.sh`` runs that grid cell by cell, the most
+informative cells first, and resumes where it stopped.
+
 Usage::
 
     python benchmarks/bench_cifar10.py                 # the grid (hours on 2 cores)
+    bash benchmarks/cifar10_50k.sh                     # 50,000 images (many hours)
     python benchmarks/bench_cifar10.py --plot-only     # figures from the CSV
     python benchmarks/bench_cifar10.py --quick         # smoke test (seconds)
 """
@@ -63,7 +75,8 @@ _HERE = str(Path(__file__).resolve().parent)
 if _HERE not in sys.path:  # loaded by path, not run as a script
     sys.path.insert(0, _HERE)
 from _common import (  # noqa: E402
-    add_data_argument, environment, limit_threads, make_parser, pyplot, save_figure,
+    add_data_argument, environment, limit_threads, make_parser, pretrain_and_full_proba,
+    pyplot, save_figure,
 )
 
 import noisyclf  # noqa: E402
@@ -83,6 +96,10 @@ LOSSES = ["ce", "elr", "nfl+rce"]
 #: ``folds + 1`` baseline fits).
 CLEANLAB_SETTINGS = [("cifar10n", "worse_label"), ("symmetric", 0.4), ("symmetric", 0.8),
                      ("cifar10n", "aggre_label")]
+#: The rows a ``default`` job writes, from one ``phases="full"`` fit.
+DEFAULT_JOB_METHODS = ["pretrain", "full", "default"]
+#: The framework's rows, in plot order.
+FRAMEWORK_METHODS = ["baseline", "pretrain", "full", "default"]
 COLUMNS = [
     "setting", "noise_type", "noise", "actual_noise", "loss", "method", "seed",
     "n_train", "n_test", "test_accuracy", "given_accuracy", "pseudo_accuracy",
@@ -96,6 +113,29 @@ def setting_name(kind, value):
     if kind in ("cifar10n", "probe"):
         return value
     return f"{kind[:3]}{value}"
+
+
+def parse_setting(name):
+    """``(kind, value)`` of a setting name: ``sym0.5``, ``asy0.4`` (any rate) or a
+    CIFAR-10N label set such as ``worse_label``."""
+    if name in CIFAR10N_LABEL_KEYS and name != "clean_label":
+        return "cifar10n", name
+    kinds = {"sym": "symmetric", "asy": "asymmetric"}
+    try:
+        rate = float(name[3:])
+    except ValueError:
+        rate = None
+    if name[:3] not in kinds or rate is None or not 0 < rate < 1:
+        human = sorted(set(CIFAR10N_LABEL_KEYS) - {"clean_label"})
+        raise ValueError(f"unknown label setting {name!r}: use symR or asyR with a rate R "
+                         f"in (0, 1), or one of {human}")
+    return kinds[name[:3]], rate
+
+
+def _setting_rank(name):
+    """Plot order: the settings of :data:`SETTINGS` first, as listed, then the others."""
+    names = [setting_name(k, v) for k, v in SETTINGS]
+    return (names.index(name), "") if name in names else (len(names), name)
 
 
 # ----------------------------------------------------------------- data
@@ -171,11 +211,22 @@ def simclr_features(clf, X):
     return torch.cat(out).numpy()
 
 
-def estimator_params(args, loss, phases):
-    params = dict(phases=phases, loss=loss, pretrain_epochs=args.pretrain_epochs,
-                  random_state=args.model_seed, memory=str(Path(args.cache) / "a1"))
+def estimator_params(args, loss, job):
+    """The estimator's parameters for one ``--jobs`` entry (``default`` is a
+    ``phases="full"`` fit read three ways)."""
+    params = dict(phases="full" if job == "default" else job, loss=loss,
+                  pretrain_epochs=args.pretrain_epochs, random_state=args.model_seed,
+                  memory=str(args.a1_cache or Path(args.cache) / "a1"))
+    if args.checkpoint_dir is not None:
+        params["checkpoint_dir"] = str(args.checkpoint_dir)
     params.update(args.params)
     return params
+
+
+def _params_json(params, **extra):
+    """The parameters written beside a row: not where the cache and checkpoints live."""
+    return json.dumps(dict({k: v for k, v in params.items()
+                            if k not in ("memory", "checkpoint_dir")}, **extra))
 
 
 def label_issue_metrics(flipped, is_issue, quality):
@@ -204,8 +255,8 @@ def cells(args):
             if kind == "cifar10n" and seed != args.seeds[0]:
                 continue  # human labels: another noise seed would repeat the same fit
             for loss in args.losses:
-                out += [(kind, value, loss, job, seed) for job in args.jobs]
-            if (kind, value) in CLEANLAB_SETTINGS and not args.no_cleanlab:
+                out += [(kind, value, loss, job, seed) for job in args.jobs if job != "cleanlab"]
+            if (kind, value) in args.cleanlab_settings and not args.no_cleanlab:
                 out.append((kind, value, "ce", "cleanlab", seed))
     return out
 
@@ -240,11 +291,23 @@ def run_cell(cell, data, args):
         from sklearn.metrics import roc_auc_score
         wauc["weights_auc"] = roc_auc_score(~pseudo_ok, -clf.sample_weights_)
     common = dict(base, pseudo_accuracy=float(pseudo_ok.mean()), wall_s=round(wall, 1),
-                  params=json.dumps({k: v for k, v in params.items() if k != "memory"}),
-                  **issues, **wauc)
-    if job == "full":
+                  params=_params_json(params), **issues, **wauc)
+    if job in ("full", "default"):
         save_losses(clf, flipped, pseudo_ok, base, args)
-    return [dict(common, method=job, test_accuracy=clf.score(Xte, yte))]
+    if job != "default":
+        return [dict(common, method=job, test_accuracy=clf.score(Xte, yte))]
+    proba = pretrain_and_full_proba(clf, Xte)
+    accuracy = {name: float(np.mean(clf.classes_[p.argmax(1)] == yte))
+                for name, p in proba.items()}
+    decision = clf.phase_b_decision_
+    accuracy["default"] = accuracy["b3" if decision["run_phase_b"] else "a2"]
+    note = dict(phase_b_ran_in_default=bool(decision["run_phase_b"]),
+                expected_given_accuracy=round(decision["expected_given_accuracy"], 4),
+                expected_pseudo_accuracy=round(decision["expected_pseudo_accuracy"], 4),
+                noise_rate=round(float(clf.noise_rate_), 4))
+    common["params"] = _params_json(params, **note)
+    return [dict(common, method=method, test_accuracy=accuracy[source])
+            for method, source in zip(DEFAULT_JOB_METHODS, ["a2", "b3", "default"])]
 
 
 def run_probe(data, args, seed):
@@ -258,7 +321,7 @@ def run_probe(data, args, seed):
     clf = ContrastiveNoisyClassifier(**params).fit(X, y)
     wall = time.perf_counter() - start
     F, Fte = simclr_features(clf, X), simclr_features(clf, Xte)
-    pjson = json.dumps({k: v for k, v in params.items() if k != "memory"})
+    pjson = _params_json(params)
     rows = [dict(setting="clean", noise_type="clean", noise=0.0, actual_noise=0.0, loss="ce",
                  method="pretrain (clean labels)", seed=seed, given_accuracy=1.0,
                  test_accuracy=clf.score(Xte, yte), wall_s=round(wall, 1), params=pjson)]
@@ -274,7 +337,7 @@ def run_logreg(data, args, seed):
     clf = ContrastiveNoisyClassifier(**dict(params, max_epochs=1, warmup_epochs=0,
                                             gmm_epochs=1)).fit(X, y)
     F, Fte = simclr_features(clf, X), simclr_features(clf, Xte)
-    pjson = json.dumps({k: v for k, v in params.items() if k != "memory"})
+    pjson = _params_json(params)
     return logreg_rows(F, Fte, data, [s for s in args.settings if s[0] != "cifar10n"], seed,
                        pjson)
 
@@ -305,6 +368,7 @@ def run_cleanlab(X, y_noisy, Xte, yte, flipped, args, base, start):
     from cleanlab.classification import CleanLearning
     params = estimator_params(args, "ce", "baseline")
     params.pop("memory")
+    params.pop("checkpoint_dir", None)  # one checkpoint key per training set: not per fold
     cl = CleanLearning(ContrastiveNoisyClassifier(**params), cv_n_folds=args.cleanlab_folds,
                        seed=base["seed"], verbose=False)
     issues_df = cl.find_label_issues(X, y_noisy)
@@ -314,7 +378,7 @@ def run_cleanlab(X, y_noisy, Xte, yte, flipped, args, base, start):
                                  issues_df["label_quality"].to_numpy())
     return [dict(base, method="cleanlab CleanLearning", test_accuracy=cl.score(Xte, yte),
                  wall_s=round(wall, 1), **issues,
-                 params=json.dumps(dict(params, cv_n_folds=args.cleanlab_folds)))]
+                 params=_params_json(params, cv_n_folds=args.cleanlab_folds))]
 
 
 def save_losses(clf, flipped, pseudo_ok, base, args):
@@ -359,16 +423,37 @@ ROW_N = [0, 0]
 
 def claim(cell, locks):
     """True when this process takes ``cell`` (an O_EXCL lock file; a ``.done``
-    marker skips cells already in the CSV)."""
+    marker skips cells already in the CSV).  A lock left by a process that no
+    longer runs (a run that was stopped) is taken over, so a rerun resumes."""
     name = cell_id(cell)
     if (locks / f"{name}.done").exists():
         return False
+    lock = locks / f"{name}.lock"
+    if lock.exists() and not _process_alive(lock):
+        lock.unlink(missing_ok=True)
     try:
-        fd = os.open(locks / f"{name}.lock", os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
     except FileExistsError:
         return False
     os.write(fd, str(os.getpid()).encode())
     os.close(fd)
+    return True
+
+
+def _process_alive(lock):
+    """Whether the process whose id ``lock`` holds still runs (on this machine)."""
+    try:
+        pid = int(lock.read_text() or 0)
+    except (OSError, ValueError):
+        return True  # being written: the claimant lives
+    if pid <= 0:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
     return True
 
 
@@ -419,18 +504,20 @@ def plot(args):
         return
     df = pd.read_csv(csv_path)
     plt = pyplot()
-    fw = df[df["method"].isin(["baseline", "pretrain", "full"])]
+    fw = df[df["method"].isin(FRAMEWORK_METHODS)]
     if len(fw):
-        order = [setting_name(k, v) for k, v in SETTINGS if setting_name(k, v) in set(fw.setting)]
+        order = sorted(set(fw.setting), key=_setting_rank)
         losses = [name for name in LOSSES if name in set(fw["loss"])]
+        methods = [m for m in FRAMEWORK_METHODS if m in set(fw["method"])]
+        width = 0.8 / len(methods)
         fig, axes = plt.subplots(1, len(losses), figsize=(4.5 * len(losses), 3.6), sharey=True,
                                  squeeze=False)
         for ax, loss in zip(axes[0], losses):
             g = fw[fw["loss"] == loss].groupby(["setting", "method"])["test_accuracy"].mean()
             xs = np.arange(len(order))
-            for i, m in enumerate(["baseline", "pretrain", "full"]):
+            for i, m in enumerate(methods):
                 vals = [g.get((s, m), np.nan) for s in order]
-                ax.bar(xs + (i - 1) * 0.27, vals, 0.27, label=m)
+                ax.bar(xs + (i - (len(methods) - 1) / 2) * width, vals, width, label=m)
             ax.set_xticks(xs)
             ax.set_xticklabels(order, rotation=45, ha="right", fontsize=8)
             ax.set_title(f"loss {loss}")
@@ -464,6 +551,7 @@ def plot(args):
             ax.legend(fontsize=8)
             save_figure(fig, out / f"{args.name}_pseudo_labels.png")
     plot_gmm(out, args.name)
+    plot_clean_subset(out, args.name)
 
 
 def plot_gmm(out, name):
@@ -496,6 +584,36 @@ def plot_gmm(out, name):
     save_figure(fig, out / f"{name}_gmm.png")
 
 
+def plot_clean_subset(out, name):
+    """Figure 4's idea at the end of b1: the accuracy of the pseudo-labels on the whole
+    training set and on the subset that b1's GMM calls clean (weight > 0.5), and that
+    subset's size, per label setting (loss ELR)."""
+    files = sorted((out / f"{name}_losses").glob("*__elr__s*.npz"))
+    if not files:
+        return
+    rows = []
+    for f in files:
+        d = np.load(f)
+        clean = d["sample_weights"] > 0.5
+        ok = d["pseudo_correct"]
+        rows.append((f.stem.split("__")[0], ok.mean(),
+                     ok[clean].mean() if clean.any() else np.nan, clean.mean()))
+    rows.sort(key=lambda r: _setting_rank(r[0]))
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(max(4.5, 0.9 * len(rows)), 3.4))
+    xs = np.arange(len(rows))
+    for i, (label, color) in enumerate([("all pseudo-labels", "tab:blue"),
+                                        ("GMM-clean subset", "tab:red"),
+                                        ("clean subset size", "tab:green")]):
+        ax.bar(xs + (i - 1) * 0.27, [r[i + 1] for r in rows], 0.27, label=label, color=color)
+    ax.set_xticks(xs)
+    ax.set_xticklabels([r[0] for r in rows], rotation=45, ha="right", fontsize=8)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("accuracy / fraction")
+    ax.legend(fontsize=7)
+    save_figure(fig, out / f"{name}_clean_subset.png")
+
+
 # ------------------------------------------------------------------- main
 def parse(argv):
     parser = make_parser(__doc__)
@@ -515,8 +633,17 @@ def parse(argv):
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--worker", action="store_true", help=argparse_suppress())
     parser.add_argument("--jobs", nargs="+", default=["full", "pretrain", "baseline"],
-                        choices=["full", "pretrain", "baseline"],
-                        help="fits per (setting, loss), one per phases value")
+                        choices=["full", "pretrain", "baseline", "default", "cleanlab"],
+                        help="fits per (setting, loss), one per phases value; default: one "
+                             "full fit giving the pretrain, full and default-mode rows; "
+                             "cleanlab alone: only the cleanlab cells")
+    parser.add_argument("--cleanlab-settings", nargs="+", default=None,
+                        help="settings with a cleanlab CleanLearning cell (default: "
+                             + " ".join(setting_name(k, v) for k, v in CLEANLAB_SETTINGS) + ")")
+    parser.add_argument("--a1-cache", default=None,
+                        help="memory= of the fits (a1's cache; default: <cache>/a1)")
+    parser.add_argument("--checkpoint-dir", default=None,
+                        help="checkpoint_dir= of the fits: a stopped run resumes inside a fit")
     parser.add_argument("--no-probe", action="store_true",
                         help="skip the probe cell (a1 must then be cached or is run per fit)")
     parser.add_argument("--plot-only", action="store_true")
@@ -528,13 +655,18 @@ def parse(argv):
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads with --workers 1 (default: as torch has it)")
     args = parser.parse_args(argv)
-    names = {setting_name(k, v): (k, v) for k, v in SETTINGS}
-    args.settings = (SETTINGS if args.settings is None
-                     else [names[s] for s in args.settings])
+    if args.quick and args.settings is None:
+        args.settings = ["sym0.4", "worse_label"]
+    try:
+        args.settings = (SETTINGS if args.settings is None
+                         else [parse_setting(s) for s in args.settings])
+        args.cleanlab_settings = (CLEANLAB_SETTINGS if args.cleanlab_settings is None
+                                  else [parse_setting(s) for s in args.cleanlab_settings])
+    except ValueError as exc:
+        parser.error(str(exc))
     args.params = {k: _value(v) for k, v in (p.split("=", 1) for p in args.params)}
     if args.quick:
         args.n_train, args.n_test, args.pretrain_epochs, args.cleanlab_folds = 200, 200, 1, 2
-        args.settings = [("symmetric", 0.4), ("cifar10n", "worse_label")]
         args.losses = ["elr"]
         args.name = args.name + "_quick"
         args.params.update(max_epochs=2, finetune_epochs=1, warmup_epochs=1, gmm_epochs=1)

@@ -10,6 +10,7 @@ tiny steps much slower.
 
 import csv
 import importlib.util
+import os
 from pathlib import Path
 
 import numpy as np
@@ -225,6 +226,63 @@ def test_bench_cifar10_quick_every_column_and_resumes(tmp_path, capsys):
     assert "sym0.4 (0.400)" in text and "cleanlab" in text
     assert " ± " in text  # sym0.4: mean ± std of 2 seeds
     assert "pretrain >= baseline" in text and "pseudo-labels" in text
+
+
+def test_bench_cifar10_default_job_reads_one_fit_three_ways_and_takes_over_stale_locks(
+        tmp_path, capsys):
+    """``--jobs default``: one phases="full" fit gives the pretrain, full and default
+    rows; a1 goes to ``--a1-cache``, the fit checkpoints into ``--checkpoint-dir``
+    (emptied when it finishes), and a lock left by a stopped run is taken over
+    while a live one is respected."""
+    import json
+    import subprocess
+    import sys
+    module = _load("bench_cifar10")
+    cache = tmp_path / "cache"
+    argv = ["--quick", "--workers", "1", "--out", str(tmp_path), "--cache", str(cache),
+            "--settings", "sym0.5", "asy0.4", "--jobs", "default", "--no-probe", "--no-cleanlab",
+            "--a1-cache", str(tmp_path / "a1"), "--checkpoint-dir", str(tmp_path / "ck")]
+    locks = cache / "locks_cifar10_quick"
+    locks.mkdir(parents=True)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = locks / f"{module.cell_id(('symmetric', 0.5, 'elr', 'default', 0))}.lock"
+    stale.write_text(str(dead.pid))
+    live = locks / f"{module.cell_id(('asymmetric', 0.4, 'elr', 'default', 0))}.lock"
+    live.write_text(str(os.getpid()))
+    module.main(argv)
+    out = capsys.readouterr().out
+    assert "sym0.5__elr__default__s0 ..." in out and "asy0.4" not in out
+    columns, rows = _read(tmp_path / "cifar10_quick.csv")
+    assert columns == module.COLUMNS
+    assert [r["method"] for r in rows] == module.DEFAULT_JOB_METHODS
+    by = {r["method"]: r for r in rows}
+    note = json.loads(by["default"]["params"])
+    chosen = "full" if note["phase_b_ran_in_default"] else "pretrain"
+    assert by["default"]["test_accuracy"] == by[chosen]["test_accuracy"]
+    assert 0 <= note["expected_pseudo_accuracy"] <= 1 and "checkpoint_dir" not in note
+    for key in ("pseudo_accuracy", "given_accuracy", "issues_f1", "wall_s"):
+        assert len({r[key] for r in rows}) == 1, key
+    assert rows[0]["setting"] == "sym0.5" and rows[0]["noise"] == "0.5"
+    assert list((tmp_path / "a1").rglob("output.pkl"))  # a1 cached where it was told
+    assert not list((tmp_path / "ck").rglob("*.pkl"))  # finished: nothing to resume
+    assert (tmp_path / "cifar10_quick_clean_subset.png").stat().st_size > 0
+    assert live.exists() and not stale.exists()
+    with pytest.raises(SystemExit):
+        module.parse(["--settings", "sym1.5"])
+    assert module.parse(["--settings", "random_label1", "sym0.3"]).settings == [
+        ("cifar10n", "random_label1"), ("symmetric", 0.3)]
+    # report.py's 50,000-image section renders from such rows, grid in progress.
+    report = _load("report")
+    report.RESULTS = tmp_path / "report"
+    report.RESULTS.mkdir()
+    (report.RESULTS / "cifar10_n50000.csv").write_text(
+        (tmp_path / "cifar10_quick.csv").read_text())
+    text = " ".join(report.cifar10_50k_section().split())
+    planned = len(report.CIFAR10_50K_PLAN)
+    assert f"1 of the {planned} planned cells are in" in text
+    assert "sym0.5 (0.500)" in text and "Co-teaching" in text
+    assert "default - cleanlab on the same network – (not measured yet)" in text
 
 
 def test_bench_encoders_quick_appends_each_cell_and_resumes(tmp_path, capsys, shared_data):
