@@ -852,14 +852,18 @@ def score_labels(estimator, X, y):
         raise ValueError(
             f"y marks all {len(y_arr)} samples as unlabeled "
             f"({marker!r}, unlabeled_label); score needs true labels.")
-    seen = set(estimator.classes_.tolist())
-    unseen = sorted({v for v in y_arr[labeled].tolist() if v not in seen}, key=repr)
-    if unseen:
-        raise ValueError(
-            f"y contains labels not seen in fit: {unseen}; the fitted classes are "
-            f"{estimator.classes_.tolist()}."
-        )
+    check_seen_labels(y_arr[labeled], estimator.classes_,
+                      f"the fitted classes are {estimator.classes_.tolist()}.")
     return y_arr, labeled
+
+
+def check_seen_labels(labels, classes, hint):
+    """A ``ValueError`` naming the values of ``labels`` that are not among the fitted
+    ``classes`` (``hint`` ends the message)."""
+    seen = set(np.asarray(classes).tolist())
+    unseen = sorted({v for v in np.asarray(labels).tolist() if v not in seen}, key=repr)
+    if unseen:
+        raise ValueError(f"y contains labels not seen in fit: {unseen}; {hint}")
 
 
 def net_input(X):

@@ -666,7 +666,7 @@ def cross_fitted_probabilities(run, encoder, data, y, *, frozen_warmup):
         net = train_classifier(run, f"a2_fold{k}", copy.deepcopy(encoder),
                                dict(data, sample_weight=weight), torch.as_tensor(y),
                                frozen_warmup=frozen_warmup)
-        probabilities[held_out] = predict_probabilities(net, data["x"])[held_out]
+        probabilities[held_out] = predict_probabilities(net, _input.take(data["x"], held_out))
     return probabilities
 
 

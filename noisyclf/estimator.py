@@ -1086,13 +1086,9 @@ instance, default="auto"
                 raise ValueError(
                     f"y marks other samples as unlabeled ({self._unlabeled_label!r}) than "
                     f"the labels given to fit; pass those labels.")
-            unseen = ~np.isin(y[labeled], self.classes_)
-            if unseen.any():
-                raise ValueError(
-                    f"y contains labels not seen in fit: "
-                    f"{sorted(set(y[labeled][unseen].tolist()), key=repr)}; pass the labels given "
-                    f"to fit (classes {self.classes_.tolist()})."
-                )
+            _input.check_seen_labels(
+                y[labeled], self.classes_,
+                f"pass the labels given to fit (classes {self.classes_.tolist()}).")
             given = self.classes_[np.searchsorted(self.classes_, y[labeled])]
             if not labeled.all():  # the unlabeled samples keep their marker
                 marked = np.array(y, dtype=object)
