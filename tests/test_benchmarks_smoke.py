@@ -468,3 +468,15 @@ def test_bench_unlabeled_cifar10_quick_hides_all_but_the_grid_subset(tmp_path):
     # a1 of every image and a1 of the labeled subset are cached apart
     assert sorted(p.name for p in (tmp_path / "cache" / "a1").iterdir()) == [
         "cifar10_n100_s0", "cifar10_n300_s0"]
+    # report.py's unlabeled section gains a CIFAR-10 table from these rows.
+    report = _load("report")
+    report.RESULTS = tmp_path / "report"
+    report.RESULTS.mkdir()
+    for name in ("unlabeled_digits", "unlabeled_cifar10"):
+        source = (report.RESULTS.parent / f"{name}.csv" if name.endswith("cifar10")
+                  else Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+                  / f"{name}.csv")
+        (report.RESULTS / f"{name}.csv").write_text(source.read_text())
+    text = " ".join(report.unlabeled_section().split())
+    gain = float(rows[0]["accuracy"]) - float(rows[1]["accuracy"])
+    assert "The gain target is +0.08" in text and f"{gain:+.3f}" in text
