@@ -26,7 +26,10 @@ for setting in sym0.8 worse_label sym0.5 asy0.4 aggre_label random_label1 sym0.2
             run "$@" --settings "$setting" --jobs cleanlab --cleanlab-settings "$setting" ;;
     esac
 done
-# NFL+RCE where the paper's claims are sharpest, then a1's probes and the clean ceiling.
+# NFL+RCE where the paper's claims are sharpest.
 run "$@" --settings sym0.8 worse_label --losses nfl+rce --jobs default --no-cleanlab
+# Symmetric 0.4 with every label, beside bench_unlabeled.py's 4,000 labels + 46,000 unlabeled.
+run "$@" --settings sym0.4 --losses elr --jobs default --no-cleanlab
+# a1's probes and the clean ceiling.
 PYTHONUNBUFFERED=1 python benchmarks/bench_cifar10.py "${common[@]}" "$@" --probe-only \
     --settings sym0.8 worse_label sym0.5 asy0.4 aggre_label random_label1 sym0.2

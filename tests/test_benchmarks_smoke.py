@@ -480,3 +480,9 @@ def test_bench_unlabeled_cifar10_quick_hides_all_but_the_grid_subset(tmp_path):
     text = " ".join(report.unlabeled_section().split())
     gain = float(rows[0]["accuracy"]) - float(rows[1]["accuracy"])
     assert "The gain target is +0.08" in text and f"{gain:+.3f}" in text
+    # ... and the same setting with every training label, from the 50,000-image grid.
+    (report.RESULTS / "cifar10_n50000.csv").write_text(
+        "setting,method,loss,n_train,given_accuracy,test_accuracy,wall_s\n"
+        "sym0.4,default,elr,50000,0.6,0.8125,3000\n")
+    text = " ".join(report.unlabeled_section().split())
+    assert "noisyclf, all 50,000 labeled" in text and "0.812" in text
