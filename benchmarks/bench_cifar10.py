@@ -304,7 +304,8 @@ def run_cell(cell, data, args):
     note = dict(phase_b_ran_in_default=bool(decision["run_phase_b"]),
                 expected_given_accuracy=round(decision["expected_given_accuracy"], 4),
                 expected_pseudo_accuracy=round(decision["expected_pseudo_accuracy"], 4),
-                noise_rate=round(float(clf.noise_rate_), 4))
+                noise_rate=round(float(clf.noise_rate_), 4),
+                n_parameters=sum(int(t.numel()) for t in clf.classifier_net_.module_.parameters()))
     common["params"] = _params_json(params, **note)
     return [dict(common, method=method, test_accuracy=accuracy[source])
             for method, source in zip(DEFAULT_JOB_METHODS, ["a2", "b3", "default"])]

@@ -668,10 +668,13 @@ def cifar10_50k_section():
                   + ("– (not measured yet)" if np.isnan(w) else f"{w:+.3f}")
                   + " (target +0.05).")
     c = acc("sym0.5", "default", "elr")
+    defaults = runs[runs["method"] == "default"]
+    size = (f", {json.loads(defaults.iloc[0]['params'])['n_parameters'] / 1e6:.1f} M "
+            "parameters" if len(defaults) else "")
     claims.append("* Symmetric 0.5: the default " + ("– (not measured yet)" if np.isnan(c)
                                                      else f"{c:.3f}")
-                  + " against Co-teaching's 0.740 (a 9-layer CNN of about 4 M parameters "
-                  f"against {_encoder(runs)} here).")
+                  + " against Co-teaching's 0.740 (its 9-layer CNN against "
+                  f"{_encoder(runs)}{size} here).")
     issue_rows = []
     for setting in settings:
         for (method, loss), h in runs[(runs["setting"] == setting) & runs["method"].isin(
@@ -698,8 +701,8 @@ def cifar10_50k_section():
         "``benchmarks/results/cifar10_n50000.csv``, the columns of ``cifar10.csv``): all "
         f"{int(first['n_train']):,} CIFAR-10 training images, the {int(first['n_test']):,} "
         f"test images, {_encoder(runs)}, the estimator's default hyperparameters "
-        f"(``pretrain_epochs={_pretrain_epochs(runs)}``), noise seed 0, one worker on "
-        f"{int(first['torch_threads'])} torch threads ({first['cpu_model']}). One "
+        f"(``pretrain_epochs={_pretrain_epochs(runs)}``), noise seed 0, one process with "
+        f"{int(first['torch_threads'])} torch thread(s) ({first['cpu_model']}). One "
         "``phases=\"full\"`` fit per cell gives three columns: pretrain (its a2 classifier), "
         "full (its b3) and the default (``phases=\"auto\"``, which predicts as b3 where the "
         "fit's ``phase_b_decision_`` runs phase b, else as a2). CE is the same network from "

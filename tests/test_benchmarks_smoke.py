@@ -281,7 +281,7 @@ def test_bench_cifar10_default_job_reads_one_fit_three_ways_and_takes_over_stale
     text = " ".join(report.cifar10_50k_section().split())
     planned = len(report.CIFAR10_50K_PLAN)
     assert f"1 of the {planned} planned cells are in" in text
-    assert "sym0.5 (0.500)" in text and "Co-teaching" in text
+    assert "sym0.5 (0.500)" in text and "Co-teaching" in text and " M parameters" in text
     assert "default - cleanlab on the same network – (not measured yet)" in text
 
 
