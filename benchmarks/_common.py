@@ -114,7 +114,7 @@ def pretrain_and_full_proba(clf, X):
     Returns ``{"a2": ..., "b3": ...}``: a2's classifier (``pseudo_label_net_``, what
     ``phases="pretrain"`` predicts with: every phase is seeded on its own) and b3's
     (``classifier_net_``, what ``phases="full"`` predicts with).  The default mode
-    predicts as b3 where ``phase_b_decision_["run_phase_b"]``, else as a2.
+    predicts as b3 where ``phase_b_decision_["auto_runs_phase_b"]``, else as a2.
     """
     a2, b3 = clf.pseudo_label_net_, clf.classifier_net_
     out = {}

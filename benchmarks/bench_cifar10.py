@@ -26,7 +26,7 @@ Protocol (every setting is written beside every result row):
   ``label_issues_`` are those of the pretrain fit.  ``default`` is one
   ``phases="full"`` fit that gives three rows: ``pretrain`` (its a2
   classifier), ``full`` (its b3) and ``default`` (the default mode,
-  ``phases="auto"``: b3 where the fit's ``phase_b_decision_`` runs phase b,
+  ``phases="auto"``: b3 where ``phase_b_decision_["auto_runs_phase_b"]``,
   else a2), so a large training set pays for one fit, not three;
 * peers on the same subset, labels and network: cleanlab's ``CleanLearning``
   wrapping the CE baseline (out-of-sample ``pred_probs`` by
@@ -300,10 +300,10 @@ def run_cell(cell, data, args):
     accuracy = {name: float(np.mean(clf.classes_[p.argmax(1)] == yte))
                 for name, p in proba.items()}
     decision = clf.phase_b_decision_
-    accuracy["default"] = accuracy["b3" if decision["run_phase_b"] else "a2"]
-    note = dict(phase_b_ran_in_default=bool(decision["run_phase_b"]),
-                expected_given_accuracy=round(decision["expected_given_accuracy"], 4),
-                expected_pseudo_accuracy=round(decision["expected_pseudo_accuracy"], 4),
+    accuracy["default"] = accuracy["b3" if decision["auto_runs_phase_b"] else "a2"]
+    note = dict(phase_b_ran_in_default=bool(decision["auto_runs_phase_b"]),
+                expected_given_accuracy=float(decision["expected_given_accuracy"]),
+                expected_pseudo_accuracy=float(decision["expected_pseudo_accuracy"]),
                 noise_rate=round(float(clf.noise_rate_), 4),
                 n_parameters=sum(int(t.numel()) for t in clf.classifier_net_.module_.parameters()))
     common["params"] = _params_json(params, **note)
@@ -368,8 +368,7 @@ def logreg_rows(F, Fte, data, settings, seed, pjson):
 def run_cleanlab(X, y_noisy, Xte, yte, flipped, args, base, start):
     from cleanlab.classification import CleanLearning
     params = estimator_params(args, "ce", "baseline")
-    params.pop("memory")
-    params.pop("checkpoint_dir", None)  # one checkpoint key per training set: not per fold
+    params.pop("memory")  # a baseline has no a1; each fold's fit checkpoints apart
     cl = CleanLearning(ContrastiveNoisyClassifier(**params), cv_n_folds=args.cleanlab_folds,
                        seed=base["seed"], verbose=False)
     issues_df = cl.find_label_issues(X, y_noisy)
@@ -423,39 +422,31 @@ ROW_N = [0, 0]
 
 
 def claim(cell, locks):
-    """True when this process takes ``cell`` (an O_EXCL lock file; a ``.done``
-    marker skips cells already in the CSV).  A lock left by a process that no
-    longer runs (a run that was stopped) is taken over, so a rerun resumes."""
+    """The open lock file of ``cell`` when this process takes it, else None.
+
+    The claim is an exclusive ``flock`` on ``<cell>.lock``, held while the cell
+    runs; the kernel drops it when the process ends, so the cells of a stopped run
+    are taken again by the next one.  A ``<cell>.done`` marker (written after the
+    cell's rows) skips cells already in the CSV; it is checked again once the lock
+    is held, as another worker may have finished the cell meanwhile.
+    """
     name = cell_id(cell)
-    if (locks / f"{name}.done").exists():
-        return False
-    lock = locks / f"{name}.lock"
-    if lock.exists() and not _process_alive(lock):
-        lock.unlink(missing_ok=True)
+    done = locks / f"{name}.done"
+    if done.exists():
+        return None
+    fh = open(locks / f"{name}.lock", "a+")
     try:
-        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-    except FileExistsError:
-        return False
-    os.write(fd, str(os.getpid()).encode())
-    os.close(fd)
-    return True
-
-
-def _process_alive(lock):
-    """Whether the process whose id ``lock`` holds still runs (on this machine)."""
-    try:
-        pid = int(lock.read_text() or 0)
-    except (OSError, ValueError):
-        return True  # being written: the claimant lives
-    if pid <= 0:
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        return None
+    if done.exists():
+        fh.close()
+        return None
+    fh.truncate(0)
+    fh.write(f"{os.getpid()}\n")  # who runs it, for a person looking
+    fh.flush()
+    return fh
 
 
 def worker(args):
@@ -474,23 +465,21 @@ def worker(args):
         # a1 first: the probe cell pre-trains once for every other cell.
         while cell[3] != "probe" and not args.no_probe and not probe_done.exists():
             time.sleep(5)
-        if not claim(cell, locks):
+        lock = claim(cell, locks)
+        if lock is None:
             continue
         t0 = time.perf_counter()
         print(f"[{os.getpid()}] {cell_id(cell)} ...", flush=True)
         threads = torch.get_num_threads()
         if cell[3] == "probe" and args.worker:  # the other workers wait: every core
             torch.set_num_threads(os.cpu_count() or 1)
-        try:
-            rows = run_cell(cell, data, args)
-        except Exception:
-            (locks / f"{cell_id(cell)}.lock").unlink(missing_ok=True)
-            raise
-        finally:
-            torch.set_num_threads(threads)
-        append_rows(rows, csv_path, encoder)
-        (locks / f"{cell_id(cell)}.done").touch()
-        (locks / f"{cell_id(cell)}.lock").unlink(missing_ok=True)
+        with lock:  # released when the cell is done or fails
+            try:
+                rows = run_cell(cell, data, args)
+            finally:
+                torch.set_num_threads(threads)
+            append_rows(rows, csv_path, encoder)
+            (locks / f"{cell_id(cell)}.done").touch()
         accs = ", ".join(f"{r['method']} {r['test_accuracy']:.3f}" for r in rows[:4])
         print(f"[{os.getpid()}] {cell_id(cell)}: {accs} ({time.perf_counter() - t0:.0f} s)",
               flush=True)

@@ -114,9 +114,7 @@ def noisyclf_row(args, X, given, X_te, y_te, seed, memory=None, checkpoint_dir=N
     clf.classifier_net_ = clf.pseudo_label_net_
     pretrain = clf.score(X_te, y_te)
     decision = clf.phase_b_decision_
-    # what "auto" decides (phase_b_decision): unlabeled samples, or the estimates
-    runs_b = bool(np.any(given == -1)) or (decision["expected_pseudo_accuracy"]
-                                          > decision["expected_given_accuracy"])
+    runs_b = decision["auto_runs_phase_b"]  # what "auto" decides
     return dict(accuracy=full if runs_b else pretrain, pretrain_accuracy=pretrain,
                 full_accuracy=full, auto_runs_phase_b=runs_b,
                 params=json.dumps({k: str(v) if k == "memory" else v

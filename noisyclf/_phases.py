@@ -689,7 +689,8 @@ def phase_b_decision(phases, noise, n_unlabeled=0):
         run_b = phases == "full"
         reason = (f"phases={phases!r} {'always runs' if run_b else 'has no'} phase b "
                   f"({estimates}; 'auto' would {'run' if wins else 'skip'} it)")
-    return {"run_phase_b": run_b, "expected_given_accuracy": noise.given_accuracy,
+    return {"run_phase_b": run_b, "auto_runs_phase_b": wins,
+            "expected_given_accuracy": noise.given_accuracy,
             "expected_pseudo_accuracy": noise.pseudo_accuracy, "reason": reason}
 
 

@@ -80,8 +80,7 @@ def _fit_one(mode, loss, X_tr, y_noisy, y_tr, X_te, y_te, *, memory, random_stat
         auc_pseudo=(roc_auc_score(pseudo_wrong, 1 - clf.sample_weights_)
                     if 0 < pseudo_wrong.sum() < len(pseudo_wrong) else np.nan),
         seconds=time.perf_counter() - start,
-        auto_runs_phase_b=(clf.phase_b_decision_["expected_pseudo_accuracy"]
-                           > clf.phase_b_decision_["expected_given_accuracy"]),
+        auto_runs_phase_b=clf.phase_b_decision_["auto_runs_phase_b"],
     )
 
 

@@ -451,7 +451,8 @@ instance, default="auto"
         own (in-sample) probabilities.  NaN rows for unlabeled samples: the
         estimates come from the labeled ones.
     phase_b_decision_ : dict
-        ``"run_phase_b"`` (bool: whether b2-b3 ran), ``"expected_given_accuracy"``
+        ``"run_phase_b"`` (bool: whether b2-b3 ran), ``"auto_runs_phase_b"``
+        (bool: whether ``phases="auto"`` runs them, in every mode), ``"expected_given_accuracy"``
         and ``"expected_pseudo_accuracy"`` (mean posterior probability that
         the given label, the pseudo-label, is the true class; the posterior
         is Bayes' rule with the out-of-fold probabilities as prior and

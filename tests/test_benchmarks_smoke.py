@@ -234,9 +234,8 @@ def test_bench_cifar10_default_job_reads_one_fit_three_ways_and_takes_over_stale
     rows; a1 goes to ``--a1-cache``, the fit checkpoints into ``--checkpoint-dir``
     (emptied when it finishes), and a lock left by a stopped run is taken over
     while a live one is respected."""
+    import fcntl
     import json
-    import subprocess
-    import sys
     module = _load("bench_cifar10")
     cache = tmp_path / "cache"
     argv = ["--quick", "--workers", "1", "--out", str(tmp_path), "--cache", str(cache),
@@ -244,20 +243,23 @@ def test_bench_cifar10_default_job_reads_one_fit_three_ways_and_takes_over_stale
             "--a1-cache", str(tmp_path / "a1"), "--checkpoint-dir", str(tmp_path / "ck")]
     locks = cache / "locks_cifar10_quick"
     locks.mkdir(parents=True)
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
+    # A stopped run's lock file (nobody holds it) and one a running worker holds.
     stale = locks / f"{module.cell_id(('symmetric', 0.5, 'elr', 'default', 0))}.lock"
-    stale.write_text(str(dead.pid))
-    live = locks / f"{module.cell_id(('asymmetric', 0.4, 'elr', 'default', 0))}.lock"
-    live.write_text(str(os.getpid()))
+    stale.write_text("12345\n")
+    live = open(locks / f"{module.cell_id(('asymmetric', 0.4, 'elr', 'default', 0))}.lock",
+                "a+")
+    fcntl.flock(live, fcntl.LOCK_EX | fcntl.LOCK_NB)
     module.main(argv)
     out = capsys.readouterr().out
     assert "sym0.5__elr__default__s0 ..." in out and "asy0.4" not in out
+    live.close()
     columns, rows = _read(tmp_path / "cifar10_quick.csv")
     assert columns == module.COLUMNS
     assert [r["method"] for r in rows] == module.DEFAULT_JOB_METHODS
     by = {r["method"]: r for r in rows}
     note = json.loads(by["default"]["params"])
+    assert note["phase_b_ran_in_default"] is (
+        note["expected_pseudo_accuracy"] > note["expected_given_accuracy"])
     chosen = "full" if note["phase_b_ran_in_default"] else "pretrain"
     assert by["default"]["test_accuracy"] == by[chosen]["test_accuracy"]
     assert 0 <= note["expected_pseudo_accuracy"] <= 1 and "checkpoint_dir" not in note
@@ -265,9 +267,11 @@ def test_bench_cifar10_default_job_reads_one_fit_three_ways_and_takes_over_stale
         assert len({r[key] for r in rows}) == 1, key
     assert rows[0]["setting"] == "sym0.5" and rows[0]["noise"] == "0.5"
     assert list((tmp_path / "a1").rglob("output.pkl"))  # a1 cached where it was told
-    assert not list((tmp_path / "ck").rglob("*.pkl"))  # finished: nothing to resume
+    assert (tmp_path / "ck").is_dir()  # the fit checkpointed there ...
+    assert not list((tmp_path / "ck").rglob("*.pkl"))  # ... and, finished, left nothing
     assert (tmp_path / "cifar10_quick_clean_subset.png").stat().st_size > 0
-    assert live.exists() and not stale.exists()
+    assert (locks / f"{stale.stem}.done").exists()
+    assert not (locks / f"{Path(live.name).stem}.done").exists()
     with pytest.raises(SystemExit):
         module.parse(["--settings", "sym1.5"])
     assert module.parse(["--settings", "random_label1", "sym0.3"]).settings == [
@@ -283,6 +287,32 @@ def test_bench_cifar10_default_job_reads_one_fit_three_ways_and_takes_over_stale
     assert f"1 of the {planned} planned cells are in" in text
     assert "sym0.5 (0.500)" in text and "Co-teaching" in text and " M parameters" in text
     assert "default - cleanlab on the same network – (not measured yet)" in text
+
+
+def test_cifar10_50k_script_runs_the_planned_cells_on_one_a1():
+    """``cifar10_50k.sh`` (dry run): every planned cell of the report once, each step with
+    the estimator's a1 length and the a1 cache where bench_unlabeled.py keeps it."""
+    import shlex
+    import subprocess
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run(["bash", str(root / "benchmarks" / "cifar10_50k.sh")],
+                         env=dict(os.environ, DRY_RUN="1", CACHE="/c"), capture_output=True,
+                         text=True, check=True).stdout
+    module, report = _load("bench_cifar10"), _load("report")
+    methods = {"default": "default", "baseline": "baseline",
+               "cleanlab": "cleanlab CleanLearning"}
+    cells, probes = [], 0
+    for line in out.splitlines():
+        args = module.parse(shlex.split(line)[1:])
+        assert args.n_train == 50000 and args.workers == 1 and args.name == "cifar10_n50000"
+        assert args.pretrain_epochs == ContrastiveNoisyClassifier().pretrain_epochs
+        assert args.a1_cache == "/c/a1/cifar10_n50000_s0" and args.checkpoint_dir
+        for kind, value, loss, job, seed in module.cells(args):
+            if job == "probe":
+                probes += 1
+            else:
+                cells.append((module.setting_name(kind, value), loss, methods[job]))
+    assert sorted(cells) == sorted(report.CIFAR10_50K_PLAN) and probes == 1
 
 
 def test_bench_encoders_quick_appends_each_cell_and_resumes(tmp_path, capsys, shared_data):

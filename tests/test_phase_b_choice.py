@@ -82,6 +82,7 @@ def test_every_mode_estimates_and_says_what_auto_would_do(digits, flipped, a1_ca
     would = "run" if decision["expected_pseudo_accuracy"] > decision[
         "expected_given_accuracy"] else "skip"
     assert f"'auto' would {would} it" in decision["reason"]
+    assert decision["auto_runs_phase_b"] is (would == "run")
     assert clf.noise_matrix_.shape == (10, 10)
     assert 0.0 <= clf.noise_rate_ <= 1.0
 
@@ -205,3 +206,6 @@ def test_auto_runs_phase_b_only_when_the_pseudo_labels_are_expected_to_win(given
     assert _phases.phase_b_decision("auto", noise)["run_phase_b"] is runs
     assert _phases.phase_b_decision("full", noise)["run_phase_b"] is True
     assert _phases.phase_b_decision("pretrain", noise)["run_phase_b"] is False
+    for phases in ("auto", "full", "pretrain", "baseline"):
+        assert _phases.phase_b_decision(phases, noise)["auto_runs_phase_b"] is runs
+    assert _phases.phase_b_decision("full", noise, n_unlabeled=3)["auto_runs_phase_b"] is True

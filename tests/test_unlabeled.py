@@ -102,6 +102,7 @@ def test_auto_runs_phase_b_with_unlabeled_samples_and_says_why(digits, partly):
     pretrain = _fit(digits[0], partly, phases="pretrain")
     assert pretrain.phase_b_decision_["run_phase_b"] is False
     assert "'auto' would run it" in pretrain.phase_b_decision_["reason"]
+    assert pretrain.phase_b_decision_["auto_runs_phase_b"] is True
 
 
 def test_the_noise_estimates_use_the_labeled_samples(digits, partly, monkeypatch):
