@@ -13,7 +13,8 @@ skips the cells already there) and writes its per-sample arrays to
 b3's probabilities on the training and the test set, ``label_quality_``,
 ``sample_weights_``, the fit's ``out_of_fold_proba_``, and once per training
 set a1's features.  ``--noise-cv K`` fits with ``noise_cv=K`` (a2
-cross-fitted for the noise estimates; default name ``auto_mode_<dataset>_cvK``).
+cross-fitted for the noise estimates; default name ``auto_mode_<dataset>_cvK``),
+``--noise-cv-epochs E`` with ``noise_cv_epochs=E`` as well (``..._cvKeE``).
 ``--analyse`` then computes, for every saved cell, the estimates that the
 fit makes (``noise_matrix_``, ``noise_rate_``, ``phase_b_decision_``, from
 its out-of-fold probabilities) against the truth, and the accuracy of
@@ -120,6 +121,8 @@ def estimator_params(args, loss, seed, train_id):
         params["image_shape"] = (1, 8, 8)
     if args.noise_cv is not None:
         params["noise_cv"] = args.noise_cv
+    if args.noise_cv_epochs is not None:
+        params["noise_cv_epochs"] = args.noise_cv_epochs
     if args.quick:
         params.update(QUICK_PARAMS)
     return params
@@ -294,13 +297,16 @@ def main(argv=None):
                              "<name>_cleanlab.csv")
     parser.add_argument("--noise-cv", type=int, default=None,
                         help="fit with noise_cv=K (a2 cross-fitted for the noise estimates)")
+    parser.add_argument("--noise-cv-epochs", type=int, default=None,
+                        help="fit with noise_cv_epochs=E (each cross-fitted a2 trains E epochs)")
     parser.add_argument("--analyse", action="store_true",
                         help="no fits: write <name>_analysis.csv from the saved cells")
     args = parse_args(parser, argv)
     if args.quick:
         args.n_train, args.seeds, args.losses = 200, args.seeds[:1], args.losses[:1]
     name = args.name or f"auto_mode_{args.dataset}" + (
-        f"_cv{args.noise_cv}" if args.noise_cv else "")
+        f"_cv{args.noise_cv}" if args.noise_cv else "") + (
+        f"e{args.noise_cv_epochs}" if args.noise_cv and args.noise_cv_epochs else "")
     csv_path = args.out / f"{name}.csv"
     arrays = args.out / f"{name}_arrays"
     arrays.mkdir(exist_ok=True)

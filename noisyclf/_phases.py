@@ -503,11 +503,12 @@ def random_encoder(run):
 
 
 @_phase()
-def train_classifier(run, phase, encoder, data, y, *, frozen_warmup):
+def train_classifier(run, phase, encoder, data, y, *, frozen_warmup, epochs=None):
     """a2 / b3: a classifier head on ``encoder`` trained with ``loss`` on ``y`` -> the net.
 
     ``frozen_warmup``: the encoder is frozen for the first ``warmup_epochs``
-    and trains at ``encoder_lr`` after them (a pre-trained encoder).
+    and trains at ``encoder_lr`` after them (a pre-trained encoder).  ``epochs``:
+    ``max_epochs`` when None.
     """
     hp = run.hp
     # a2's cross-fitted twins ("a2_fold<k>") start as a2 does.
@@ -526,7 +527,8 @@ def train_classifier(run, phase, encoder, data, y, *, frozen_warmup):
     if frozen_warmup and hp.encoder_lr is not None:
         # skorch's parameter groups by name pattern (get_params_for_optimizer).
         groups["optimizer__param_groups"] = [("encoder.*", {"lr": hp.encoder_lr})]
-    net = _noisy_label_net(run, phase, module, len(y), epochs=hp.max_epochs,
+    net = _noisy_label_net(run, phase, module, len(y),
+                           epochs=hp.max_epochs if epochs is None else epochs,
                            record_epochs=hp.gmm_epochs, callbacks=callbacks, **groups)
     net = fit_net(run, net, phase, fit_seed, data, y)
     # With warmup_epochs >= max_epochs the Unfreezer never fired: unfreeze
@@ -665,7 +667,7 @@ def cross_fitted_probabilities(run, encoder, data, y, *, frozen_warmup):
         weight[held_out] = 0.0
         net = train_classifier(run, f"a2_fold{k}", copy.deepcopy(encoder),
                                dict(data, sample_weight=weight), torch.as_tensor(y),
-                               frozen_warmup=frozen_warmup)
+                               frozen_warmup=frozen_warmup, epochs=run.hp.noise_cv_epochs)
         probabilities[held_out] = predict_probabilities(net, _input.take(data["x"], held_out))
     return probabilities
 

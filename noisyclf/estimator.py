@@ -334,6 +334,12 @@ instance, default="auto"
         (cleanlab's cross-validated ``pred_probs``); closer estimates
         where a1's features are weak, for k times a2's cost
         (:ref:`phase-b-choice` has both, measured).
+    noise_cv_epochs : int >= 1 or None, default=None
+        Epochs of each cross-fitted a2 of ``noise_cv`` (None: ``max_epochs``,
+        as a2; the first ``warmup_epochs`` of them with the encoder frozen, as
+        in a2).  Fewer epochs cost less and stop the folds before they
+        memorise the wrong labels (the early-learning phenomenon);
+        :ref:`phase-b-choice` has the trade-off, measured.
     min_crop_scale : float, default=0.2
         Smallest area fraction of SimCLR's random resized crop (images).
     hflip_prob : float or "auto", default="auto"
@@ -545,6 +551,7 @@ instance, default="auto"
         "projection_dim": [Interval(numbers.Integral, 1, None, closed="left")],
         "gmm_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
         "noise_cv": [None, Interval(numbers.Integral, 2, None, closed="left")],
+        "noise_cv_epochs": [None, Interval(numbers.Integral, 1, None, closed="left")],
         "bootstrap_variant": [StrOptions({"hard", "soft"})],
         "bootstrap_mixup_alpha": [Interval(numbers.Real, 0, None, closed="neither")],
         "bootstrap_reg_weight": [Interval(numbers.Real, 0, None, closed="left")],
@@ -599,6 +606,7 @@ instance, default="auto"
         projection_dim=128,
         gmm_epochs=5,
         noise_cv=None,
+        noise_cv_epochs=None,
         min_crop_scale=0.2,
         hflip_prob="auto",
         corruption_rate=0.6,
@@ -646,6 +654,7 @@ instance, default="auto"
         self.projection_dim = projection_dim
         self.gmm_epochs = gmm_epochs
         self.noise_cv = noise_cv
+        self.noise_cv_epochs = noise_cv_epochs
         self.min_crop_scale = min_crop_scale
         self.hflip_prob = hflip_prob
         self.corruption_rate = corruption_rate

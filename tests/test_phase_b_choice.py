@@ -193,6 +193,19 @@ def test_noise_cv_cross_fits_a2_with_weight_zero_on_each_fold(digits, flipped, a
         expected.given_accuracy)
 
 
+def test_noise_cv_epochs_shortens_the_folds_not_a2(digits, flipped, a1_cache):
+    """``noise_cv_epochs``: each cross-fitted a2 trains that many epochs; a2 keeps
+    ``max_epochs``, so the pseudo-labels are those of a fit without cross-fitting."""
+    X, y = digits[0][:300], flipped[:300]
+    short = _fit(X, y, a1_cache, phases="pretrain", noise_cv=2, noise_cv_epochs=3)
+    plain = _fit(X, y, a1_cache, phases="pretrain", noise_cv=2)
+    assert [len(short.history_[f"a2_fold{k}"]) for k in (1, 2)] == [3, 3]
+    assert len(short.history_["a2"]) == SHORT["max_epochs"]
+    assert len(plain.history_["a2_fold1"]) == SHORT["max_epochs"]
+    np.testing.assert_array_equal(short.pseudo_labels_, plain.pseudo_labels_)
+    assert not np.allclose(short.out_of_fold_proba_, plain.out_of_fold_proba_)
+
+
 def test_noise_cv_must_be_at_least_two(digits):
     with pytest.raises(ValueError, match="noise_cv"):
         ContrastiveNoisyClassifier(noise_cv=1).fit(*digits)

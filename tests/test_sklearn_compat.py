@@ -181,6 +181,8 @@ HYPERPARAMETERS = [
     ("gmm_epochs", 1, "noisy", {}, "sample_weights_"),
     # a2 cross-fitted: one more phase per fold.
     ("noise_cv", 2, "noisy", {}, "history_keys"),
+    # ... each fold for fewer epochs than a2.
+    ("noise_cv_epochs", 1, "noisy", dict(noise_cv=2), "a2_fold1"),
     # Class 0 becomes the unlabeled samples' marker: a2 trains on the others.
     ("unlabeled_label", 0, "tabular", {}, "a2"),
     ("min_crop_scale", 0.9, "images", _IMG, "a1"),
