@@ -810,7 +810,8 @@ def auto_mode_section():
         "hyperparameters, which holds both a2's and b3's classifier; \"auto\" predicts exactly "
         "as the one its decision picks, computed from the fit's saved out-of-fold probabilities "
         "(cells saved without them: recomputed with the fit's own seeds). Variants: "
-        "``--noise-cv 5`` (a2 cross-fitted for the estimates), and the digits grid again "
+        "``--noise-cv 5`` (a2 cross-fitted for the estimates), ``--noise-cv 5 "
+        "--noise-cv-epochs 10`` (each fold a quarter of a2's epochs), and the digits grid again "
         "with ``--threads 2 --losses elr --name auto_mode_digits_t2`` and a fresh a1 cache "
         "(the reference digits benchmark ran on 2 threads). Truth: the share of wrong given "
         "labels and of correct pseudo-labels on the "
@@ -823,6 +824,8 @@ def auto_mode_section():
                         "digits (70/30 split per seed), 2 threads"),
                        ("auto_mode_digits_cv5_analysis",
                         "digits (70/30 split per seed), noise_cv=5"),
+                       ("auto_mode_digits_cv5e10_analysis",
+                        "digits (70/30 split per seed), noise_cv=5, noise_cv_epochs=10"),
                        ("auto_mode_cifar10_analysis", "CIFAR-10"),
                        ("auto_mode_cifar10_cv5_analysis", "CIFAR-10, noise_cv=5")]:
         if not (RESULTS / f"{name}.csv").exists():

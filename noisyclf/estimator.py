@@ -337,9 +337,11 @@ instance, default="auto"
     noise_cv_epochs : int >= 1 or None, default=None
         Epochs of each cross-fitted a2 of ``noise_cv`` (None: ``max_epochs``,
         as a2; the first ``warmup_epochs`` of them with the encoder frozen, as
-        in a2).  Fewer epochs cost less and stop the folds before they
-        memorise the wrong labels (the early-learning phenomenon);
-        :ref:`phase-b-choice` has the trade-off, measured.
+        in a2).  The folds then cost ``noise_cv * noise_cv_epochs`` epochs
+        instead of ``noise_cv * max_epochs``, and stop before a network
+        memorises the wrong labels (the early-learning phenomenon);
+        :ref:`bench-auto-mode` measures the estimates with ``noise_cv=5,
+        noise_cv_epochs=10``.
     min_crop_scale : float, default=0.2
         Smallest area fraction of SimCLR's random resized crop (images).
     hflip_prob : float or "auto", default="auto"
