@@ -287,6 +287,18 @@ def test_bench_cifar10_default_job_reads_one_fit_three_ways_and_takes_over_stale
     assert f"1 of the {planned} planned cells are in" in text
     assert "sym0.5 (0.500)" in text and "Co-teaching" in text and " M parameters" in text
     assert "default - cleanlab on the same network – (not measured yet)" in text
+    # A cell where phase b gains: the section says whether the default kept the gain.
+    import pandas as pd
+    runs = pd.read_csv(report.RESULTS / "cifar10_n50000.csv")
+    pretrain = float(runs.loc[runs["method"] == "pretrain", "test_accuracy"].iloc[0])
+    runs.loc[runs["method"] == "full", "test_accuracy"] = pretrain + 0.1
+    for ran, expected in ((True, "keeps the gain in 1 of 1 cells."),
+                          (False, "keeps the gain in 0 of 1 cells; it skips phase b at sym0.5 "
+                                  "(elr) full - pretrain +0.100: the fit expected")):
+        note = dict(note, phase_b_ran_in_default=ran)
+        runs.loc[runs["method"] == "default", "params"] = json.dumps(note)
+        runs.to_csv(report.RESULTS / "cifar10_n50000.csv", index=False)
+        assert expected in " ".join(report.cifar10_50k_section().split())
 
 
 def test_cifar10_50k_script_runs_the_planned_cells_on_one_a1():
