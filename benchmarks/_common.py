@@ -127,6 +127,13 @@ def pretrain_and_full_proba(clf, X):
     return out
 
 
+def pretrain_and_full_accuracy(clf, X, y):
+    """``{"a2": ..., "b3": ...}``: the accuracy on ``(X, y)`` of both classifiers of a
+    ``phases="full"`` fit (:func:`pretrain_and_full_proba`)."""
+    return {name: float(np.mean(clf.classes_[p.argmax(1)] == y))
+            for name, p in pretrain_and_full_proba(clf, X).items()}
+
+
 def write_csv(rows, columns, path):
     """Write ``rows`` (dicts) with exactly ``columns``; missing values are empty."""
     with open(path, "w", newline="") as fh:

@@ -75,7 +75,7 @@ _HERE = str(Path(__file__).resolve().parent)
 if _HERE not in sys.path:  # loaded by path, not run as a script
     sys.path.insert(0, _HERE)
 from _common import (  # noqa: E402
-    add_data_argument, environment, limit_threads, make_parser, pretrain_and_full_proba,
+    add_data_argument, environment, limit_threads, make_parser, pretrain_and_full_accuracy,
     pyplot, save_figure,
 )
 
@@ -296,9 +296,7 @@ def run_cell(cell, data, args):
         save_losses(clf, flipped, pseudo_ok, base, args)
     if job != "default":
         return [dict(common, method=job, test_accuracy=clf.score(Xte, yte))]
-    proba = pretrain_and_full_proba(clf, Xte)
-    accuracy = {name: float(np.mean(clf.classes_[p.argmax(1)] == yte))
-                for name, p in proba.items()}
+    accuracy = pretrain_and_full_accuracy(clf, Xte, yte)
     decision = clf.phase_b_decision_
     accuracy["default"] = accuracy["b3" if decision["auto_runs_phase_b"] else "a2"]
     note = dict(phase_b_ran_in_default=bool(decision["auto_runs_phase_b"]),

@@ -55,7 +55,7 @@ _HERE = str(Path(__file__).resolve().parent)
 if _HERE not in sys.path:  # loaded by path, not run as a script
     sys.path.insert(0, _HERE)
 from _common import (  # noqa: E402
-    add_data_argument, environment, make_parser, parse_args, pretrain_and_full_proba,
+    add_data_argument, environment, make_parser, parse_args, pretrain_and_full_accuracy,
 )
 from bench_cifar10 import SETTINGS as CIFAR_SETTINGS  # noqa: E402
 from bench_cifar10 import noisy_labels, setting_name  # noqa: E402
@@ -112,8 +112,8 @@ def noisyclf_row(args, X, given, X_te, y_te, seed, memory=None, checkpoint_dir=N
     if args.quick:
         params.update(QUICK_PARAMS)
     clf = ContrastiveNoisyClassifier(**params, checkpoint_dir=checkpoint_dir).fit(X, given)
-    pretrain, full = (float(np.mean(clf.classes_[p.argmax(1)] == y_te))
-                      for p in pretrain_and_full_proba(clf, X_te).values())
+    accuracy = pretrain_and_full_accuracy(clf, X_te, y_te)
+    pretrain, full = accuracy["a2"], accuracy["b3"]
     runs_b = clf.phase_b_decision_["auto_runs_phase_b"]  # what "auto" decides
     return dict(accuracy=full if runs_b else pretrain, pretrain_accuracy=pretrain,
                 full_accuracy=full, auto_runs_phase_b=runs_b,
