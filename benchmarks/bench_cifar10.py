@@ -293,7 +293,7 @@ def run_cell(cell, data, args):
     common = dict(base, pseudo_accuracy=float(pseudo_ok.mean()), wall_s=round(wall, 1),
                   params=_params_json(params), **issues, **wauc)
     if job in ("full", "default"):
-        save_losses(clf, flipped, pseudo_ok, base, args)
+        save_losses(clf, y_noisy, y, base, args)
     if job != "default":
         return [dict(common, method=job, test_accuracy=clf.score(Xte, yte))]
     accuracy = pretrain_and_full_accuracy(clf, Xte, yte)
@@ -379,16 +379,21 @@ def run_cleanlab(X, y_noisy, Xte, yte, flipped, args, base, start):
                  params=_params_json(params, cv_n_folds=args.cleanlab_folds))]
 
 
-def save_losses(clf, flipped, pseudo_ok, base, args):
+def save_losses(clf, y_noisy, y, base, args):
+    """The fit's GMM inputs and outputs and what its phase-b decision reads (the given,
+    true and pseudo-labels, ``out_of_fold_proba_``), so that the decision can be
+    recomputed offline without a refit."""
     folder = Path(args.out) / f"{args.name}_losses"  # one folder per run name
     folder.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(
         folder / f"{base['setting']}__{base['loss'].replace('+', '')}__s{base['seed']}.npz",
         given=clf.gmm_losses_["given"].astype(np.float32),
         pseudo=clf.gmm_losses_["pseudo"].astype(np.float32),
-        flipped=flipped, pseudo_correct=pseudo_ok,
+        flipped=y_noisy != y, pseudo_correct=clf.pseudo_labels_ == y,
         label_quality=clf.label_quality_.astype(np.float32),
-        sample_weights=clf.sample_weights_.astype(np.float32))
+        sample_weights=clf.sample_weights_.astype(np.float32),
+        given_label=y_noisy, true_label=y, pseudo_label=clf.pseudo_labels_,
+        out_of_fold_proba=clf.out_of_fold_proba_.astype(np.float32))
 
 
 # --------------------------------------------------------------- plumbing

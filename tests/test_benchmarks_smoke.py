@@ -203,8 +203,16 @@ def test_bench_cifar10_quick_every_column_and_resumes(tmp_path, capsys):
                 "cifar10_quick_pseudo_labels.png", "cifar10_quick_gmm.png"):
         assert (tmp_path / png).stat().st_size > 0
     # Each run name keeps its own GMM inputs (another --name cannot overwrite them).
-    assert sorted((tmp_path / "cifar10_quick_losses").glob("*.npz"))
+    saved = sorted((tmp_path / "cifar10_quick_losses").glob("*.npz"))
+    assert saved
     assert not (tmp_path / "cifar10_losses").exists()
+    # What the phase-b decision reads is saved beside the GMM inputs, consistently.
+    for path in saved:
+        a = np.load(path)
+        np.testing.assert_array_equal(a["flipped"], a["given_label"] != a["true_label"])
+        np.testing.assert_array_equal(a["pseudo_correct"], a["pseudo_label"] == a["true_label"])
+        assert a["out_of_fold_proba"].shape == (len(a["given_label"]), 10)
+        np.testing.assert_allclose(a["out_of_fold_proba"].sum(1), 1.0, atol=1e-4)
     # Resuming runs nothing that is already in the CSV.
     capsys.readouterr()
     module.main(argv)
