@@ -49,13 +49,13 @@ All 50,000 training images (the paper's size): ``--n-train 50000`` with the
 estimator's defaults, one worker on both cores, a1 shared with
 ``bench_unlabeled.py`` through ``--a1-cache``, and every fit checkpointed
 (``--checkpoint-dir``) so that a stopped run resumes inside the fit it was
-in.  ``benchmarks/cifar10_50k.sh`` runs that grid cell by cell, the most
+in.  ``benchmarks/cifar10_50k.py`` runs that grid cell by cell, the most
 informative cells first, and resumes where it stopped.
 
 Usage::
 
     python benchmarks/bench_cifar10.py                 # the grid (hours on 2 cores)
-    bash benchmarks/cifar10_50k.sh                     # 50,000 images (many hours)
+    python benchmarks/cifar10_50k.py                   # 50,000 images (many hours)
     python benchmarks/bench_cifar10.py --plot-only     # figures from the CSV
     python benchmarks/bench_cifar10.py --quick         # smoke test (seconds)
 """

@@ -20,6 +20,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+_HERE = str(Path(__file__).resolve().parent)
+if _HERE not in sys.path:  # loaded by path, not run as a script
+    sys.path.insert(0, _HERE)
+import cifar10_50k  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 PAGE = ROOT / "docs" / "benchmarks.rst"
@@ -600,27 +605,18 @@ CIFAR10_ANCHORS = {
               "Co-teaching 0.726 (9-layer CNN)",
     "worse_label": "CIFAR-10N: CE 0.777 (ResNet-34; Wei et al. 2022)",
 }
-#: The cells of ``benchmarks/cifar10_50k.sh`` (setting, loss, method).
-CIFAR10_50K_PLAN = (
-    [(s, "elr", "default") for s in ("sym0.8", "worse_label", "sym0.5", "asy0.4",
-                                      "aggre_label", "random_label1", "sym0.2")]
-    + [(s, "ce", "baseline") for s in ("sym0.8", "worse_label", "sym0.5", "asy0.4",
-                                        "aggre_label", "random_label1", "sym0.2")]
-    + [(s, "ce", "cleanlab CleanLearning") for s in ("worse_label", "sym0.5")]
-    + [(s, "nfl+rce", "default") for s in ("sym0.8", "worse_label")]
-    + [("sym0.4", "elr", "default")])
 CIFAR10_50K_ORDER = ["sym0.2", "sym0.4", "sym0.5", "sym0.8", "asy0.4", "aggre_label",
                      "random_label1", "worse_label"]
 
 
 def cifar10_50k_section():
-    """All 50,000 training images: the grid of ``benchmarks/cifar10_50k.sh``."""
+    """All 50,000 training images: the grid of ``benchmarks/cifar10_50k.py``."""
     runs = _csv("cifar10_n50000")
     if runs is None:
         return ""
     done = {(r.setting, r.loss, r.method) for r in runs.itertuples()}
-    planned = len(CIFAR10_50K_PLAN)
-    finished = sum(cell in done for cell in CIFAR10_50K_PLAN)
+    plan = cifar10_50k.planned_cells()
+    planned, finished = len(plan), sum(cell in done for cell in plan)
     settings = [s for s in CIFAR10_50K_ORDER if s in set(runs["setting"])]
 
     def acc(setting, method, loss):
@@ -714,7 +710,7 @@ def cifar10_50k_section():
     first = runs.iloc[0]
     clean = runs[runs["method"] == "pretrain (clean labels)"]
     text = para(
-        "``bash benchmarks/cifar10_50k.sh`` (``bench_cifar10.py --n-train 50000``; CSV "
+        "``python benchmarks/cifar10_50k.py`` (``bench_cifar10.py --n-train 50000``; CSV "
         "``benchmarks/results/cifar10_n50000.csv``, the columns of ``cifar10.csv``): all "
         f"{int(first['n_train']):,} CIFAR-10 training images, the {int(first['n_test']):,} "
         f"test images, {_encoder(runs)}, the estimator's default hyperparameters "

@@ -11,6 +11,7 @@ tiny steps much slower.
 import csv
 import importlib.util
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -291,7 +292,7 @@ def test_bench_cifar10_default_job_reads_one_fit_three_ways_and_takes_over_stale
     (report.RESULTS / "cifar10_n50000.csv").write_text(
         (tmp_path / "cifar10_quick.csv").read_text())
     text = " ".join(report.cifar10_50k_section().split())
-    planned = len(report.CIFAR10_50K_PLAN)
+    planned = len(report.cifar10_50k.planned_cells())
     assert f"1 of the {planned} planned cells are in" in text
     assert "sym0.5 (0.500)" in text and "Co-teaching" in text and " M parameters" in text
     assert "default - cleanlab on the same network – (not measured yet)" in text
@@ -310,15 +311,17 @@ def test_bench_cifar10_default_job_reads_one_fit_three_ways_and_takes_over_stale
 
 
 def test_cifar10_50k_script_runs_the_planned_cells_on_one_a1():
-    """``cifar10_50k.sh`` (dry run): every planned cell of the report once, each step with
-    the estimator's a1 length and the a1 cache where bench_unlabeled.py keeps it."""
+    """``cifar10_50k.py --dry-run``: each planned cell of the report once, each step with
+    the estimator's a1 length and the a1 cache where bench_unlabeled.py keeps it, the
+    probes once, the informative cells first."""
     import shlex
     import subprocess
     root = Path(__file__).resolve().parents[1]
-    out = subprocess.run(["bash", str(root / "benchmarks" / "cifar10_50k.sh")],
-                         env=dict(os.environ, DRY_RUN="1", CACHE="/c"), capture_output=True,
+    out = subprocess.run([sys.executable, str(root / "benchmarks" / "cifar10_50k.py"),
+                          "--dry-run", "--out", "/o"],
+                         env=dict(os.environ, CACHE="/c"), capture_output=True,
                          text=True, check=True).stdout
-    module, report = _load("bench_cifar10"), _load("report")
+    module, plan = _load("bench_cifar10"), _load("cifar10_50k")
     methods = {"default": "default", "baseline": "baseline",
                "cleanlab": "cleanlab CleanLearning"}
     cells, probes = [], 0
@@ -327,12 +330,26 @@ def test_cifar10_50k_script_runs_the_planned_cells_on_one_a1():
         assert args.n_train == 50000 and args.workers == 1 and args.name == "cifar10_n50000"
         assert args.pretrain_epochs == ContrastiveNoisyClassifier().pretrain_epochs
         assert args.a1_cache == "/c/a1/cifar10_n50000_s0" and args.checkpoint_dir
+        assert str(args.out) == "/o"
         for kind, value, loss, job, seed in module.cells(args):
             if job == "probe":
                 probes += 1
             else:
                 cells.append((module.setting_name(kind, value), loss, methods[job]))
-    assert sorted(cells) == sorted(report.CIFAR10_50K_PLAN) and probes == 1
+    assert probes == 1 and len(cells) == len(set(cells)) == 19
+    assert cells == plan.planned_cells()
+    assert cells[:2] == [("sym0.8", "elr", "default"), ("sym0.8", "ce", "baseline")]
+    # A failed step is reported, the others still run, and the exit status says so.
+    calls = []
+
+    def fake_run(command, env):
+        calls.append(command)
+        return subprocess.CompletedProcess(command, 1 if len(calls) == 2 else 0)
+
+    import unittest.mock
+    with unittest.mock.patch.object(plan.subprocess, "run", fake_run):
+        assert plan.main(["--out", "/o"]) == 1
+    assert len(calls) == len(plan.steps())
 
 
 def test_bench_encoders_quick_appends_each_cell_and_resumes(tmp_path, capsys, shared_data):
