@@ -42,8 +42,10 @@ Test accuracy is that of the final epoch (never the best one).  Cells are
 claimed through lock files by ``--workers`` worker processes (one torch
 thread each) and appended to ``benchmarks/results/cifar10.csv`` as soon as
 they finish, so a run can be stopped and resumed; the per-sample GMM inputs
-of each full fit go to ``results/<name>_losses/`` for the Figure 4 plot
-(git ignores these folders: a run writes them again).
+of each pretrain, full and default fit (one file per setting, loss and seed:
+the three share a2 and b1) go to ``results/<name>_losses/`` for the Figure 4
+plot, with what the phase-b decision reads (git ignores these folders: a run
+writes them again).
 
 All 50,000 training images (the paper's size): ``--n-train 50000`` with the
 estimator's defaults, one worker on both cores, a1 shared with
@@ -292,7 +294,7 @@ def run_cell(cell, data, args):
         wauc["weights_auc"] = roc_auc_score(~pseudo_ok, -clf.sample_weights_)
     common = dict(base, pseudo_accuracy=float(pseudo_ok.mean()), wall_s=round(wall, 1),
                   params=_params_json(params), **issues, **wauc)
-    if job in ("full", "default"):
+    if job in ("full", "default", "pretrain"):  # the same a2 and b1 in the three
         save_losses(clf, y_noisy, y, base, args)
     if job != "default":
         return [dict(common, method=job, test_accuracy=clf.score(Xte, yte))]
