@@ -771,7 +771,8 @@ def auto_mode_tables(name, caption):
                      if g["flips"].sum() else "–",
                      f"{g['pseudo_accuracy'].mean():.3f} "
                      f"({g['expected_pseudo_accuracy'].mean():.3f})",
-                     f"{g['given_accuracy'].mean():.3f} ({g['expected_given_accuracy'].mean():.3f})",
+                     f"{g['given_accuracy'].mean():.3f} "
+                     f"({g['expected_given_accuracy'].mean():.3f})",
                      f"{ran} of {len(g)}", f"{g['pretrain_accuracy'].mean():.3f}",
                      f"{g['full_accuracy'].mean():.3f}", f"{g['auto_accuracy'].mean():.3f}",
                      f"{g['auto_minus_pretrain'].mean():+.3f}"])
