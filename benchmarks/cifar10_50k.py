@@ -81,7 +81,8 @@ def common_arguments(cache=None, threads=None):
 def planned_cells():
     """``(setting, loss, method)`` of every row the steps write (the probes' aside), as
     ``bench_cifar10.py`` names them."""
-    sys.path.insert(0, str(_HERE))
+    if str(_HERE) not in sys.path:  # imported by path, not run as a script
+        sys.path.insert(0, str(_HERE))
     import bench_cifar10
     methods = {"default": "default", "baseline": "baseline",
                "cleanlab": "cleanlab CleanLearning"}
