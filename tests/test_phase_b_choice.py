@@ -222,3 +222,37 @@ def test_auto_runs_phase_b_only_when_the_pseudo_labels_are_expected_to_win(given
     for phases in ("auto", "full", "pretrain", "baseline"):
         assert _phases.phase_b_decision(phases, noise)["auto_runs_phase_b"] is runs
     assert _phases.phase_b_decision("full", noise, n_unlabeled=3)["auto_runs_phase_b"] is True
+
+
+def _label_setting(noise, pseudo_correct, n=5000, n_classes=10, seed=0):
+    """Symmetric ``noise``, pseudo-labels correct at rate ``pseudo_correct`` and the
+    exact out-of-fold p(given | x) of a probe that gives the true class 0.6."""
+    rng = np.random.default_rng(seed)
+    true = rng.integers(0, n_classes, n)
+
+    def flip(keep):
+        other = (true + rng.integers(1, n_classes, n)) % n_classes
+        return np.where(rng.random(n) < keep, true, other)
+
+    p_true = np.full((n, n_classes), 0.4 / (n_classes - 1))
+    p_true[np.arange(n), true] = 0.6
+    matrix = np.full((n_classes, n_classes), noise / (n_classes - 1))
+    np.fill_diagonal(matrix, 1 - noise)
+    return flip(1 - noise), flip(pseudo_correct), p_true @ matrix.T
+
+
+def test_expected_accuracies_rank_the_labels_at_low_noise():
+    given, pseudo, p_given = _label_setting(noise=0.2, pseudo_correct=0.64)
+    noise = confident_learning.estimate_label_noise(given, p_given, pseudo)
+    assert noise.given_accuracy > noise.pseudo_accuracy  # truth 0.80 against 0.64
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "known limit (user guide, 'Where the decision is weak'): the posterior takes "
+    "p(given | x) as the prior of the true class; at 80 % symmetric noise that prior is "
+    "nearly flat and the given labels win even against pseudo-labels three times as "
+    "accurate, with exact probabilities"))
+def test_expected_accuracies_rank_the_labels_at_high_noise():
+    given, pseudo, p_given = _label_setting(noise=0.8, pseudo_correct=0.64)
+    noise = confident_learning.estimate_label_noise(given, p_given, pseudo)
+    assert noise.pseudo_accuracy > noise.given_accuracy  # truth 0.64 against 0.20
