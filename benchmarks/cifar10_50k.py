@@ -64,16 +64,16 @@ def steps():
     return out
 
 
-def common_arguments(cache=None, threads=None):
+def common_arguments(cache=None):
     """The arguments every step shares: 50,000 images, the estimator's default a1 length
-    (``bench_unlabeled.py`` uses the defaults: the same a1 key), the shared a1 cache and
-    the fits' checkpoints."""
+    (``bench_unlabeled.py`` uses the defaults: the same a1 key), the shared a1 cache
+    (``cache``, else ``CACHE``) and the fits' checkpoints."""
     from noisyclf import ContrastiveNoisyClassifier
     cache = cache or os.environ.get("CACHE", ".noisyclf_cache")
-    threads = threads or os.environ.get("THREADS", "2")
     return ["--n-train", "50000",
             "--pretrain-epochs", str(ContrastiveNoisyClassifier().pretrain_epochs),
-            "--workers", "1", "--threads", str(threads), "--name", "cifar10_n50000",
+            "--workers", "1", "--threads", os.environ.get("THREADS", "2"),
+            "--name", "cifar10_n50000",
             "--cache", cache, "--a1-cache", f"{cache}/a1/cifar10_n50000_s0",
             "--checkpoint-dir", f"{cache}/checkpoints_cifar10_n50000"]
 
@@ -98,10 +98,10 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     dry_run = "--dry-run" in argv
     extra = [a for a in argv if a != "--dry-run"]
+    common = [sys.executable, str(_HERE / "bench_cifar10.py"), *common_arguments(), *extra]
     failed = []
     for step in steps():
-        command = [sys.executable, str(_HERE / "bench_cifar10.py"), *common_arguments(),
-                   *extra, *step]
+        command = common + step
         if dry_run:
             print(subprocess.list2cmdline(command[1:]))
             continue
