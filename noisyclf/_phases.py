@@ -621,27 +621,35 @@ def label_noise(run, features, encoder, labeled, outputs, *, frozen_warmup):
     """:class:`~noisyclf.confident_learning.LabelNoise` of the given labels of the
     ``labeled`` samples and of their pseudo-labels, by confident learning on out-of-fold
     probabilities (a2's own probabilities on its training set are in-sample, and a
-    network that memorises the given labels confirms them).  ``pred_probs`` has one
-    row per training sample (NaN for the unlabeled ones).
+    network that memorises the given labels confirms them), with Bayes' rule for the
+    expected accuracies whose prior is the out-of-fold ``P(true | x)`` of a
+    forward-corrected logistic regression on the label-free features of a1's net
+    ``features``.  ``pred_probs`` and ``true_probs`` have one row per training sample
+    (NaN for the unlabeled ones).
 
-    With ``noise_cv`` folds: a2 itself, cross-fitted (:func:`cross_fitted_probabilities`
-    from a copy of ``encoder``, the encoder a2 started from).  Without
-    (``noise_cv=None``): a cross-validated logistic regression on the label-free
-    features of a1's net ``features``; without a1 (``features=None``: the baseline)
-    a2's in-sample probabilities stand in.
+    The probabilities for confident learning: with ``noise_cv`` folds, a2
+    itself, cross-fitted (:func:`cross_fitted_probabilities` from a copy of
+    ``encoder``, the encoder a2 started from); without (``noise_cv=None``), a
+    cross-validated logistic regression on a1's features.  Without a1
+    (``features=None``: the baseline) a2's in-sample probabilities stand in,
+    and are the prior too.
     """
     y = labeled.y.numpy()
+    embedded = None if features is None else embed(features, labeled.X)
     if run.hp.noise_cv is not None:
         probabilities = cross_fitted_probabilities(run, encoder, labeled.data, y,
                                                    frozen_warmup=frozen_warmup)
-    elif features is not None:
+    elif embedded is not None:
         probabilities = confident_learning.out_of_fold_probabilities(
-            embed(features, labeled.X), y, run.n_classes, random_state=_fold_seed(run))
+            embedded, y, run.n_classes, random_state=_fold_seed(run))
     else:
         probabilities = outputs.probabilities[labeled.rows]
     noise = confident_learning.estimate_label_noise(
-        y, probabilities, outputs.pseudo_labels.numpy()[labeled.rows])
+        y, probabilities, outputs.pseudo_labels.numpy()[labeled.rows], features=embedded,
+        random_state=_fold_seed(run))
     noise.pred_probs = labeled.spread(noise.pred_probs, np.nan)
+    if noise.true_probs is not None:
+        noise.true_probs = labeled.spread(noise.true_probs, np.nan)
     return noise
 
 

@@ -19,6 +19,16 @@ probabilities must be out-of-sample: a model that fits every given label
 confirms them all and finds no noise.  :func:`out_of_fold_probabilities`
 gives such probabilities from features cheaply (cross-validated logistic
 regression, as cleanlab's ``estimate_cv_predicted_probabilities``).
+
+Which labels are more accurate, the given ones or another set (phase b's
+pseudo-labels), is a posterior question: ``P(true = j | x, given = i)`` is
+proportional to ``N[i, j] * P(true = j | x)``.  The probabilities above
+estimate ``P(given | x)``, not ``P(true | x)``; under heavy noise they are
+nearly flat.  :func:`out_of_fold_true_probabilities` estimates ``P(true | x)``
+itself, by a logistic regression whose probabilities, passed through the noise
+matrix, explain the given labels (forward loss correction, Patrini et al.,
+"Making Deep Neural Networks Robust to Label Noise: a Loss Correction
+Approach", CVPR 2017).
 """
 
 import dataclasses
@@ -26,15 +36,20 @@ import warnings
 
 import numpy as np
 import torch
+from scipy.optimize import minimize
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
-__all__ = ["LabelNoise", "confident_joint", "estimate_joint", "estimate_label_noise",
-           "expected_accuracy", "noise_matrix_from_joint", "noise_rate",
-           "out_of_fold_probabilities", "stratified_folds", "true_label_posterior"]
+__all__ = ["ForwardCorrectedLogisticRegression", "LabelNoise", "confident_joint",
+           "estimate_joint", "estimate_label_noise", "expected_accuracy",
+           "noise_matrix_from_joint", "noise_rate", "out_of_fold_probabilities",
+           "out_of_fold_true_probabilities", "stratified_folds", "true_label_posterior"]
 
 
 def _check(labels, pred_probs):
@@ -171,6 +186,9 @@ class LabelNoise:
         The same for the pseudo-labels (None when none were given).
     pred_probs : ndarray of shape (n_samples, K)
         The out-of-sample probabilities the estimates come from.
+    true_probs : ndarray of shape (n_samples, K) or None
+        The out-of-fold ``P(true | x)`` that was the posterior's prior (None: the prior
+        was ``pred_probs``).
     """
 
     noise_matrix: np.ndarray
@@ -178,15 +196,22 @@ class LabelNoise:
     given_accuracy: float
     pseudo_accuracy: "float | None"
     pred_probs: np.ndarray
+    true_probs: "np.ndarray | None" = None
 
 
-def estimate_label_noise(labels, pred_probs, pseudo_labels=None):
+def estimate_label_noise(labels, pred_probs, pseudo_labels=None, *, features=None,
+                         random_state=None):
     """The noise matrix, the noise rate and the expected accuracy of the given labels (and
     of ``pseudo_labels``) from out-of-sample ``pred_probs``, in one call.
 
-    The joint is :func:`estimate_joint`'s; the expected accuracies are the
-    mean posterior probability (:func:`true_label_posterior` with the
-    estimated noise matrix) that a label is the true class.
+    The joint is :func:`estimate_joint`'s.  The expected accuracies are the
+    mean posterior probability (:func:`true_label_posterior`, with the
+    estimated noise matrix as likelihood) that a label is the true class.
+    The posterior's prior is, with ``features``, the out-of-fold ``P(true |
+    x)`` of :func:`out_of_fold_true_probabilities` on them (folds of
+    ``random_state``) with the estimated noise matrix; without, ``pred_probs``
+    itself, an estimate of ``P(given | x)`` that heavy noise flattens, so that
+    the given labels then win against more accurate ones.
 
     Returns
     -------
@@ -195,10 +220,13 @@ def estimate_label_noise(labels, pred_probs, pseudo_labels=None):
     labels, pred_probs = _check(labels, pred_probs)
     joint = estimate_joint(labels, pred_probs)
     matrix = noise_matrix_from_joint(joint)
-    posterior = true_label_posterior(labels, pred_probs, matrix)
+    true_probs = None if features is None else out_of_fold_true_probabilities(
+        features, labels, matrix, random_state=random_state)
+    posterior = true_label_posterior(labels, pred_probs if true_probs is None else true_probs,
+                                     matrix)
     pseudo = None if pseudo_labels is None else expected_accuracy(posterior, pseudo_labels)
     return LabelNoise(matrix, noise_rate(joint), expected_accuracy(posterior, labels), pseudo,
-                      pred_probs)
+                      pred_probs, true_probs)
 
 
 def stratified_folds(labels, n_folds, random_state=None):
@@ -247,4 +275,137 @@ def out_of_fold_probabilities(features, labels, n_classes, *, n_folds=5, C=0.1,
     present = np.flatnonzero(counts > 0)
     out = np.zeros((len(labels), n_classes))
     out[:, present] = probs
+    return out
+
+
+class ForwardCorrectedLogisticRegression(BaseEstimator):
+    """Multinomial logistic regression of the *true* class from noisy labels with a
+    known noise matrix (forward loss correction, Patrini et al., CVPR 2017).
+
+    The model's probabilities ``p(true = j | x) = softmax(x W + b)_j`` reach the
+    given labels through the noise matrix, ``p(given = i | x) = sum_j
+    noise_matrix[i, j] p(true = j | x)``, and the fit maximises the likelihood
+    of the given labels under it, with scikit-learn's L2 penalty: it minimises
+    ``C * sum_n -log p(given = y_n | x_n) + ||W||^2 / 2`` (the intercept is not
+    penalised) by L-BFGS from zero weights.  With the identity as noise matrix
+    it is scikit-learn's ``LogisticRegression(C=C)``.  It has no ``score``: its
+    predictions are true classes, which noisy labels cannot score.
+
+    Parameters
+    ----------
+    noise_matrix : array-like of shape (n_classes, n_classes)
+        ``P(given = i | true = j)`` (columns sum to 1), as :func:`noise_matrix_from_joint`.
+    C : float, default=0.1
+        Inverse strength of the L2 penalty.
+    max_iter : int, default=500
+        Most L-BFGS iterations.
+    tol : float, default=1e-5
+        L-BFGS stops when no entry of the gradient of the mean loss (the objective
+        over ``C`` times the number of samples) exceeds ``tol / C``.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        ``0..n_classes-1``: the labels are class indices, the noise matrix's rows and
+        columns (a class may have no label).
+    coef_ : ndarray of shape (n_classes, n_features)
+    intercept_ : ndarray of shape (n_classes,)
+    n_iter_ : int
+        L-BFGS iterations run.
+    """
+
+    def __init__(self, noise_matrix, C=0.1, max_iter=500, tol=1e-5):
+        self.noise_matrix = noise_matrix
+        self.C = C
+        self.max_iter = max_iter
+        self.tol = tol
+
+    def _matrix(self):
+        matrix = np.asarray(self.noise_matrix, dtype=np.float64)
+        if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] < 2:
+            raise ValueError(f"noise_matrix must be square with at least 2 classes; got shape "
+                             f"{matrix.shape}.")
+        if np.any(matrix < 0) or not np.allclose(matrix.sum(axis=0), 1.0):
+            raise ValueError("noise_matrix must be non-negative with columns summing to 1.")
+        return matrix
+
+    def _objective(self, params, X, labels, matrix):
+        """The penalised negative log-likelihood and its gradient at ``params`` (W, then b)."""
+        n_features, n_classes = X.shape[1], len(matrix)
+        weights = params[:-n_classes].reshape(n_features, n_classes)
+        logits = X @ weights + params[-n_classes:]
+        logits -= logits.max(axis=1, keepdims=True)
+        p_true = np.exp(logits)
+        p_true /= p_true.sum(axis=1, keepdims=True)
+        rows = matrix[labels]                       # noise_matrix[y_n, j]
+        p_given = np.maximum(np.einsum("nk,nk->n", rows, p_true), 1e-300)
+        value = -self.C * np.sum(np.log(p_given)) + 0.5 * np.sum(weights ** 2)
+        d_p = -self.C * rows / p_given[:, None]     # d value / d p_true
+        d_logits = p_true * (d_p - np.sum(d_p * p_true, axis=1, keepdims=True))
+        grad = np.concatenate([(X.T @ d_logits + weights).ravel(), d_logits.sum(axis=0)])
+        return value, grad
+
+    def fit(self, X, y):
+        """Fit to features ``X`` and given labels ``y`` (class indices)."""
+        X, y = validate_data(self, X, y, dtype=np.float64)
+        matrix = self._matrix()
+        n_classes = len(matrix)
+        if not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() >= n_classes:
+            raise ValueError(f"y must be class indices in [0, {n_classes}) (the rows of "
+                             f"noise_matrix).")
+        self.classes_ = np.arange(n_classes)
+        start = np.zeros((X.shape[1] + 1) * n_classes)
+        result = minimize(self._objective, start, args=(X, y, matrix), jac=True,
+                          method="L-BFGS-B",
+                          options=dict(maxiter=self.max_iter, gtol=self.tol * len(y),
+                                       ftol=np.finfo(np.float64).eps))
+        if not result.success:
+            warnings.warn(f"ForwardCorrectedLogisticRegression did not converge in "
+                          f"{self.max_iter} iterations: {result.message}", ConvergenceWarning)
+        self.n_iter_ = int(result.nit)
+        self.coef_ = result.x[:-n_classes].reshape(X.shape[1], n_classes).T.copy()
+        self.intercept_ = result.x[-n_classes:].copy()
+        return self
+
+    def predict_proba(self, X):
+        """``P(true = classes_[j] | x)`` for each row of ``X``."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        logits = X @ self.coef_.T + self.intercept_
+        logits -= logits.max(axis=1, keepdims=True)
+        proba = np.exp(logits)
+        return proba / proba.sum(axis=1, keepdims=True)
+
+    def predict(self, X):
+        """The most probable true class of each row of ``X``."""
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+
+def out_of_fold_true_probabilities(features, labels, noise_matrix, *, n_folds=5, C=0.1,
+                                   random_state=None):
+    """Cross-validated ``P(true = j | x)``: a :class:`ForwardCorrectedLogisticRegression`
+    with ``noise_matrix`` and penalty ``C`` on standardised ``features``, fitted to the
+    given ``labels`` of the other folds (the folds of :func:`out_of_fold_probabilities`
+    with the same ``n_folds`` and ``random_state``), on as many BLAS threads as torch
+    uses.
+
+    Where the labels are noisy, the logistic regression of
+    :func:`out_of_fold_probabilities` estimates ``P(given | x)``, which heavy
+    noise flattens towards the class frequencies; this one corrects for the
+    noise, so that a sample's most probable class can be another than its
+    given label even where most labels are wrong.
+
+    Returns
+    -------
+    ndarray of shape (n_samples, n_classes), ``n_classes = len(noise_matrix)``
+    """
+    features = np.asarray(features, dtype=np.float64)
+    labels = np.asarray(labels)
+    out = np.zeros((len(labels), len(noise_matrix)))
+    with threadpool_limits(torch.get_num_threads()):
+        for train, held_out in stratified_folds(labels, n_folds, random_state):
+            model = make_pipeline(StandardScaler(),
+                                  ForwardCorrectedLogisticRegression(noise_matrix, C=C))
+            model.fit(features[train], labels[train])
+            out[held_out] = model.predict_proba(features[held_out])
     return out

@@ -49,7 +49,7 @@ MODES = {
 _FITTED = ("classifier_net_", "pseudo_label_net_", "encoder_net_", "selection_net_",
            "pseudo_labels_", "sample_weights_", "label_quality_", "label_issues_",
            "pretrain_history_", "bootstrap_noise_prob_", "noise_matrix_", "noise_rate_",
-           "out_of_fold_proba_", "phase_b_decision_")
+           "out_of_fold_proba_", "out_of_fold_true_proba_", "phase_b_decision_")
 
 
 class _ModuleClassOrInstance(HasMethods):
@@ -458,12 +458,20 @@ instance, default="auto"
         ``phases="baseline"`` with ``noise_cv=None``, which has no a1, a2's
         own (in-sample) probabilities.  NaN rows for unlabeled samples: the
         estimates come from the labeled ones.
+    out_of_fold_true_proba_ : ndarray of shape (n_samples, n_classes) or None
+        Estimated ``P(true class = classes_[j] | x)`` of each training sample,
+        out of fold: a 5-fold logistic regression on a1's features corrected
+        for ``noise_matrix_`` (its probabilities, passed through the noise
+        matrix, explain the given labels:
+        :class:`~noisyclf.confident_learning.ForwardCorrectedLogisticRegression`).
+        The prior of the phase-b decision's posterior.  None for
+        ``phases="baseline"`` (no a1); NaN rows for unlabeled samples.
     phase_b_decision_ : dict
         ``"run_phase_b"`` (bool: whether b2-b3 ran), ``"auto_runs_phase_b"``
         (bool: whether ``phases="auto"`` runs them, in every mode), ``"expected_given_accuracy"``
         and ``"expected_pseudo_accuracy"`` (mean posterior probability that
         the given label, the pseudo-label, is the true class; the posterior
-        is Bayes' rule with the out-of-fold probabilities as prior and
+        is Bayes' rule with ``out_of_fold_true_proba_`` as prior and
         ``noise_matrix_`` as likelihood) and ``"reason"`` (a sentence).  Every mode estimates;
         only ``"auto"`` decides by the estimates.
     encoder_net_ : ContrastiveNet or None
@@ -796,6 +804,7 @@ instance, default="auto"
                                         frozen_warmup="a1" in plan)
             self.noise_matrix_, self.noise_rate_ = noise.noise_matrix, noise.noise_rate
             self.out_of_fold_proba_ = noise.pred_probs
+            self.out_of_fold_true_proba_ = noise.true_probs
             self.phase_b_decision_ = _phases.phase_b_decision(
                 self.phases, noise, int((~self.labeled_).sum()))
 

@@ -1,11 +1,19 @@
-"""Confident learning (noise matrix, noise rate) against direct loops and cleanlab."""
+"""Confident learning (noise matrix, noise rate) against direct loops and cleanlab; the
+forward-corrected logistic regression against its formula and scikit-learn's."""
 
 import numpy as np
 import pytest
 
+from scipy.optimize import approx_fprime
+from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
 from noisyclf.confident_learning import (
-    confident_joint, estimate_joint, estimate_label_noise, expected_accuracy,
-    noise_matrix_from_joint, noise_rate, stratified_folds, true_label_posterior,
+    ForwardCorrectedLogisticRegression, confident_joint, estimate_joint, estimate_label_noise,
+    expected_accuracy, noise_matrix_from_joint, noise_rate, out_of_fold_probabilities,
+    out_of_fold_true_probabilities, stratified_folds, true_label_posterior,
 )
 
 
@@ -162,3 +170,114 @@ def test_a_class_of_one_sample_gets_shuffled_folds():
     np.testing.assert_array_equal(np.sort(np.concatenate([t for _, t in folds])),
                                   np.arange(len(labels)))
     assert sum(2 in labels[test] for _, test in folds) == 1
+
+
+def _noisy_features(noise, n=1500, n_classes=4, n_features=6, seed=0):
+    """Gaussian features around a mean per true class; given labels with symmetric
+    ``noise``; the noise matrix of that corruption."""
+    rng = np.random.default_rng(seed)
+    true = rng.integers(0, n_classes, n)
+    X = 1.5 * rng.normal(size=(n_classes, n_features))[true] + rng.normal(size=(n, n_features))
+    other = (true + rng.integers(1, n_classes, n)) % n_classes
+    given = np.where(rng.random(n) < noise, other, true)
+    matrix = np.full((n_classes, n_classes), noise / (n_classes - 1))
+    np.fill_diagonal(matrix, 1 - noise)
+    return X, true, given, matrix
+
+
+def _slow_forward_objective(weights, intercept, X, labels, matrix, C):
+    """Patrini et al. (2017), forward correction, one sample at a time, with
+    scikit-learn's penalty: C * sum_n -log sum_j T[y_n, j] softmax(x_n W + b)_j
+    + ||W||^2 / 2."""
+    total = 0.0
+    for x, label in zip(X, labels):
+        logits = x @ weights + intercept
+        p_true = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+        total -= np.log(sum(matrix[label, j] * p_true[j] for j in range(len(p_true))))
+    return C * total + 0.5 * np.sum(weights ** 2)
+
+
+def test_forward_objective_and_gradient_match_the_formula():
+    X, _, given, matrix = _noisy_features(0.4, n=60)
+    model = ForwardCorrectedLogisticRegression(matrix, C=0.7)
+    params = np.random.default_rng(1).normal(size=(X.shape[1] + 1) * len(matrix))
+    value, grad = model._objective(params, X, given, matrix)
+    weights = params[:-len(matrix)].reshape(X.shape[1], len(matrix))
+    assert value == pytest.approx(_slow_forward_objective(
+        weights, params[-len(matrix):], X, given, matrix, 0.7), rel=1e-10)
+    numeric = approx_fprime(params, lambda p: model._objective(p, X, given, matrix)[0], 1e-6)
+    np.testing.assert_allclose(grad, numeric, rtol=1e-4, atol=1e-4)
+
+
+def test_with_the_identity_it_is_scikit_learns_logistic_regression():
+    X, _, given, _ = _noisy_features(0.3)
+    ours = ForwardCorrectedLogisticRegression(np.eye(4), C=0.1, tol=1e-10).fit(X, given)
+    theirs = LogisticRegression(C=0.1, tol=1e-10, max_iter=10_000).fit(X, given)
+    np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), atol=1e-5)
+    np.testing.assert_allclose(ours.coef_, theirs.coef_ - theirs.coef_.mean(axis=0), atol=1e-3)
+    np.testing.assert_array_equal(ours.predict(X), theirs.predict(X))
+
+
+@pytest.mark.parametrize("noise", [0.5, 0.7])
+def test_forward_correction_recovers_the_true_class_where_most_labels_are_wrong(noise):
+    """Symmetric noise on 4 classes: a plain logistic regression's out-of-fold
+    probabilities of the given label are nearly flat; the corrected ones are those of
+    the true class (lower log-loss against the true labels)."""
+    X, true, given, matrix = _noisy_features(noise, n=4000)
+    plain = out_of_fold_probabilities(X, given, 4, random_state=0)
+    forward = out_of_fold_true_probabilities(X, given, matrix, random_state=0)
+
+    def log_loss(proba):
+        return -np.mean(np.log(proba[np.arange(len(true)), true]))
+
+    assert log_loss(forward) < log_loss(plain) - 0.2
+
+
+def test_forward_regression_is_a_scikit_learn_estimator():
+    X, _, given, matrix = _noisy_features(0.2, n=200)
+    model = ForwardCorrectedLogisticRegression(matrix, C=0.5)
+    copy = clone(model)
+    np.testing.assert_array_equal(copy.noise_matrix, matrix)
+    assert copy.C == 0.5 and not hasattr(copy, "coef_")
+    proba = model.fit(X, given).predict_proba(X)
+    np.testing.assert_array_equal(model.classes_, np.arange(4))
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert model.n_features_in_ == X.shape[1] and model.n_iter_ > 0
+
+
+@pytest.mark.parametrize("matrix, labels, match", [
+    (np.ones((2, 3)) / 2, None, "noise_matrix must be square"),
+    (np.array([[0.9, 0.2], [0.2, 0.8]]), None, "columns summing to 1"),
+    (np.eye(2), np.array([0, 1, 2] * 5), "y must be class indices"),
+])
+def test_forward_regression_bad_input_names_the_argument(matrix, labels, match):
+    X = np.random.default_rng(0).normal(size=(15, 3))
+    labels = np.array([0, 1, 1] * 5) if labels is None else labels
+    with pytest.raises(ValueError, match=match):
+        ForwardCorrectedLogisticRegression(matrix).fit(X, labels)
+
+
+def test_out_of_fold_true_probabilities_fit_on_the_other_folds():
+    X, _, given, matrix = _noisy_features(0.3, n=300)
+    found = out_of_fold_true_probabilities(X, given, matrix, n_folds=3, C=0.3,
+                                           random_state=4)
+    for train, held_out in stratified_folds(given, 3, random_state=4):
+        model = make_pipeline(StandardScaler(),
+                              ForwardCorrectedLogisticRegression(matrix, C=0.3))
+        model.fit(X[train], given[train])
+        np.testing.assert_allclose(found[held_out], model.predict_proba(X[held_out]))
+
+
+def test_estimate_label_noise_with_features_takes_the_true_class_prior():
+    X, _, given, _ = _noisy_features(0.5, n=400)
+    probs = out_of_fold_probabilities(X, given, 4, random_state=2)
+    pseudo = np.random.default_rng(3).integers(0, 4, len(given))
+    found = estimate_label_noise(given, probs, pseudo, features=X, random_state=2)
+    matrix = noise_matrix_from_joint(estimate_joint(given, probs))
+    np.testing.assert_allclose(found.noise_matrix, matrix)
+    prior = out_of_fold_true_probabilities(X, given, matrix, random_state=2)
+    np.testing.assert_allclose(found.true_probs, prior)
+    posterior = true_label_posterior(given, prior, matrix)
+    assert found.given_accuracy == pytest.approx(expected_accuracy(posterior, given))
+    assert found.pseudo_accuracy == pytest.approx(expected_accuracy(posterior, pseudo))
+    assert estimate_label_noise(given, probs, pseudo).true_probs is None

@@ -105,13 +105,14 @@ def test_noise_matrix_finds_the_flips(digits, flipped, a1_cache):
 def test_estimates_are_confident_learning_and_bayes_on_out_of_fold_probabilities(
         digits, flipped, a1_cache, monkeypatch):
     """The probabilities are a cross-validated logistic regression on a1's features of the
-    training set; the noise matrix, rate and expected accuracies are the formulas of
-    :mod:`noisyclf.confident_learning` applied to them."""
+    training set; the noise matrix and rate are confident learning on them; the expected
+    accuracies are Bayes' rule with that matrix and, as prior, the forward-corrected
+    logistic regression on the same features and folds."""
     seen = {}
     real = confident_learning.out_of_fold_probabilities
 
     def spy(features, labels, n_classes, **kwargs):
-        seen.update(features=features, labels=labels,
+        seen.update(features=features, labels=labels, kwargs=kwargs,
                     probs=real(features, labels, n_classes, **kwargs))
         return seen["probs"]
 
@@ -129,7 +130,10 @@ def test_estimates_are_confident_learning_and_bayes_on_out_of_fold_probabilities
     matrix = noise_matrix_from_joint(joint)
     np.testing.assert_allclose(clf.noise_matrix_, matrix)
     assert clf.noise_rate_ == pytest.approx(noise_rate(joint))
-    posterior = true_label_posterior(given, probs, matrix)
+    true_probs = confident_learning.out_of_fold_true_probabilities(
+        seen["features"], given, matrix, random_state=seen["kwargs"]["random_state"])
+    np.testing.assert_allclose(clf.out_of_fold_true_proba_, true_probs)
+    posterior = true_label_posterior(given, true_probs, matrix)
     pseudo = np.searchsorted(clf.classes_, clf.pseudo_labels_)
     decision = clf.phase_b_decision_
     assert decision["expected_given_accuracy"] == pytest.approx(
@@ -148,6 +152,10 @@ def test_baseline_estimates_from_a2s_probabilities(digits, flipped, monkeypatch)
     np.testing.assert_allclose(clf.out_of_fold_proba_, probs, rtol=1e-6)
     matrix = noise_matrix_from_joint(estimate_joint(given, probs))
     np.testing.assert_allclose(clf.noise_matrix_, matrix)
+    assert clf.out_of_fold_true_proba_ is None  # the prior is a2's probabilities
+    posterior = true_label_posterior(given, clf.out_of_fold_proba_, matrix)
+    assert clf.phase_b_decision_["expected_given_accuracy"] == pytest.approx(
+        expected_accuracy(posterior, given))
 
 
 @pytest.mark.parametrize("phases", ["pretrain", "baseline"])
@@ -186,11 +194,13 @@ def test_noise_cv_cross_fits_a2_with_weight_zero_on_each_fold(digits, flipped, a
         assert np.all(np.abs(counts - np.bincount(given, minlength=10) / 3) <= 1)
         np.testing.assert_allclose(clf.out_of_fold_proba_[rows], fold["probs"][rows])
     np.testing.assert_allclose(clf.out_of_fold_proba_.sum(axis=1), 1.0)
-    expected = confident_learning.estimate_label_noise(
-        given, clf.out_of_fold_proba_, np.searchsorted(clf.classes_, clf.pseudo_labels_))
-    np.testing.assert_allclose(clf.noise_matrix_, expected.noise_matrix)
+    expected = noise_matrix_from_joint(estimate_joint(given, clf.out_of_fold_proba_))
+    np.testing.assert_allclose(clf.noise_matrix_, expected)
+    # the prior: a1's features corrected for that matrix; the baseline (no a1) the folds'
+    prior = clf.out_of_fold_proba_ if phases == "baseline" else clf.out_of_fold_true_proba_
+    posterior = true_label_posterior(given, prior, expected)
     assert clf.phase_b_decision_["expected_given_accuracy"] == pytest.approx(
-        expected.given_accuracy)
+        expected_accuracy(posterior, given))
 
 
 def test_noise_cv_epochs_shortens_the_folds_not_a2(digits, flipped, a1_cache):
@@ -224,35 +234,39 @@ def test_auto_runs_phase_b_only_when_the_pseudo_labels_are_expected_to_win(given
     assert _phases.phase_b_decision("full", noise, n_unlabeled=3)["auto_runs_phase_b"] is True
 
 
-def _label_setting(noise, pseudo_correct, n=5000, n_classes=10, seed=0):
-    """Symmetric ``noise``, pseudo-labels correct at rate ``pseudo_correct`` and the
-    exact out-of-fold p(given | x) of a probe that gives the true class 0.6."""
+def _label_setting(noise, pseudo_correct, n=4000, n_classes=10, n_features=16, seed=0):
+    """Features of ``n`` samples (Gaussian around a random mean per true class), their
+    true labels, given labels with symmetric ``noise`` and pseudo-labels correct at rate
+    ``pseudo_correct``, and a cross-validated logistic regression's p(given | x)."""
     rng = np.random.default_rng(seed)
     true = rng.integers(0, n_classes, n)
+    features = rng.normal(size=(n_classes, n_features))[true] + rng.normal(size=(n, n_features))
 
     def flip(keep):
         other = (true + rng.integers(1, n_classes, n)) % n_classes
         return np.where(rng.random(n) < keep, true, other)
 
-    p_true = np.full((n, n_classes), 0.4 / (n_classes - 1))
-    p_true[np.arange(n), true] = 0.6
-    matrix = np.full((n_classes, n_classes), noise / (n_classes - 1))
-    np.fill_diagonal(matrix, 1 - noise)
-    return flip(1 - noise), flip(pseudo_correct), p_true @ matrix.T
+    given = flip(1 - noise)
+    p_given = confident_learning.out_of_fold_probabilities(features, given, n_classes,
+                                                           random_state=0)
+    return features, given, flip(pseudo_correct), p_given
 
 
-def test_expected_accuracies_rank_the_labels_at_low_noise():
-    given, pseudo, p_given = _label_setting(noise=0.2, pseudo_correct=0.64)
-    noise = confident_learning.estimate_label_noise(given, p_given, pseudo)
-    assert noise.given_accuracy > noise.pseudo_accuracy  # truth 0.80 against 0.64
+@pytest.mark.parametrize("noise, given_wins", [(0.2, True), (0.8, False)])
+def test_expected_accuracies_rank_the_labels(noise, given_wins):
+    """Given labels 80 % or 20 % correct against pseudo-labels 64 % correct: the
+    expected accuracies, with the forward-corrected P(true | x) as prior, rank them as
+    the truth does."""
+    features, given, pseudo, p_given = _label_setting(noise, pseudo_correct=0.64)
+    found = confident_learning.estimate_label_noise(given, p_given, pseudo,
+                                                    features=features, random_state=0)
+    assert (found.given_accuracy > found.pseudo_accuracy) is given_wins
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known limit (user guide, 'Where the decision is weak'): the posterior takes "
-    "p(given | x) as the prior of the true class; at 80 % symmetric noise that prior is "
-    "nearly flat and the given labels win even against pseudo-labels three times as "
-    "accurate, with exact probabilities"))
-def test_expected_accuracies_rank_the_labels_at_high_noise():
-    given, pseudo, p_given = _label_setting(noise=0.8, pseudo_correct=0.64)
-    noise = confident_learning.estimate_label_noise(given, p_given, pseudo)
-    assert noise.pseudo_accuracy > noise.given_accuracy  # truth 0.64 against 0.20
+def test_p_given_as_prior_favours_the_given_labels_at_high_noise():
+    """Why the prior is P(true | x): at 80 % symmetric noise p(given | x) is nearly flat,
+    and with it as prior the given labels (20 % correct) win against pseudo-labels
+    64 % correct."""
+    features, given, pseudo, p_given = _label_setting(0.8, pseudo_correct=0.64)
+    found = confident_learning.estimate_label_noise(given, p_given, pseudo)
+    assert found.given_accuracy > found.pseudo_accuracy

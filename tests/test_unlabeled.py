@@ -110,15 +110,18 @@ def test_the_noise_estimates_use_the_labeled_samples(digits, partly, monkeypatch
     seen = {}
     real = confident_learning.estimate_label_noise
 
-    def spy(labels, pred_probs, pseudo_labels=None):
-        seen.update(labels=labels, pred_probs=pred_probs)
-        return real(labels, pred_probs, pseudo_labels)
+    def spy(labels, pred_probs, pseudo_labels=None, **kwargs):
+        seen.update(labels=labels, pred_probs=pred_probs, features=kwargs["features"])
+        return real(labels, pred_probs, pseudo_labels, **kwargs)
 
     monkeypatch.setattr(confident_learning, "estimate_label_noise", spy)
     clf = _fit(digits[0], partly, phases="pretrain")
     labeled = partly != -1
     np.testing.assert_array_equal(seen["labels"], partly[labeled])
     np.testing.assert_array_equal(seen["pred_probs"], clf.out_of_fold_proba_[labeled])
+    assert len(seen["features"]) == labeled.sum()
+    assert np.isnan(clf.out_of_fold_true_proba_[~labeled]).all()
+    np.testing.assert_allclose(clf.out_of_fold_true_proba_[labeled].sum(axis=1), 1.0)
 
 
 def test_noise_cv_folds_the_labeled_samples(digits, partly, trained):
