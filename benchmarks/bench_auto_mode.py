@@ -17,8 +17,10 @@ cross-fitted for the noise estimates; default name ``auto_mode_<dataset>_cvK``),
 ``--noise-cv-epochs E`` with ``noise_cv_epochs=E`` as well (``..._cvKeE``).
 ``--analyse`` then computes, for every saved cell, the estimates that the
 fit makes (``noise_matrix_``, ``noise_rate_``, ``phase_b_decision_``, from
-its out-of-fold probabilities) against the truth, and the accuracy of
-"auto", into ``results/<name>_analysis.csv``.  ``--cleanlab`` gives cleanlab's
+its out-of-fold probabilities and a1's features) against the truth, the
+accuracy of "auto", and what "auto" would pick with the out-of-fold
+``p(given | x)`` as the posterior's prior instead of the forward-corrected
+``P(true | x)``, into ``results/<name>_analysis.csv``.  ``--cleanlab`` gives cleanlab's
 noise matrix on a2's cross-validated probabilities, against which the default's
 estimate (a logistic regression on a1's features) is compared.
 
@@ -203,27 +205,32 @@ def matrix_errors(estimate, truth):
 
 
 def analyse_cell(arrays_file, features, random_state):
-    """The estimates that the fit made (confident learning on its out-of-fold
-    probabilities), against the truth, and what "auto" predicts with.  A cell saved
-    without the fit's probabilities gets them again: the default's cross-validated
-    logistic regression on a1's ``features``, with the folds of ``random_state``."""
+    """The estimates of the fit (confident learning on its out-of-fold
+    probabilities; Bayes' rule with the forward-corrected probe on a1's
+    ``features`` as prior), against the truth, and what "auto" predicts with.
+    A cell saved without the fit's probabilities gets them again: the
+    default's cross-validated logistic regression on a1's ``features``.  The
+    folds are the fit's (those of ``random_state``)."""
     a = np.load(arrays_file)
     classes = a["classes"]
     given = np.searchsorted(classes, a["given"])
     true = np.searchsorted(classes, a["true"])
+    seed = int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+    folds = phase_seed(seed, Seed.NOISE_FOLDS) % 2**32
     if "out_of_fold_proba" in a:
         probs = a["out_of_fold_proba"]
     else:
-        seed = int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
-        probs = out_of_fold_probabilities(
-            features, given, len(classes),
-            random_state=phase_seed(seed, Seed.NOISE_FOLDS) % 2**32)
-    found = estimate_label_noise(given, probs, np.searchsorted(classes, a["pseudo"]))
+        probs = out_of_fold_probabilities(features, given, len(classes), random_state=folds)
+    pseudo = np.searchsorted(classes, a["pseudo"])
+    found = estimate_label_noise(given, probs, pseudo, features=features, random_state=folds)
+    plain = estimate_label_noise(given, probs, pseudo)  # prior: p(given | x)
     errors = matrix_errors(found.noise_matrix, true_noise_matrix(given, true, len(classes)))
     return dict(est_noise_rate=found.noise_rate, noise_rate=float(np.mean(given != true)),
                 expected_given_accuracy=found.given_accuracy,
                 expected_pseudo_accuracy=found.pseudo_accuracy,
-                auto_runs_phase_b=found.pseudo_accuracy > found.given_accuracy, **errors)
+                auto_runs_phase_b=found.pseudo_accuracy > found.given_accuracy,
+                given_prior_runs_phase_b=plain.pseudo_accuracy > plain.given_accuracy,
+                **errors)
 
 
 def analyse(csv_path, arrays):
@@ -240,8 +247,11 @@ def analyse(csv_path, arrays):
         found = analyse_cell(arrays / f"{cell}.npz", features[r["train_id"]],
                              json.loads(r["params"])["random_state"])
         auto = r["full_accuracy"] if found["auto_runs_phase_b"] else r["pretrain_accuracy"]
+        given_prior = (r["full_accuracy"] if found["given_prior_runs_phase_b"]
+                       else r["pretrain_accuracy"])
         rows.append(dict(r, **found, auto_accuracy=auto,
-                         auto_minus_pretrain=auto - r["pretrain_accuracy"]))
+                         auto_minus_pretrain=auto - r["pretrain_accuracy"],
+                         given_prior_minus_pretrain=given_prior - r["pretrain_accuracy"]))
     return pd.DataFrame(rows)
 
 

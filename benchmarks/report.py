@@ -826,7 +826,8 @@ def auto_mode_section():
         "then ``--analyse``: one ``phases=\"full\"`` fit per cell with default "
         "hyperparameters, which holds both a2's and b3's classifier; \"auto\" predicts exactly "
         "as the one its decision picks, computed from the fit's saved out-of-fold probabilities "
-        "(cells saved without them: recomputed with the fit's own seeds). Variants: "
+        "(cells saved without them: recomputed with the fit's own seeds) and a1's saved "
+        "features (the forward-corrected prior). Variants: "
         "``--noise-cv 5`` (a2 cross-fitted for the estimates), ``--noise-cv 5 "
         "--noise-cv-epochs 10`` (each fold a quarter of a2's epochs), and the digits grid again "
         "with ``--threads 2 --losses elr --name auto_mode_digits_t2`` and a fresh a1 cache "
@@ -853,11 +854,21 @@ def auto_mode_section():
                                            "pretrain and the paper's full (means over runs)")
         ok = runs["auto_minus_pretrain"] >= -0.005
         first = runs.iloc[0]
+        right = (runs["pseudo_accuracy"] > runs["given_accuracy"]) == runs["auto_runs_phase_b"]
+        plain_ok = runs["given_prior_minus_pretrain"] >= -0.005
+        plain_right = ((runs["pseudo_accuracy"] > runs["given_accuracy"])
+                       == runs["given_prior_runs_phase_b"])
         blocks.append(para(
             f"{data}: {len(runs)} cells, {int(first['n_train']):,} training images, "
             f"{_encoder(runs)}; "
             f"auto >= pretrain - 0.005 in {ok.sum()} of {len(runs)} cells; auto ran phase b "
-            f"in {int(runs['auto_runs_phase_b'].sum())}; CPU: {first['cpu_model']}."))
+            f"in {int(runs['auto_runs_phase_b'].sum())} and picked the more accurate labels "
+            f"in {right.sum()}. With p(given | x) as the prior instead: >= pretrain - 0.005 "
+            f"in {plain_ok.sum()}, ran phase b in "
+            f"{int(runs['given_prior_runs_phase_b'].sum())}, picked the more accurate labels "
+            f"in {plain_right.sum()}, mean accuracy "
+            f"{(runs['pretrain_accuracy'] + runs['given_prior_minus_pretrain']).mean():.4f} "
+            f"against {runs['auto_accuracy'].mean():.4f}. CPU: {first['cpu_model']}."))
         blocks.append(tab)
         cleanlab = RESULTS / f"{name.replace('_analysis', '')}_cleanlab.csv"
         if cleanlab.exists():
