@@ -333,7 +333,8 @@ instance, default="auto"
         than k labeled samples), whose probabilities that fold gets
         (cleanlab's cross-validated ``pred_probs``); closer estimates
         where a1's features are weak, for k times a2's cost
-        (:ref:`phase-b-choice` has both, measured).
+        (:ref:`phase-b-choice` has both, measured).  Either way the
+        decision's prior, ``out_of_fold_true_proba_``, comes from a1's features.
     noise_cv_epochs : int >= 1 or None, default=None
         Epochs of each cross-fitted a2 of ``noise_cv`` (None: ``max_epochs``,
         as a2; the first ``warmup_epochs`` of them with the encoder frozen, as
