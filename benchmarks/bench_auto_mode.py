@@ -258,9 +258,9 @@ def analyse(csv_path, arrays):
 def cleanlab_cell(args, train_id, data, kind, value, loss, seed, folds=5):
     """cleanlab's noise matrix (``estimate_latent`` of its confident joint) on the same
     network's cross-validated probabilities: the ``out_of_fold_proba_`` of one
-    ``phases="pretrain"`` fit with ``noise_cv=folds`` (a1 from the cache).  The fit's
-    own ``noise_matrix_`` is the same matrix (:mod:`noisyclf.confident_learning` gives
-    cleanlab's values), so this is also what ``noise_cv`` estimates."""
+    ``phases="pretrain"`` fit with ``noise_cv=folds`` (a1 from the cache).  It is the
+    confident-learning matrix that the fit starts from (:mod:`noisyclf.confident_learning`
+    gives cleanlab's values); the fit's ``noise_matrix_`` is the joint of its posterior."""
     from cleanlab.count import compute_confident_joint, estimate_latent
 
     X, y, _, _, human = data

@@ -805,15 +805,16 @@ def _noise_matrix_against_cleanlab(runs, cleanlab, data, cv_runs):
     default = sum(float(row[2]) <= float(row[4]) for row in rows)
     folds = int(cleanlab["folds"].iloc[0])
     return [
-        para(f"{data}: ``noise_matrix_`` of the default fit (probabilities of a logistic "
-             "regression on a1's features) beside cleanlab's ``estimate_latent`` on "
+        para(f"{data}: ``noise_matrix_`` of the default fit (confident learning on a "
+             "logistic regression on a1's features, then the joint that the decision's "
+             "posterior implies) beside cleanlab's ``estimate_latent`` on "
              f"{folds}-fold cross-validated probabilities of the same network (a2 "
              f"cross-fitted: the ``out_of_fold_proba_`` of a ``phases=\"pretrain\"`` fit "
-             f"with ``noise_cv={folds}``; ``--cleanlab``), loss ``elr``. With "
-             f"``noise_cv={folds}`` the fit's own ``noise_matrix_`` is that matrix "
-             "(the estimator computes cleanlab's values; the column shows it where the "
-             f"``noise_cv={folds}`` grid has the cell). The default is at least as close "
-             f"(RMSE) in {default} of {len(rows)}."),
+             f"with ``noise_cv={folds}``; ``--cleanlab``), loss ``elr``. The "
+             f"``noise_cv={folds}`` column is the fit's own ``noise_matrix_`` with those "
+             "probabilities (confident learning on them, which gives cleanlab's values, then "
+             f"the same posterior step) where the ``noise_cv={folds}`` grid has the cell. "
+             f"The default is at least as close (RMSE) in {default} of {len(rows)}."),
         table(["training set", "labels", "RMSE (default)", f"RMSE (noise_cv={folds})",
                "RMSE (cleanlab)", "diagonal MAE (default)", f"diagonal MAE (noise_cv={folds})",
                "diagonal MAE (cleanlab)", "flip targets found (default / cv / cleanlab)"],

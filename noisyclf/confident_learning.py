@@ -49,7 +49,8 @@ from threadpoolctl import threadpool_limits
 __all__ = ["ForwardCorrectedLogisticRegression", "LabelNoise", "confident_joint",
            "estimate_joint", "estimate_label_noise", "expected_accuracy",
            "noise_matrix_from_joint", "noise_rate", "out_of_fold_probabilities",
-           "out_of_fold_true_probabilities", "stratified_folds", "true_label_posterior"]
+           "out_of_fold_true_probabilities", "posterior_joint", "stratified_folds",
+           "true_label_posterior"]
 
 
 def _check(labels, pred_probs):
@@ -140,6 +141,17 @@ def noise_matrix_from_joint(joint):
     return np.where(columns > 0, joint / np.where(columns > 0, columns, 1.0), eye)
 
 
+def posterior_joint(labels, posterior):
+    """``Q[i, j]``: the mean over all samples of ``[labels[n] = i] * posterior[n, j]``, the
+    joint distribution of given and true label that a posterior of the true class
+    implies (the M-step for the noise matrix of the EM algorithm of Dawid and Skene,
+    1979, for a label-noise model)."""
+    posterior = np.asarray(posterior, dtype=np.float64)
+    joint = np.zeros((posterior.shape[1],) * 2)
+    np.add.at(joint, np.asarray(labels), posterior)
+    return joint / len(posterior)
+
+
 def noise_rate(joint):
     """Share of samples whose given label is not the true one: ``1 - trace(Q)``."""
     return float(1.0 - np.trace(np.asarray(joint, dtype=np.float64)))
@@ -204,14 +216,20 @@ def estimate_label_noise(labels, pred_probs, pseudo_labels=None, *, features=Non
     """The noise matrix, the noise rate and the expected accuracy of the given labels (and
     of ``pseudo_labels``) from out-of-sample ``pred_probs``, in one call.
 
-    The joint is :func:`estimate_joint`'s.  The expected accuracies are the
-    mean posterior probability (:func:`true_label_posterior`, with the
-    estimated noise matrix as likelihood) that a label is the true class.
-    The posterior's prior is, with ``features``, the out-of-fold ``P(true |
-    x)`` of :func:`out_of_fold_true_probabilities` on them (folds of
-    ``random_state``) with the estimated noise matrix; without, ``pred_probs``
-    itself, an estimate of ``P(given | x)`` that heavy noise flattens, so that
-    the given labels then win against more accurate ones.
+    Confident learning (:func:`estimate_joint`) gives a first joint and noise
+    matrix.  The expected accuracies are the mean posterior probability
+    (:func:`true_label_posterior`, with that noise matrix as likelihood) that
+    a label is the true class.  The posterior's prior is, with ``features``,
+    the out-of-fold ``P(true | x)`` of :func:`out_of_fold_true_probabilities`
+    on them (folds of ``random_state``) with that noise matrix; without,
+    ``pred_probs`` itself, an estimate of ``P(given | x)`` that heavy noise
+    flattens, so that the given labels then win against more accurate ones.
+
+    With ``features`` the returned joint is the one the posterior implies
+    (:func:`posterior_joint`: one EM step for the noise matrix from
+    confident learning's), and the returned noise matrix and rate are that
+    joint's, so that ``noise_rate = 1 - given_accuracy``; without, they are
+    confident learning's.
 
     Returns
     -------
@@ -224,6 +242,9 @@ def estimate_label_noise(labels, pred_probs, pseudo_labels=None, *, features=Non
         features, labels, matrix, random_state=random_state)
     posterior = true_label_posterior(labels, pred_probs if true_probs is None else true_probs,
                                      matrix)
+    if true_probs is not None:  # the joint that the posterior implies
+        joint = posterior_joint(labels, posterior)
+        matrix = noise_matrix_from_joint(joint)
     pseudo = None if pseudo_labels is None else expected_accuracy(posterior, pseudo_labels)
     return LabelNoise(matrix, noise_rate(joint), expected_accuracy(posterior, labels), pseudo,
                       pred_probs, true_probs)

@@ -446,12 +446,15 @@ instance, default="auto"
         for an unlabeled sample).
     noise_matrix_ : ndarray of shape (n_classes, n_classes)
         Estimated ``P(given = classes_[i] | true = classes_[j])`` (cleanlab's
-        convention: columns sum to 1), by confident learning
+        convention: columns sum to 1): confident learning
         (:mod:`noisyclf.confident_learning`) on out-of-fold probabilities of
-        the training set, ``out_of_fold_proba_``.
+        the training set, ``out_of_fold_proba_``, then the joint that the
+        posterior of the phase-b decision implies (one EM step; for
+        ``phases="baseline"``, which has no a1, confident learning's).
     noise_rate_ : float
         Estimated share of wrong given labels (``1 - trace`` of the joint
-        distribution behind ``noise_matrix_``).
+        distribution behind ``noise_matrix_``; one minus the given labels'
+        expected accuracy where a1 ran).
     out_of_fold_proba_ : ndarray of shape (n_samples, n_classes)
         The out-of-fold class probabilities of the training samples that
         the noise estimates come from (see ``noise_cv``): a 5-fold logistic

@@ -105,9 +105,10 @@ def test_noise_matrix_finds_the_flips(digits, flipped, a1_cache):
 def test_estimates_are_confident_learning_and_bayes_on_out_of_fold_probabilities(
         digits, flipped, a1_cache, monkeypatch):
     """The probabilities are a cross-validated logistic regression on a1's features of the
-    training set; the noise matrix and rate are confident learning on them; the expected
+    training set; confident learning on them gives a noise matrix; the expected
     accuracies are Bayes' rule with that matrix and, as prior, the forward-corrected
-    logistic regression on the same features and folds."""
+    logistic regression on the same features and folds; ``noise_matrix_`` and
+    ``noise_rate_`` are those of the joint that posterior implies."""
     seen = {}
     real = confident_learning.out_of_fold_probabilities
 
@@ -126,14 +127,14 @@ def test_estimates_are_confident_learning_and_bayes_on_out_of_fold_probabilities
     np.testing.assert_array_equal(seen["labels"], given)
     probs = seen["probs"]
     np.testing.assert_array_equal(clf.out_of_fold_proba_, probs)
-    joint = estimate_joint(given, probs)
-    matrix = noise_matrix_from_joint(joint)
-    np.testing.assert_allclose(clf.noise_matrix_, matrix)
-    assert clf.noise_rate_ == pytest.approx(noise_rate(joint))
+    matrix = noise_matrix_from_joint(estimate_joint(given, probs))
     true_probs = confident_learning.out_of_fold_true_probabilities(
         seen["features"], given, matrix, random_state=seen["kwargs"]["random_state"])
     np.testing.assert_allclose(clf.out_of_fold_true_proba_, true_probs)
     posterior = true_label_posterior(given, true_probs, matrix)
+    joint = confident_learning.posterior_joint(given, posterior)
+    np.testing.assert_allclose(clf.noise_matrix_, noise_matrix_from_joint(joint))
+    assert clf.noise_rate_ == pytest.approx(noise_rate(joint))
     pseudo = np.searchsorted(clf.classes_, clf.pseudo_labels_)
     decision = clf.phase_b_decision_
     assert decision["expected_given_accuracy"] == pytest.approx(
@@ -194,13 +195,17 @@ def test_noise_cv_cross_fits_a2_with_weight_zero_on_each_fold(digits, flipped, a
         assert np.all(np.abs(counts - np.bincount(given, minlength=10) / 3) <= 1)
         np.testing.assert_allclose(clf.out_of_fold_proba_[rows], fold["probs"][rows])
     np.testing.assert_allclose(clf.out_of_fold_proba_.sum(axis=1), 1.0)
-    expected = noise_matrix_from_joint(estimate_joint(given, clf.out_of_fold_proba_))
-    np.testing.assert_allclose(clf.noise_matrix_, expected)
+    matrix = noise_matrix_from_joint(estimate_joint(given, clf.out_of_fold_proba_))
     # the prior: a1's features corrected for that matrix; the baseline (no a1) the folds'
     prior = clf.out_of_fold_proba_ if phases == "baseline" else clf.out_of_fold_true_proba_
-    posterior = true_label_posterior(given, prior, expected)
+    posterior = true_label_posterior(given, prior, matrix)
     assert clf.phase_b_decision_["expected_given_accuracy"] == pytest.approx(
         expected_accuracy(posterior, given))
+    if phases == "baseline":  # confident learning's matrix
+        np.testing.assert_allclose(clf.noise_matrix_, matrix)
+    else:  # the joint that the posterior implies
+        np.testing.assert_allclose(clf.noise_matrix_, noise_matrix_from_joint(
+            confident_learning.posterior_joint(given, posterior)))
 
 
 def test_noise_cv_epochs_shortens_the_folds_not_a2(digits, flipped, a1_cache):
