@@ -37,6 +37,7 @@ import warnings
 import numpy as np
 import torch
 from scipy.optimize import minimize
+from scipy.special import softmax
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
@@ -354,10 +355,7 @@ class ForwardCorrectedLogisticRegression(BaseEstimator):
         """The penalised negative log-likelihood and its gradient at ``params`` (W, then b)."""
         n_features, n_classes = X.shape[1], len(matrix)
         weights = params[:-n_classes].reshape(n_features, n_classes)
-        logits = X @ weights + params[-n_classes:]
-        logits -= logits.max(axis=1, keepdims=True)
-        p_true = np.exp(logits)
-        p_true /= p_true.sum(axis=1, keepdims=True)
+        p_true = softmax(X @ weights + params[-n_classes:], axis=1)
         rows = matrix[labels]                       # noise_matrix[y_n, j]
         p_given = np.maximum(np.einsum("nk,nk->n", rows, p_true), 1e-300)
         value = -self.C * np.sum(np.log(p_given)) + 0.5 * np.sum(weights ** 2)
@@ -392,10 +390,7 @@ class ForwardCorrectedLogisticRegression(BaseEstimator):
         """``P(true = classes_[j] | x)`` for each row of ``X``."""
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float64)
-        logits = X @ self.coef_.T + self.intercept_
-        logits -= logits.max(axis=1, keepdims=True)
-        proba = np.exp(logits)
-        return proba / proba.sum(axis=1, keepdims=True)
+        return softmax(X @ self.coef_.T + self.intercept_, axis=1)
 
     def predict(self, X):
         """The most probable true class of each row of ``X``."""
