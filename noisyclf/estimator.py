@@ -465,8 +465,8 @@ instance, default="auto"
     out_of_fold_true_proba_ : ndarray of shape (n_samples, n_classes) or None
         Estimated ``P(true class = classes_[j] | x)`` of each training sample,
         out of fold: a 5-fold logistic regression on a1's features corrected
-        for ``noise_matrix_`` (its probabilities, passed through the noise
-        matrix, explain the given labels:
+        for confident learning's noise matrix (its probabilities, passed
+        through that matrix, explain the given labels:
         :class:`~noisyclf.confident_learning.ForwardCorrectedLogisticRegression`).
         The prior of the phase-b decision's posterior.  None for
         ``phases="baseline"`` (no a1); NaN rows for unlabeled samples.
@@ -476,7 +476,8 @@ instance, default="auto"
         and ``"expected_pseudo_accuracy"`` (mean posterior probability that
         the given label, the pseudo-label, is the true class; the posterior
         is Bayes' rule with ``out_of_fold_true_proba_`` as prior and
-        ``noise_matrix_`` as likelihood) and ``"reason"`` (a sentence).  Every mode estimates;
+        confident learning's noise matrix as likelihood; ``noise_matrix_`` is
+        the joint it implies) and ``"reason"`` (a sentence).  Every mode estimates;
         only ``"auto"`` decides by the estimates.
     encoder_net_ : ContrastiveNet or None
         The last contrastive skorch net (b2 for "full", a1 with its SimCLR
