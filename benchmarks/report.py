@@ -855,10 +855,10 @@ def auto_mode_section():
                                            "pretrain and the paper's full (means over runs)")
         ok = runs["auto_minus_pretrain"] >= -0.005
         first = runs.iloc[0]
-        right = (runs["pseudo_accuracy"] > runs["given_accuracy"]) == runs["auto_runs_phase_b"]
+        pseudo_wins = runs["pseudo_accuracy"] > runs["given_accuracy"]
+        right = pseudo_wins == runs["auto_runs_phase_b"]
         plain_ok = runs["given_prior_minus_pretrain"] >= -0.005
-        plain_right = ((runs["pseudo_accuracy"] > runs["given_accuracy"])
-                       == runs["given_prior_runs_phase_b"])
+        plain_right = pseudo_wins == runs["given_prior_runs_phase_b"]
         blocks.append(para(
             f"{data}: {len(runs)} cells, {int(first['n_train']):,} training images, "
             f"{_encoder(runs)}; "
