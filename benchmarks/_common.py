@@ -27,6 +27,8 @@ from noisyclf.modules import ContrastiveModule, ProjectionHead, make_encoder
 from noisyclf.nets import ContrastiveNet
 
 RESULTS = Path(__file__).resolve().parent / "results"
+#: The ``method`` of a cleanlab ``CleanLearning`` row in the CIFAR-10 CSV files.
+CLEANLAB_METHOD = "cleanlab CleanLearning"
 #: The packed CIFAR-10 file, ``../shared/data/cifar10_jpeg.npz`` relative to the repository.
 CIFAR10_NPZ = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10_jpeg.npz"
 

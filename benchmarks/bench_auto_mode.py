@@ -22,7 +22,8 @@ accuracy of "auto", and what "auto" would pick with the out-of-fold
 ``p(given | x)`` as the posterior's prior instead of the forward-corrected
 ``P(true | x)``, into ``results/<name>_analysis.csv``.  ``--cleanlab`` gives cleanlab's
 noise matrix on a2's cross-validated probabilities, against which the default's
-estimate (a logistic regression on a1's features) is compared.
+estimate (a logistic regression on a1's features) is compared; ``--baseline`` gives the
+``phases="baseline"`` fit's accuracy for the settings it names (no a1, no phase b).
 
 Data sets:
 
@@ -279,6 +280,22 @@ def cleanlab_cell(args, train_id, data, kind, value, loss, seed, folds=5):
                 **environment())
 
 
+def baseline_cell(args, train_id, data, kind, value, loss, seed):
+    """Test accuracy of the ``phases="baseline"`` fit on the cell's given labels: the
+    framework's classifier without a1 and without phase b (the paper's baseline)."""
+    X, y, X_te, y_te, human = data
+    y_given = given_labels(args, kind, value, y, human, seed)
+    params = dict(estimator_params(args, loss, seed, train_id), phases="baseline")
+    start, cpu = time.perf_counter(), time.process_time()
+    clf = ContrastiveNoisyClassifier(**params).fit(X, y_given)
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return dict(dataset=args.dataset, train_id=train_id, setting=setting_name(kind, value),
+                loss=loss, seed=seed, baseline_accuracy=clf.score(X_te, y_te),
+                encoder=clf.encoder_kind_, wall_s=round(wall, 1), cpu_s=round(cpu, 1),
+                params=json.dumps({k: v for k, v in params.items() if k != "memory"}),
+                finished=time.strftime("%Y-%m-%d %H:%M:%S"), **environment())
+
+
 def cells(args, seeds):
     """Cells in the order they run: the default loss first, the first seed first."""
     for seed in seeds:
@@ -305,6 +322,10 @@ def main(argv=None):
                              "probabilities of the same network for these settings (e.g. "
                              "asy0.4 sym0.6 worse_label), loss elr, the first seed; rows to "
                              "<name>_cleanlab.csv")
+    parser.add_argument("--baseline", nargs="*", default=None, metavar="SETTING",
+                        help="no grid: the phases=\"baseline\" fit (no a1, no phase b) for "
+                             "these settings, the first loss and seed; rows to "
+                             "<name>_baseline.csv")
     parser.add_argument("--noise-cv", type=int, default=None,
                         help="fit with noise_cv=K (a2 cross-fitted for the noise estimates)")
     parser.add_argument("--noise-cv-epochs", type=int, default=None,
@@ -325,7 +346,9 @@ def main(argv=None):
         table.to_csv(args.out / f"{name}_analysis.csv", index=False)
         return table
     if args.cleanlab is not None:
-        return run_cleanlab(args, name)
+        return run_side_cells(args, name, "cleanlab", args.cleanlab, cleanlab_cell)
+    if args.baseline is not None:
+        return run_side_cells(args, name, "baseline", args.baseline, baseline_cell)
     done = set()
     if csv_path.exists():
         old = pd.read_csv(csv_path)
@@ -348,21 +371,26 @@ def main(argv=None):
                   f"pseudo {row['pseudo_accuracy']:.3f}) {row['wall_s']:.0f} s", flush=True)
 
 
-def run_cleanlab(args, name):
-    path = args.out / f"{name}_cleanlab.csv"
+def run_side_cells(args, name, suffix, wanted_settings, cell):
+    """One ``cell(args, train_id, data, kind, value, loss, seed)`` row per setting of
+    ``wanted_settings`` (the first loss and seed), appended to ``<name>_<suffix>.csv``;
+    a rerun skips the settings already there."""
+    path = args.out / f"{name}_{suffix}.csv"
     done = set()
     if path.exists():
         old = pd.read_csv(path)
         done = set(zip(old["train_id"], old["setting"]))
-    wanted = {s: (kind, value) for kind, value in settings(args)
-              for s in [setting_name(kind, value)]}
+    known = {setting_name(kind, value): (kind, value) for kind, value in settings(args)}
+    unknown = sorted(set(wanted_settings) - set(known))
+    if unknown:
+        raise SystemExit(f"unknown settings {unknown}; the grid has {sorted(known)}")
     for train_id, X, y, X_te, y_te, human, seeds in training_sets(args):
-        for setting in args.cleanlab:
-            if (train_id, setting) in done or setting not in wanted:
+        for setting in wanted_settings:
+            if (train_id, setting) in done:
                 continue
-            kind, value = wanted[setting]
-            row = cleanlab_cell(args, train_id, (X, y, X_te, y_te, human), kind, value,
-                                args.losses[0], seeds[0])
+            kind, value = known[setting]
+            row = cell(args, train_id, (X, y, X_te, y_te, human), kind, value,
+                       args.losses[0], seeds[0])
             pd.DataFrame([row]).to_csv(path, mode="a", header=not path.exists(), index=False)
             print(row, flush=True)
 

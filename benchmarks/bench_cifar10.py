@@ -77,8 +77,8 @@ _HERE = str(Path(__file__).resolve().parent)
 if _HERE not in sys.path:  # loaded by path, not run as a script
     sys.path.insert(0, _HERE)
 from _common import (  # noqa: E402
-    add_data_argument, environment, limit_threads, make_parser, pretrain_and_full_accuracy,
-    pyplot, save_figure,
+    CLEANLAB_METHOD, add_data_argument, environment, limit_threads, make_parser,
+    pretrain_and_full_accuracy, pyplot, save_figure,
 )
 
 import noisyclf  # noqa: E402
@@ -376,7 +376,7 @@ def run_cleanlab(X, y_noisy, Xte, yte, flipped, args, base, start):
     wall = time.perf_counter() - start
     issues = label_issue_metrics(flipped, issues_df["is_label_issue"].to_numpy(),
                                  issues_df["label_quality"].to_numpy())
-    return [dict(base, method="cleanlab CleanLearning", test_accuracy=cl.score(Xte, yte),
+    return [dict(base, method=CLEANLAB_METHOD, test_accuracy=cl.score(Xte, yte),
                  wall_s=round(wall, 1), **issues,
                  params=_params_json(params, cv_n_folds=args.cleanlab_folds))]
 

@@ -85,7 +85,7 @@ def planned_cells():
         sys.path.insert(0, str(_HERE))
     import bench_cifar10
     methods = {"default": "default", "baseline": "baseline",
-               "cleanlab": "cleanlab CleanLearning"}
+               "cleanlab": bench_cifar10.CLEANLAB_METHOD}
     cells = []
     for step in steps():
         args = bench_cifar10.parse(common_arguments(cache="/cache") + step)

@@ -499,6 +499,15 @@ def test_bench_auto_mode_noise_cv_and_cleanlab_quick(tmp_path):
     columns, rows = _read(tmp_path / "auto_mode_digits_cleanlab.csv")
     assert [r["setting"] for r in rows] == ["asy0.4"]
     assert {"cleanlab_rmse", "cleanlab_diag_mae", "cleanlab_flips_found"} <= set(columns)
+    module.main(args[:-2] + ["--baseline", "sym0.2", "asy0.4"])
+    columns, rows = _read(tmp_path / "auto_mode_digits_baseline.csv")
+    assert [r["setting"] for r in rows] == ["sym0.2", "asy0.4"]
+    assert all('"phases": "baseline"' in r["params"] for r in rows)
+    assert all(0.0 <= float(r["baseline_accuracy"]) <= 1.0 for r in rows)
+    module.main(args[:-2] + ["--baseline", "sym0.2"])  # already there: no new row
+    assert len(_read(tmp_path / "auto_mode_digits_baseline.csv")[1]) == 2
+    with pytest.raises(SystemExit, match="unknown settings"):
+        module.main(args[:-2] + ["--baseline", "sym0.9"])
 
 
 def test_bench_unlabeled_quick_writes_every_method_and_resumes(tmp_path, capsys):
