@@ -24,6 +24,7 @@ _HERE = str(Path(__file__).resolve().parent)
 if _HERE not in sys.path:  # loaded by path, not run as a script
     sys.path.insert(0, _HERE)
 import cifar10_50k  # noqa: E402
+from _common import CLEANLAB_METHOD  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -464,7 +465,7 @@ def cifar10_section():
     grid = table(header, rows, "Test accuracy on clean labels; gain = full - pretrain")
     # Peers.
     peers = [("CE from scratch", "baseline", "ce"),
-             ("cleanlab CleanLearning", "cleanlab CleanLearning", "ce"),
+             (CLEANLAB_METHOD, CLEANLAB_METHOD, "ce"),
              ("SimCLR + logreg", "SimCLR + logreg", "-")]
     peers += [(f"{m} ({x})", m, x) for x in losses for m in ("pretrain", "full")]
     peers = [p for p in peers if ((runs["method"] == p[1]) & (runs["loss"] == p[2])).any()]
@@ -493,7 +494,7 @@ def cifar10_section():
                      "cifar10_a1_100``)")
         ceiling.append(para(line + "."))
     # Finding the wrong labels.
-    li = runs[runs["method"].isin(["full", "cleanlab CleanLearning"])]
+    li = runs[runs["method"].isin(["full", CLEANLAB_METHOD])]
     issue_rows = []
     for setting in settings:
         for (method, loss), h in li[li["setting"] == setting].groupby(["method", "loss"],
@@ -543,7 +544,7 @@ def cifar10_claims(runs):
     ok = both["full"] >= both["pretrain"]
     out.append(f"* Phase b adds to pre-training (full >= pretrain): {ok.sum()} of {len(ok)} "
                f"cells ({ok.mean():.0%}).")
-    cl = runs[runs["method"] == "cleanlab CleanLearning"].set_index("setting")
+    cl = runs[runs["method"] == CLEANLAB_METHOD].set_index("setting")
     if "worse_label" in cl.index and "worse_label" in acc.index.get_level_values(0):
         c = float(cl.loc[["worse_label"], "test_accuracy"].mean())
         w = acc.loc["worse_label", "full"].dropna()
@@ -640,7 +641,7 @@ def cifar10_50k_section():
                      fmt(full), fmt(dflt), "–" if ran is None else ("b3" if ran else "a2"),
                      fmt(dflt - pre, sign=True), fmt(pre - ce, sign=True),
                      fmt(float(g["given_accuracy"].mean())), fmt(pseudo),
-                     fmt(acc(setting, "cleanlab CleanLearning", "ce")),
+                     fmt(acc(setting, CLEANLAB_METHOD, "ce")),
                      fmt(acc(setting, "default", "nfl+rce")),
                      CIFAR10_ANCHORS.get(setting, "")])
     pairs = [(s, acc(s, "pretrain", "elr") - acc(s, "baseline", "ce")) for s in settings]
@@ -675,7 +676,7 @@ def cifar10_50k_section():
         claims.append(f"* Where phase b gains (full - pretrain > 0.005) the default keeps the "
                       f"gain in {gains - len(missed)} of {gains} cells"
                       + (f"; it skips phase b at {'; '.join(missed)}" if missed else "") + ".")
-    w = acc("worse_label", "default", "elr") - acc("worse_label", "cleanlab CleanLearning", "ce")
+    w = acc("worse_label", "default", "elr") - acc("worse_label", CLEANLAB_METHOD, "ce")
     claims.append("* ``worse_label``: default - cleanlab on the same network "
                   + ("– (not measured yet)" if np.isnan(w) else f"{w:+.3f}")
                   + " (target +0.05).")
@@ -691,7 +692,7 @@ def cifar10_50k_section():
     issue_rows = []
     for setting in settings:
         for (method, loss), h in runs[(runs["setting"] == setting) & runs["method"].isin(
-                ["default", "cleanlab CleanLearning"])].groupby(["method", "loss"], sort=False):
+                ["default", CLEANLAB_METHOD])].groupby(["method", "loss"], sort=False):
             label = "cleanlab" if method.startswith("cleanlab") else f"noisyclf ({loss})"
             issue_rows.append([setting, label] + [f"{h[c].mean():.3f}" for c in (
                 "issues_precision", "issues_recall", "issues_f1", "issues_auc")])
@@ -784,6 +785,29 @@ def auto_mode_tables(name, caption):
     return runs, table(header, rows, caption)
 
 
+def _against_baseline(runs, baseline, data):
+    """The modes of the grid's cells beside the ``phases="baseline"`` fit (no a1, no phase b)
+    on the same labels (``bench_auto_mode.py --baseline``)."""
+    keys = ["train_id", "setting", "loss", "seed"]
+    cells = runs.set_index(keys)
+    rows = []
+    for r in baseline.to_dict("records"):
+        key = tuple(r[k] for k in keys)
+        if key not in cells.index:
+            continue
+        c = cells.loc[key]
+        rows.append([r["setting"], r["loss"], r["seed"], f"{r['baseline_accuracy']:.3f}",
+                     f"{c['pretrain_accuracy']:.3f}", f"{c['full_accuracy']:.3f}",
+                     f"{c['auto_accuracy']:.3f}",
+                     f"{c['auto_accuracy'] - r['baseline_accuracy']:+.3f}"])
+    if not rows:
+        return []
+    return [table(["labels", "loss", "seed", "baseline", "pretrain", "full", "auto",
+                   "auto - baseline"], rows,
+                  f"{data}: the default mode against the baseline, the same network trained "
+                  "on the given labels without a1 or phase b (``--baseline``)")]
+
+
 def _noise_matrix_against_cleanlab(runs, cleanlab, data, cv_runs):
     """``noise_matrix_`` of the default fit and of ``noise_cv=5`` (where that grid has the
     cell) beside cleanlab's on the same network's cross-validated probabilities."""
@@ -871,6 +895,9 @@ def auto_mode_section():
             f"{(runs['pretrain_accuracy'] + runs['given_prior_minus_pretrain']).mean():.4f} "
             f"against {runs['auto_accuracy'].mean():.4f}. CPU: {first['cpu_model']}."))
         blocks.append(tab)
+        baseline = _csv(name.replace("_analysis", "_baseline"))
+        if baseline is not None:
+            blocks += _against_baseline(runs, baseline, data)
         cleanlab = RESULTS / f"{name.replace('_analysis', '')}_cleanlab.csv"
         if cleanlab.exists():
             blocks += _noise_matrix_against_cleanlab(
@@ -1417,32 +1444,67 @@ def render_page():
     return HEADER + "\n" + "\n".join(s for s in sections if s)
 
 
-def render_headline():
-    """The README's one table: the three modes with the default loss, digits and CIFAR-10N."""
-    s = pd.read_csv(RESULTS / "digits_summary.csv")
-    s = s[(s["loss"] == "elr") & s["method"].isin(MODES)]
-    n = int(s["n_seeds"].max())
-    rows = []
-    for setting, g in s.groupby("setting", sort=False):
-        g = g.set_index("method")
-        rows.append(["digits", setting] + [_pm(g.loc[m, "accuracy_mean"],
-                                               g.loc[m, "accuracy_std"]) for m in MODES])
+HEADLINE_MODES = MODES + ["auto"]  # "auto" is the default mode
+
+
+def _headline_cifar10n():
+    """CIFAR-10N rows of the headline (baseline, pretrain, full, default) and their
+    caption: the default-mode grid with the default encoder where it has run, with the
+    baseline fits of ``bench_auto_mode.py --baseline``; else the small-CNN grid."""
+    grid = _csv("auto_mode_cifar10_analysis")
+    if grid is not None:
+        runs = grid[(grid["loss"] == "elr") & grid["setting"].isin(CIFAR10N)]
+        base = _csv("auto_mode_cifar10_baseline")
+        base = (base[base["loss"] == "elr"].set_index("setting")["baseline_accuracy"]
+                if base is not None else pd.Series(dtype=float))
+        rows = []
+        for setting in CIFAR10N:
+            g = runs[runs["setting"] == setting]
+            if len(g):
+                rows.append(["CIFAR-10N", f"{setting} ({1 - g['given_accuracy'].mean():.0%} wrong)",
+                             _cell(base.reindex([setting])),
+                             *(_cell(g[f"{m}_accuracy"]) for m in ("pretrain", "full", "auto"))])
+        if rows:
+            first = runs.iloc[0]
+            return rows, (f"CIFAR-10N: {int(first['n_train']):,} training images with the human "
+                          f"labels of CIFAR-10N, the full {int(first['n_test']):,}-image test set, "
+                          f"the default encoder, {_encoder(runs, '`')}, one run.")
     runs = _csv("cifar10")
     fw = runs[runs["method"].isin(MODES) & (runs["loss"] == "elr")]
+    rows = []
     for setting in CIFAR10N:
         g = fw[fw["setting"] == setting]
         if len(g):
             rows.append(["CIFAR-10N", f"{setting} ({g['actual_noise'].mean():.0%} wrong)"]
-                        + [_cell(g[g["method"] == m]["test_accuracy"]) for m in MODES])
+                        + [_cell(g[g["method"] == m]["test_accuracy"]) for m in MODES] + ["–"])
     first = runs.iloc[0]
-    lines = [para(f"Test accuracy on clean labels, loss `elr` (the default). Digits: "
-                  f"scikit-learn's 8x8 digits, 70/30 split, default hyperparameters, mean ± std "
-                  f"over {n} seeds. CIFAR-10N: {int(first['n_train']):,} training images with "
-                  f"the human labels of CIFAR-10N, the full {int(first['n_test']):,}-image test "
-                  f"set, {_encoder(runs, '`')} with `pretrain_epochs={_pretrain_epochs(runs)}`, "
-                  "one run."), "",
-             "| data | labels | baseline | pretrain | full |", "|---|---|---|---|---|"]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return rows, (f"CIFAR-10N: {int(first['n_train']):,} training images with the human labels "
+                  f"of CIFAR-10N, the full {int(first['n_test']):,}-image test set, "
+                  f"{_encoder(runs, '`')} with `pretrain_epochs={_pretrain_epochs(runs)}`, "
+                  "one run.")
+
+
+def render_headline():
+    """The README's one table: the modes and the default mode with the default loss, digits
+    and CIFAR-10N."""
+    s = pd.read_csv(RESULTS / "digits_summary.csv")
+    s = s[(s["loss"] == "elr") & s["method"].isin(HEADLINE_MODES)]
+    n = int(s["n_seeds"].max())
+    rows = []
+    for setting, g in s.groupby("setting", sort=False):
+        g = g.set_index("method")
+        rows.append(["digits", setting] + [
+            _pm(g.loc[m, "accuracy_mean"], g.loc[m, "accuracy_std"]) if m in g.index else "–"
+            for m in HEADLINE_MODES])
+    cifar_rows, cifar_text = _headline_cifar10n()
+    lines = [para(f"Test accuracy on clean labels, loss `elr` (the default); \"default\" is "
+                  f"the default mode (`phases=\"auto\"`: the paper's phase b where the "
+                  f"pseudo-labels are expected to beat the given labels, else pretrain). "
+                  f"Digits: scikit-learn's 8x8 digits, 70/30 split, default hyperparameters, "
+                  f"mean ± std over {n} seeds. {cifar_text}"), "",
+             "| data | labels | baseline | pretrain | full | default |",
+             "|---|---|---|---|---|---|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows + cifar_rows]
     return "\n".join(lines)
 
 
