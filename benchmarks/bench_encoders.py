@@ -19,6 +19,15 @@ Sections (``--sections``):
     ``results/encoders.png`` from the accuracy CSV: test accuracy against the
     fit's CPU time, one line per encoder through its a1 lengths, one panel per
     training size (the Pareto curve).
+``a2``
+    a2's length with the default encoder (``encoder="auto"``, the default
+    a1 cached under ``--a1-cache``): ``phases="pretrain"`` with the default
+    loss on ``--n-train`` images (the first size) with clean labels and the
+    label settings of ``--a2-settings`` (noise seed 0, as in
+    ``bench_cifar10.py``), for each ``--a2-epochs``.  Besides the test
+    accuracy, the accuracy of the softmax averaged over each test image and its
+    mirror (test-time flips, as airbench94 predicts).  One row per cell,
+    appended to ``results/encoders_a2.csv``; cells already there are skipped.
 ``custom``
     A user's own encoder: the same module class passed as ``encoder=``, once
     as it is (the dry run finds that it runs channels-last) and once with a
@@ -52,7 +61,7 @@ from noisyclf import ContrastiveNoisyClassifier  # noqa: E402
 from noisyclf.datasets import load_cifar10  # noqa: E402
 from noisyclf.modules import AirbenchCNN, CifarResNet18, SmallCNN  # noqa: E402
 
-SECTIONS = ["speed", "accuracy", "custom", "plot"]
+SECTIONS = ["speed", "accuracy", "custom", "plot", "a2"]
 
 #: name -> (module class, keyword arguments): the candidates, all on 3x32x32 input.
 CANDIDATES = {
@@ -192,6 +201,67 @@ def section_accuracy(args, env):
     return None
 
 
+# ------------------------------------------------------------- a2
+A2_COLUMNS = [
+    "labels", "n_train", "pretrain_epochs", "max_epochs", "loss", "seed", "n_test",
+    "given_accuracy", "pseudo_accuracy", "test_accuracy", "flip_tta_accuracy", "encoder",
+    "a2_s", "wall_s", "cpu_s", "cpu_model", "torch_threads", "torch", "noisyclf", "finished",
+]
+
+
+def section_a2(args, env):
+    from bench_cifar10 import noisy_labels, parse_setting
+
+    from noisyclf.datasets import CIFAR10N_LABEL_KEYS
+    path = args.out / f"{args.name}_a2.csv"
+    n_train = args.n_train[0]
+    Xte, yte = cifar_test(args)
+    if args.n_test < len(Xte):
+        Xte, yte = Xte[:args.n_test], yte[:args.n_test]
+    mirrored = np.ascontiguousarray(Xte[:, :, ::-1])  # channels-last: width is axis 2
+    X, y = cifar_train(args, n_train)
+    done = set()
+    if path.exists():
+        with open(path, newline="") as fh:
+            done = {(r["labels"], int(r["n_train"]), int(r["max_epochs"]))
+                    for r in csv.DictReader(fh)}
+    human = {key: load_cifar10(args.data, n_samples=n_train, random_state=0, label_noise=key,
+                               memory=args.cache)[1]
+             for key in CIFAR10N_LABEL_KEYS if key != "clean_label"
+             and key in args.a2_settings}
+    for labels in ["clean"] + list(args.a2_settings):
+        given = y if labels == "clean" else noisy_labels(*parse_setting(labels), y, human, 0)
+        for epochs in args.a2_epochs:
+            if (labels, n_train, epochs) in done:
+                continue
+            clf = ContrastiveNoisyClassifier(
+                phases="pretrain", max_epochs=epochs, random_state=0,
+                memory=str(Path(args.a1_cache) / f"cifar10_n{n_train}_s0"),
+                **({"pretrain_epochs": 1, "warmup_epochs": 1} if args.quick else {}))
+            wall, cpu = time.perf_counter(), time.process_time()
+            clf.fit(X, given)
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            proba = clf.predict_proba(Xte)
+            both = proba + clf.predict_proba(mirrored)
+            row = dict(
+                labels=labels, n_train=n_train, pretrain_epochs=clf.pretrain_epochs,
+                max_epochs=epochs, loss=clf.loss, seed=0, n_test=len(Xte),
+                given_accuracy=float(np.mean(given == y)),
+                pseudo_accuracy=float(np.mean(clf.pseudo_labels_ == y)),
+                test_accuracy=float(np.mean(clf.classes_[proba.argmax(1)] == yte)),
+                flip_tta_accuracy=float(np.mean(clf.classes_[both.argmax(1)] == yte)),
+                encoder=clf.encoder_kind_, a2_s=sum(r["dur"] for r in clf.history_["a2"]),
+                wall_s=wall, cpu_s=cpu, finished=time.strftime("%Y-%m-%d %H:%M:%S"), **env)
+            new = not path.exists()
+            with open(path, "a", newline="") as fh:
+                writer = csv.DictWriter(fh, fieldnames=A2_COLUMNS, extrasaction="ignore")
+                if new:
+                    writer.writeheader()
+                writer.writerow(row)
+            print(_fmt({k: row[k] for k in A2_COLUMNS[:11]}), flush=True)
+    return None
+
+
 # ------------------------------------------------------------- custom
 class _ViewInput(nn.Module):
     """``module`` after a round trip of its input through ``x.view(len(x), -1)``, which
@@ -297,12 +367,21 @@ def main(argv=None):
     parser.add_argument("--name", default="encoders", help="accuracy CSV's name")
     parser.add_argument("--cache", default=str(_HERE.parent / ".noisyclf_cache" / "decoded"),
                         help="joblib cache of the decoded images")
+    parser.add_argument("--a1-cache", default=str(_HERE.parent / ".noisyclf_cache" / "a1"),
+                        help="section a2: a1 caches, one folder per training set "
+                             "(cifar10_n<N>_s0, as bench_auto_mode.py names them)")
+    parser.add_argument("--a2-epochs", type=int, nargs="+", default=[40, 80],
+                        help="section a2: a2's lengths")
+    parser.add_argument("--a2-settings", nargs="+",
+                        default=["sym0.2", "sym0.6", "asy0.4", "worse_label"],
+                        help="section a2: label settings beside the clean labels")
     args = parse_args(parser, argv)
     if args.quick:
         args.n_train, args.n_test, args.pretrain_epochs = [64], 64, [1]
         args.max_epochs, args.n_speed, args.n_custom, args.custom_epochs = 1, 64, 32, 2
         args.rounds, args.seeds = 1, [0]
         args.encoders = [e for e in args.encoders if e != "resnet18"]
+        args.a2_epochs, args.a2_settings = [1, 2], ["sym0.6"]
     env = environment()
     for name in args.sections:
         print(f"[{name}]", flush=True)

@@ -1331,6 +1331,29 @@ def _encoder_choice(runs, colour):
     return para(" ".join(sentences))
 
 
+def _a2_length(a2):
+    """The ``a2`` section of bench_encoders: a2's length on clean and noisy labels."""
+    lengths = sorted(a2["max_epochs"].unique())
+    rows = []
+    for labels, g in a2.groupby("labels", sort=False):
+        g = g.set_index("max_epochs")
+        row = [labels, f"{g['given_accuracy'].iloc[0]:.3f}"]
+        for e in lengths:
+            row += ([f"{g.loc[e, 'test_accuracy']:.3f}", f"{g.loc[e, 'flip_tta_accuracy']:.3f}"]
+                    if e in g.index else ["–", "–"])
+        rows.append(row)
+    header = ["labels", "given labels correct"] + [
+        h for e in lengths for h in (f"a2 for {e} epochs", f"{e} epochs, test-time flips")]
+    first = a2.iloc[0]
+    return [table(header, rows,
+                  f"``--sections a2``: a2's length with the default encoder "
+                  f"({_encoder(a2)}), ``phases=\"pretrain\"``, loss ``{first['loss']}``, "
+                  f"{int(first['n_train']):,} CIFAR-10 images, one a1 of "
+                  f"{int(first['pretrain_epochs'])} epochs, noise seed 0; test-time flips "
+                  "average the softmax of each test image and its mirror. "
+                  f"Machine: {_machine(a2)}")]
+
+
 def encoders_section():
     from noisyclf.modules import encoder_kind
     speed, runs, custom = _csv("encoders_speed"), _csv("encoders"), _csv("encoders_custom")
@@ -1380,6 +1403,9 @@ def encoders_section():
                          "line joins one encoder's a1 lengths (epochs beside the points).",
                          "accuracy of each encoder against CPU hours"))
     blocks.append(_encoder_choice(runs, colour))
+    a2 = _csv("encoders_a2")
+    if a2 is not None:
+        blocks += _a2_length(a2)
     check = _csv("cifar10_default_check")
     if check is not None:
         first = check.iloc[0]

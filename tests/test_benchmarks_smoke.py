@@ -382,6 +382,18 @@ def test_bench_encoders_quick_appends_each_cell_and_resumes(tmp_path, capsys, sh
     report.RESULTS = tmp_path
     text = report.encoders_section()
     assert "airbench-half" in text and "picks ``airbench``" in text
+    # a2's length: one row per (labels, epochs), resumed, and a table on the page.
+    module.main(argv + ["--sections", "a2", "--a1-cache", str(tmp_path / "a1")])
+    columns, a2 = _read(tmp_path / "encoders_a2.csv")
+    assert columns == module.A2_COLUMNS
+    assert [(r["labels"], r["max_epochs"]) for r in a2] == [
+        ("clean", "1"), ("clean", "2"), ("sym0.6", "1"), ("sym0.6", "2")]
+    assert float(a2[0]["given_accuracy"]) == 1.0 and float(a2[2]["given_accuracy"]) < 0.6
+    assert all(0.0 <= float(r["flip_tta_accuracy"]) <= 1.0 for r in a2)
+    capsys.readouterr()
+    module.main(argv + ["--sections", "a2", "--a1-cache", str(tmp_path / "a1")])
+    assert "labels=" not in capsys.readouterr().out
+    assert "a2 for 2 epochs" in report.encoders_section()
 
 
 def test_bench_cifar10_probe_reads_the_simclr_encoder_not_a2s():
