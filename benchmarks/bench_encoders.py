@@ -149,21 +149,22 @@ def section_speed(args, env):
 
 
 # ------------------------------------------------------------- accuracy
-def _done(path):
+def _done(path, key=lambda r: (r["encoder"], int(r["n_train"]), int(r["pretrain_epochs"]),
+                                int(r["seed"]))):
+    """The ``key`` of every row already in the CSV at ``path``."""
     if not path.exists():
         return set()
     with open(path, newline="") as fh:
-        return {(r["encoder"], int(r["n_train"]), int(r["pretrain_epochs"]), int(r["seed"]))
-                for r in csv.DictReader(fh)}
+        return {key(r) for r in csv.DictReader(fh)}
 
 
-def _append(row, path):
+def _append(row, path, columns=ACCURACY_COLUMNS):
     new = not path.exists()
     with open(path, "a", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=ACCURACY_COLUMNS)
+        writer = csv.DictWriter(fh, fieldnames=columns)
         if new:
             writer.writeheader()
-        writer.writerow({k: row.get(k, "") for k in ACCURACY_COLUMNS})
+        writer.writerow({k: row.get(k, "") for k in columns})
 
 
 def section_accuracy(args, env):
@@ -220,15 +221,10 @@ def section_a2(args, env):
         Xte, yte = Xte[:args.n_test], yte[:args.n_test]
     mirrored = np.ascontiguousarray(Xte[:, :, ::-1])  # channels-last: width is axis 2
     X, y = cifar_train(args, n_train)
-    done = set()
-    if path.exists():
-        with open(path, newline="") as fh:
-            done = {(r["labels"], int(r["n_train"]), int(r["max_epochs"]))
-                    for r in csv.DictReader(fh)}
+    done = _done(path, key=lambda r: (r["labels"], int(r["n_train"]), int(r["max_epochs"])))
     human = {key: load_cifar10(args.data, n_samples=n_train, random_state=0, label_noise=key,
                                memory=args.cache)[1]
-             for key in CIFAR10N_LABEL_KEYS if key != "clean_label"
-             and key in args.a2_settings}
+             for key in CIFAR10N_LABEL_KEYS if key in args.a2_settings}
     for labels in ["clean"] + list(args.a2_settings):
         given = y if labels == "clean" else noisy_labels(*parse_setting(labels), y, human, 0)
         for epochs in args.a2_epochs:
@@ -252,12 +248,7 @@ def section_a2(args, env):
                 flip_tta_accuracy=float(np.mean(clf.classes_[both.argmax(1)] == yte)),
                 encoder=clf.encoder_kind_, a2_s=sum(r["dur"] for r in clf.history_["a2"]),
                 wall_s=wall, cpu_s=cpu, finished=time.strftime("%Y-%m-%d %H:%M:%S"), **env)
-            new = not path.exists()
-            with open(path, "a", newline="") as fh:
-                writer = csv.DictWriter(fh, fieldnames=A2_COLUMNS, extrasaction="ignore")
-                if new:
-                    writer.writeheader()
-                writer.writerow(row)
+            _append(row, path, A2_COLUMNS)
             print(_fmt({k: row[k] for k in A2_COLUMNS[:11]}), flush=True)
     return None
 
