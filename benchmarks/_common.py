@@ -78,15 +78,21 @@ def run_main(main):
 
 
 def cpu_model():
-    """The CPU's model name (``/proc/cpuinfo``'s, else ``platform.processor()``)."""
+    """The CPU's model name (``/proc/cpuinfo``'s, else ``platform.processor()``), with
+    " with AMX-BF16" where the CPU has AMX tiles (their bf16 matmuls are several times
+    faster, which changes every speed ratio)."""
+    name, flags = None, []
     try:
         with open("/proc/cpuinfo") as fh:
             for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+                if line.startswith("model name") and name is None:
+                    name = line.split(":", 1)[1].strip()
+                elif line.startswith("flags") and not flags:
+                    flags = line.split(":", 1)[1].split()
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    name = name or platform.processor() or platform.machine()
+    return f"{name} with AMX-BF16" if "amx_bf16" in flags else name
 
 
 def environment():

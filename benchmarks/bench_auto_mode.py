@@ -234,17 +234,33 @@ def analyse_cell(arrays_file, features, random_state):
                 **errors)
 
 
-def analyse(csv_path, arrays):
-    """One row per cell: the fit's row, the estimates and the accuracy of "auto"."""
+def analyse(csv_path, arrays, previous=None):
+    """One row per cell: the fit's row, the estimates and the accuracy of "auto".
+
+    A cell whose arrays are not in ``arrays`` (a grid whose cells ran on several
+    machines) keeps its row of ``previous``, an earlier analysis table; a cell in
+    neither raises ``FileNotFoundError`` naming it."""
     df = pd.read_csv(csv_path)
+    kept = {}
+    if previous is not None:
+        kept = {(r["train_id"], r["setting"], r["loss"], r["seed"]): r
+                for r in previous.to_dict("records")}
     rows, features = [], {}
     for r in df.to_dict("records"):
-        if r["train_id"] not in features:
-            features[r["train_id"]] = np.load(arrays / f"{r['train_id']}__a1_features.npz")[
-                "train"]
         kind = r["noise_type"]
         value = r["noise"] if kind == "cifar10n" else float(r["noise"])
         cell = cell_name(r["train_id"], kind, value, r["loss"], r["seed"])
+        key = (r["train_id"], r["setting"], r["loss"], r["seed"])
+        if not (arrays / f"{cell}.npz").exists():
+            if key not in kept:
+                raise FileNotFoundError(f"cell {cell}: no arrays in {arrays} and no row in "
+                                        "the earlier analysis")
+            print(f"{cell}: no arrays here, its earlier analysis row is kept", flush=True)
+            rows.append(kept[key])
+            continue
+        if r["train_id"] not in features:
+            features[r["train_id"]] = np.load(arrays / f"{r['train_id']}__a1_features.npz")[
+                "train"]
         found = analyse_cell(arrays / f"{cell}.npz", features[r["train_id"]],
                              json.loads(r["params"])["random_state"])
         auto = r["full_accuracy"] if found["auto_runs_phase_b"] else r["pretrain_accuracy"]
@@ -297,10 +313,13 @@ def baseline_cell(args, train_id, data, kind, value, loss, seed):
 
 
 def cells(args, seeds):
-    """Cells in the order they run: the default loss first, the first seed first."""
+    """Cells in the order they run: the default loss first, the first seed first (only
+    the settings of ``--settings`` where it is given)."""
     for seed in seeds:
         for loss in args.losses:
             for kind, value in settings(args):
+                if args.settings and setting_name(kind, value) not in args.settings:
+                    continue
                 if kind == "cifar10n" and seed != seeds[0]:
                     continue  # fixed human labels: another seed repeats the fit
                 yield kind, value, loss, seed
@@ -315,6 +334,8 @@ def main(argv=None):
     parser.add_argument("--model-seed", type=int, default=0)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--losses", nargs="+", default=LOSSES)
+    parser.add_argument("--settings", nargs="+", default=None, metavar="SETTING",
+                        help="run only these label settings of the grid (e.g. sym0.8)")
     parser.add_argument("--name", default=None, help="CSV stem (default auto_mode_<dataset>)")
     parser.add_argument("--cache", default=str(Path(_HERE).parent / ".noisyclf_cache"))
     parser.add_argument("--cleanlab", nargs="*", default=None, metavar="SETTING",
@@ -342,13 +363,16 @@ def main(argv=None):
     arrays = args.out / f"{name}_arrays"
     arrays.mkdir(exist_ok=True)
     if args.analyse:
-        table = analyse(csv_path, arrays)
-        table.to_csv(args.out / f"{name}_analysis.csv", index=False)
+        analysis_path = args.out / f"{name}_analysis.csv"
+        previous = pd.read_csv(analysis_path) if analysis_path.exists() else None
+        table = analyse(csv_path, arrays, previous)
+        table.to_csv(analysis_path, index=False)
         return table
     if args.cleanlab is not None:
         return run_side_cells(args, name, "cleanlab", args.cleanlab, cleanlab_cell)
     if args.baseline is not None:
         return run_side_cells(args, name, "baseline", args.baseline, baseline_cell)
+    unknown_settings(args, args.settings or [])
     done = set()
     if csv_path.exists():
         old = pd.read_csv(csv_path)
@@ -371,6 +395,15 @@ def main(argv=None):
                   f"pseudo {row['pseudo_accuracy']:.3f}) {row['wall_s']:.0f} s", flush=True)
 
 
+def unknown_settings(args, wanted_settings):
+    """The grid's settings by name; exits naming any of ``wanted_settings`` not among them."""
+    known = {setting_name(kind, value): (kind, value) for kind, value in settings(args)}
+    unknown = sorted(set(wanted_settings) - set(known))
+    if unknown:
+        raise SystemExit(f"unknown settings {unknown}; the grid has {sorted(known)}")
+    return known
+
+
 def run_side_cells(args, name, suffix, wanted_settings, cell):
     """One ``cell(args, train_id, data, kind, value, loss, seed)`` row per setting of
     ``wanted_settings`` (the first loss and seed), appended to ``<name>_<suffix>.csv``;
@@ -380,10 +413,7 @@ def run_side_cells(args, name, suffix, wanted_settings, cell):
     if path.exists():
         old = pd.read_csv(path)
         done = set(zip(old["train_id"], old["setting"]))
-    known = {setting_name(kind, value): (kind, value) for kind, value in settings(args)}
-    unknown = sorted(set(wanted_settings) - set(known))
-    if unknown:
-        raise SystemExit(f"unknown settings {unknown}; the grid has {sorted(known)}")
+    known = unknown_settings(args, wanted_settings)
     for train_id, X, y, X_te, y_te, human, seeds in training_sets(args):
         for setting in wanted_settings:
             if (train_id, setting) in done:

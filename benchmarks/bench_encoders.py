@@ -36,7 +36,8 @@ Sections (``--sections``):
     ResNet-18.  Written to ``results/encoders_custom.csv``.
 
 Every row records the CPU model: the ratios differ between CPUs with and
-without AMX.
+without AMX.  A rerun of ``speed`` or ``custom`` replaces the rows of this
+CPU and keeps those of other CPUs.
 """
 
 import csv
@@ -378,9 +379,19 @@ def main(argv=None):
         print(f"[{name}]", flush=True)
         rows = globals()[f"section_{name}"](args, env)
         if rows is not None:
-            rows = [dict(r, **env) for r in rows]
+            path = args.out / f"encoders_{name}.csv"
+            rows = other_cpus_rows(path, env["cpu_model"]) + [dict(r, **env) for r in rows]
             columns = list(dict.fromkeys(k for r in rows for k in r))
-            write_csv(rows, columns, args.out / f"encoders_{name}.csv")
+            write_csv(rows, columns, path)
+
+
+def other_cpus_rows(path, cpu):
+    """The rows of the CSV at ``path`` measured on another CPU than ``cpu``: a section
+    rerun replaces this CPU's figures and keeps the others beside them."""
+    if not path.exists():
+        return []
+    with open(path, newline="") as fh:
+        return [r for r in csv.DictReader(fh) if r.get("cpu_model") != cpu]
 
 
 if __name__ == "__main__":

@@ -103,13 +103,17 @@ def _machine(df):
     cpu = next((str(r[c]) for c in ("cpu_model", "cpu_name", "cpu") if c in df
                 and pd.notna(r[c])), None)
     parts = [f"CPU {cpu}" if cpu else "CPU model not recorded"]
-    if "cpu_count" in df:
+
+    def recorded(column):
+        return column in df and pd.notna(r[column])
+
+    if recorded("cpu_count"):
         parts.append(f"{int(r['cpu_count'])} logical CPUs")
-    if "cpu_bf16" in df:
+    if recorded("cpu_bf16"):
         parts.append("native bf16" if bool(r["cpu_bf16"]) else "no native bf16")
-    if "torch_threads" in df:
+    if recorded("torch_threads"):
         parts.append(f"{int(r['torch_threads'])} torch thread(s)")
-    if "torch" in df:
+    if recorded("torch"):
         parts.append(f"torch {r['torch']}")
     return "; ".join(parts)
 
@@ -1354,6 +1358,35 @@ def _a2_length(a2):
                   f"Machine: {_machine(a2)}")]
 
 
+def _encoder_speed(speed):
+    """a1's speed of every candidate, one table per CPU (the ratios differ between CPUs
+    with and without AMX), and the ResNet-18's a1 time on each."""
+    blocks, resnet = [], []
+    for cpu, g in speed.groupby("cpu_model", sort=False):
+        by_name = g.set_index("encoder")
+        base = by_name["sec_per_epoch"].get("cnn")
+        if "resnet18" in by_name.index:
+            rate = by_name["images_per_s"]["resnet18"]
+            resnet.append(f"{rate:.0f} images/s and {50 * 4000 / rate / 60:.0f} minutes on {cpu}")
+        rows = [[r["encoder"], f"{int(r['params']):,}", f"{r['fwd_mflops']:.0f}",
+                 f"{r['images_per_s']:.0f}",
+                 f"{r['sec_per_epoch'] / base:.1f}" if base else "–",
+                 f"{r['a1_gflops']:.0f}", f"{100 * r['matmul_fraction']:.0f} %"]
+                for _, r in g.iterrows()]
+        blocks.append(table(
+            ["encoder", "parameters", "forward MFLOPs / image", "a1 images / s",
+             "a1 time vs cnn", "a1 GFLOP/s", "of the bf16 matmul rate"], rows,
+            f"Speed of a1 on {cpu} (bf16, channels-last, {int(g['n'].iloc[0]):,} CIFAR-10 "
+            f"images, median of {int(g['rounds'].iloc[0])} epochs after a warm-up; GFLOP/s "
+            "counts two views, forward and backward as three forwards), beside this "
+            f"machine's bf16 matmul rate of {g['matmul_gflops'].iloc[0]:.0f} GFLOP/s (a "
+            f"2048 x 2048 product). Machine: {_machine(g)}"))
+    if resnet:
+        blocks.insert(0, para("The ResNet-18's a1 alone, 50 epochs of 4,000 images: "
+                              + "; ".join(resnet) + "."))
+    return blocks
+
+
 def encoders_section():
     from noisyclf.modules import encoder_kind
     speed, runs, custom = _csv("encoders_speed"), _csv("encoders"), _csv("encoders_custom")
@@ -1370,26 +1403,8 @@ def encoders_section():
         "airbench94's widths (64, 256, 256); ``airbench-half``: widths (32, 128, 128); "
         "``resnet18``: the paper's CIFAR ResNet-18, timed only. "
         f"Machine: {_machine(runs)}.")]
-    if speed is not None and "resnet18" in set(speed["encoder"]):
-        rate = speed.set_index("encoder")["images_per_s"]["resnet18"]
-        blocks[0] += " " + para(
-            f"(At {rate:.0f} images/s, the ResNet-18's a1 alone would take "
-            f"{50 * 4000 / rate / 60:.0f} minutes for 50 epochs of 4,000 images.)")
     if speed is not None:
-        base = speed.set_index("encoder")["sec_per_epoch"].get("cnn")
-        rows = [[r["encoder"], f"{int(r['params']):,}", f"{r['fwd_mflops']:.0f}",
-                 f"{r['images_per_s']:.0f}",
-                 f"{r['sec_per_epoch'] / base:.1f}" if base else "–",
-                 f"{r['a1_gflops']:.0f}", f"{100 * r['matmul_fraction']:.0f} %"]
-                for _, r in speed.iterrows()]
-        blocks.append(table(
-            ["encoder", "parameters", "forward MFLOPs / image", "a1 images / s",
-             "a1 time vs cnn", "a1 GFLOP/s", "of the bf16 matmul rate"], rows,
-            f"Speed of a1 (bf16, channels-last, {int(speed['n'].iloc[0]):,} CIFAR-10 images, "
-            f"median of {int(speed['rounds'].iloc[0])} epochs after a warm-up; GFLOP/s counts "
-            "two views, forward and backward as three forwards), beside this machine's bf16 "
-            f"matmul rate of {speed['matmul_gflops'].iloc[0]:.0f} GFLOP/s (a 2048 x 2048 "
-            f"product). Machine: {_machine(speed)}"))
+        blocks += _encoder_speed(speed)
     rows = []
     for (n, epochs, name), g in runs.groupby(["n_train", "pretrain_epochs", "encoder"],
                                              sort=True):

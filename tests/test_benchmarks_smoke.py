@@ -356,6 +356,10 @@ def test_bench_encoders_quick_appends_each_cell_and_resumes(tmp_path, capsys, sh
     module = _load("bench_encoders")
     argv = ["--quick", "--data", str(shared_data), "--out", str(tmp_path),
             "--cache", str(tmp_path / "cache"), "--encoders", "cnn", "airbench-half"]
+    # The speed rows of another CPU stay beside this one's.
+    (tmp_path / "encoders_speed.csv").write_text(
+        "encoder,fwd_mflops,params,n,sec_per_epoch,images_per_s,a1_gflops,matmul_gflops,"
+        "matmul_fraction,rounds,cpu_model\ncnn,20.6,93472,64,9.5,6.7,0.8,900,0.001,1,Other CPU\n")
     module.main(argv + ["--sections", "speed", "accuracy", "custom", "plot"])
     columns, rows = _read(tmp_path / "encoders.csv")
     assert columns == module.ACCURACY_COLUMNS
@@ -364,6 +368,9 @@ def test_bench_encoders_quick_appends_each_cell_and_resumes(tmp_path, capsys, sh
         assert 0.0 <= float(r["test_accuracy"]) <= 1.0 and float(r["cpu_s"]) > 0
         assert r["channels_last"] == "True" and r["cpu_model"]
     _, speed = _read(tmp_path / "encoders_speed.csv")
+    assert [(r["encoder"], r["sec_per_epoch"]) for r in speed[:1]] == [("cnn", "9.5")]
+    assert speed[0]["cpu_model"] == "Other CPU" != speed[1]["cpu_model"]
+    speed = speed[1:]
     assert [r["encoder"] for r in speed] == ["cnn", "airbench-half"]
     assert float(speed[1]["fwd_mflops"]) > 3 * float(speed[0]["fwd_mflops"])
     assert all(0 < float(r["matmul_fraction"]) for r in speed)
@@ -382,6 +389,7 @@ def test_bench_encoders_quick_appends_each_cell_and_resumes(tmp_path, capsys, sh
     report.RESULTS = tmp_path
     text = report.encoders_section()
     assert "airbench-half" in text and "picks ``airbench``" in text
+    assert "Speed of a1 on Other CPU" in text and text.count("Speed of a1 on") == 2
     # a2's length: one row per (labels, epochs), resumed, and a table on the page.
     module.main(argv + ["--sections", "a2", "--a1-cache", str(tmp_path / "a1")])
     columns, a2 = _read(tmp_path / "encoders_a2.csv")
@@ -495,7 +503,31 @@ def test_bench_auto_mode_quick_appends_each_cell_resumes_and_analyses(tmp_path, 
                                           > r["expected_given_accuracy"])
         assert 0.0 <= r["est_noise_rate"] <= 1.0
         assert r["est_noise_rate"] == pytest.approx(r["fit_noise_rate"])  # the fit's estimate
-    assert (tmp_path / "auto_mode_digits_analysis.csv").exists()
+    analysis = tmp_path / "auto_mode_digits_analysis.csv"
+    assert analysis.exists()
+    # A cell whose arrays are gone (it ran on another machine) keeps its earlier row.
+    marked = table.copy()
+    marked.loc[0, "est_noise_rate"] = -1.0
+    marked.to_csv(analysis, index=False)
+    first = module.cell_name("digits_s0", "symmetric", 0.2, "elr", 0)
+    (arrays / f"{first}.npz").unlink()
+    again = module.main(args + ["--analyse"])
+    assert again.loc[0, "est_noise_rate"] == -1.0
+    assert list(again["est_noise_rate"][1:]) == pytest.approx(list(table["est_noise_rate"][1:]))
+    analysis.unlink()
+    with pytest.raises(FileNotFoundError, match=first):
+        module.main(args + ["--analyse"])
+
+
+def test_bench_auto_mode_settings_runs_only_the_named_cells(tmp_path):
+    module = _load("bench_auto_mode")
+    args = ["--quick", "--dataset", "digits", "--out", str(tmp_path),
+            "--cache", str(tmp_path / "cache")]
+    module.main(args + ["--settings", "asy0.4", "sym0.6"])
+    _, rows = _read(tmp_path / "auto_mode_digits.csv")
+    assert [r["setting"] for r in rows] == ["sym0.6", "asy0.4"]  # in the grid's order
+    with pytest.raises(SystemExit, match=r"unknown settings \['sym0.9'\]"):
+        module.main(args + ["--settings", "sym0.9"])
 
 
 def test_bench_auto_mode_noise_cv_and_cleanlab_quick(tmp_path):
