@@ -1384,6 +1384,17 @@ def _encoder_speed(speed):
     if resnet:
         blocks.insert(0, para("The ResNet-18's a1 alone, 50 epochs of 4,000 images: "
                               + "; ".join(resnet) + "."))
+    cpus = list(dict.fromkeys(speed["cpu_model"]))
+    if len(cpus) > 1:
+        ratio = {cpu: g.set_index("encoder")["sec_per_epoch"] / g.set_index("encoder")[
+            "sec_per_epoch"].get("cnn", float("nan")) for cpu, g in speed.groupby("cpu_model")}
+        names = list(dict.fromkeys(speed["encoder"]))
+        parts = [f"``{name}`` " + " / ".join(
+            f"{ratio[cpu][name]:.1f}" if name in ratio[cpu] else "–" for cpu in cpus)
+                 for name in names if name != "cnn"]
+        blocks.insert(0, para(
+            "a1 time per epoch against the small CNN's on " + " / ".join(cpus) + ": "
+            + ", ".join(parts) + "."))
     return blocks
 
 
@@ -1437,17 +1448,18 @@ def encoders_section():
             "``phases=\"pretrain\"`` fit, which shares the cached a1; wall time of each "
             f"fit on CPU {first['cpu_model']}"))
     if custom is not None:
-        rows = [[r["module"], r["variant"], "yes" if r["channels_last"] else "no",
+        rows = [[r["cpu_model"], r["module"], r["variant"],
+                 "yes" if r["channels_last"] else "no",
                  f"{r['images_per_s']:.0f}", f"{r['time_vs_channels_last']:.2f}"]
                 for _, r in custom.iterrows()]
         blocks.append(table(
-            ["module", "forward", "ran channels-last", "a1 images / s",
+            ["CPU", "module", "forward", "ran channels-last", "a1 images / s",
              "time vs channels-last"], rows,
             "A user's own encoder passed as ``encoder=``: the module as it is runs "
             "channels-last (the estimator's dry run finds the same features in both "
             "layouts); the same module behind a ``.view()`` of its input runs as it is. "
-            f"a1, bf16, {int(custom['n'].iloc[0]):,} CIFAR-10 images. "
-            f"Machine: {_machine(custom)}"))
+            f"a1, bf16, {int(custom['n'].iloc[0]):,} CIFAR-10 images, "
+            f"{int(custom['torch_threads'].iloc[0])} torch threads"))
     return section("bench-encoders", "Encoders for colour images", *blocks)
 
 
