@@ -151,6 +151,15 @@ def write_csv(rows, columns, path):
             writer.writerow({k: r.get(k, "") for k in columns})
 
 
+def other_cpus_rows(path, cpu):
+    """The rows of the CSV at ``path`` measured on another CPU than ``cpu`` (or on one
+    not recorded): a rerun replaces this CPU's figures and keeps the others beside them."""
+    if not Path(path).exists():
+        return []
+    with open(path, newline="") as fh:
+        return [r for r in csv.DictReader(fh) if r.get("cpu_model") != cpu]
+
+
 def pyplot():
     """``matplotlib.pyplot`` on the non-interactive Agg backend."""
     import matplotlib

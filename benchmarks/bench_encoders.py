@@ -55,8 +55,8 @@ if str(_HERE) not in sys.path:
     sys.path.insert(0, str(_HERE))
 
 from _common import (  # noqa: E402
-    add_data_argument, environment, make_parser, parse_args, pyplot, run_main, save_figure,
-    simclr_net, write_csv,
+    add_data_argument, environment, make_parser, other_cpus_rows, parse_args, pyplot, run_main,
+    save_figure, simclr_net, write_csv,
 )
 from noisyclf import ContrastiveNoisyClassifier  # noqa: E402
 from noisyclf.datasets import load_cifar10  # noqa: E402
@@ -383,15 +383,6 @@ def main(argv=None):
             rows = other_cpus_rows(path, env["cpu_model"]) + [dict(r, **env) for r in rows]
             columns = list(dict.fromkeys(k for r in rows for k in r))
             write_csv(rows, columns, path)
-
-
-def other_cpus_rows(path, cpu):
-    """The rows of the CSV at ``path`` measured on another CPU than ``cpu``: a section
-    rerun replaces this CPU's figures and keeps the others beside them."""
-    if not path.exists():
-        return []
-    with open(path, newline="") as fh:
-        return [r for r in csv.DictReader(fh) if r.get("cpu_model") != cpu]
 
 
 if __name__ == "__main__":

@@ -1,10 +1,10 @@
 """Write the benchmark results page and the README's headline table from the CSV files.
 
-Every number on ``docs/benchmarks.rst`` and in the README's results table comes from
-the CSV files the benchmark scripts write to ``benchmarks/results/``; this script turns
-them into text, so nothing is typed by hand::
+Every number on ``docs/benchmarks.rst``, in the README's results table and in its demo
+output comes from the files the benchmark scripts write to ``benchmarks/results/``; this
+script turns them into text, so nothing is typed by hand::
 
-    python benchmarks/report.py            # rewrite docs/benchmarks.rst and the README block
+    python benchmarks/report.py            # rewrite docs/benchmarks.rst and the README blocks
     python benchmarks/report.py --check    # exit 1 if either differs from what it would write
 
 The output depends on the CSV files only, so running it twice writes the same bytes.
@@ -33,6 +33,9 @@ README = ROOT / "README.md"
 #: The README lines between these two markers are this script's headline table.
 BEGIN = "<!-- headline table: written by benchmarks/report.py -->"
 END = "<!-- end of headline table -->"
+#: ... and between these two, the demo's output as ``bench_demo.py`` saved it.
+DEMO_BEGIN = "<!-- demo output: written by benchmarks/report.py -->"
+DEMO_END = "<!-- end of demo output -->"
 #: Image paths on the docs page, relative to docs/.
 FIGURES = "../benchmarks/results"
 #: Row order of the CIFAR-10 tables: synthetic noise, then the CIFAR-10N human labels.
@@ -1183,14 +1186,19 @@ def speed_section():
                            f"{r['wall_s']:.0f}"] for _, r in demo.iterrows()])]
     fit = _csv("speed_fit4000")
     if fit is not None:
-        means = fit.groupby("layout", sort=False)["wall_s"].mean()
+        unknown = "a CPU not recorded"
+        fit = fit.assign(cpu=fit["cpu_model"].fillna(unknown) if "cpu_model" in fit
+                         else unknown)
+        means = fit.groupby(["cpu", "layout"], sort=False)["wall_s"].mean()
         blocks += [para(
             f"A default-settings ``fit`` on 4,000 28x28 uint8 images (``--sections fit4000 "
-            f"--layouts {' '.join(means.index)} --repeats {int(fit['repeat'].max()) + 1}``; "
-            f"the layouts alternate). {where(fit)}Mean wall time per layout: "
-            + ", ".join(f"{k} {v:.0f} s" for k, v in means.items()) + "."),
-            table(["job", "precision", "SmallCNN layout", "repeat", "wall (s)"],
-                  [[r["job"], f"{r['precision']} ({r['resolved']})", r["layout"],
+            f"--layouts {' '.join(dict.fromkeys(fit['layout']))} --repeats "
+            f"{int(fit['repeat'].max()) + 1}``; the layouts alternate; each CPU's rows come "
+            f"from one run). {where(fit)}Mean wall time per CPU and layout: "
+            + ", ".join(f"{layout} on {cpu} {v:.0f} s" for (cpu, layout), v in means.items())
+            + "."),
+            table(["CPU", "job", "precision", "SmallCNN layout", "repeat", "wall (s)"],
+                  [[r["cpu"], r["job"], f"{r['precision']} ({r['resolved']})", r["layout"],
                     r["repeat"], f"{r['wall_s']:.0f}"] for _, r in fit.iterrows()])]
     gpu = _csv("speed_gpu")
     if gpu is not None:
@@ -1561,12 +1569,25 @@ def render_headline():
     return "\n".join(lines)
 
 
+def render_demo_output():
+    """The demo's output as ``bench_demo.py`` saved it, and the machine it ran on."""
+    output = (RESULTS / "demo_output.txt").read_text(encoding="utf-8")
+    runs = pd.read_csv(RESULTS / "demo.csv")
+    return "\n".join([f"On {_machine(runs).split(';')[0]} ({int(runs['cpu_count'].iloc[0])} "
+                      "logical CPUs), as `python benchmarks/bench_demo.py` saved it:", "",
+                      "```", output.rstrip("\n"), "```"])
+
+
 def render_readme(text):
-    """``text`` (the README) with the block between the markers replaced."""
-    pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.S)
-    if not pattern.search(text):
-        raise ValueError(f"README.md has no block between {BEGIN!r} and {END!r}")
-    return pattern.sub(lambda _: f"{BEGIN}\n{render_headline()}\n{END}", text, count=1)
+    """``text`` (the README) with the blocks between the markers replaced: the headline
+    table and the demo's output."""
+    for begin, end, render in [(BEGIN, END, render_headline),
+                               (DEMO_BEGIN, DEMO_END, render_demo_output)]:
+        pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.S)
+        if not pattern.search(text):
+            raise ValueError(f"README.md has no block between {begin!r} and {end!r}")
+        text = pattern.sub(lambda _: f"{begin}\n{render()}\n{end}", text, count=1)
+    return text
 
 
 def outputs():

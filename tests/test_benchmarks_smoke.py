@@ -608,3 +608,19 @@ def test_bench_unlabeled_cifar10_quick_hides_all_but_the_grid_subset(tmp_path):
         "sym0.4,default,elr,50000,0.6,0.8125,3000\n")
     text = " ".join(report.unlabeled_section().split())
     assert "noisyclf, all 50,000 labeled" in text and "0.812" in text
+
+
+def test_bench_demo_quick_saves_what_the_demo_prints_for_the_readme(tmp_path):
+    module = _load("bench_demo")
+    rows = module.main(["--quick", "--out", str(tmp_path)])
+    output = (tmp_path / "demo_output.txt").read_text()
+    assert output.startswith("$ python -m noisyclf --quick\nnoisyclf demo: sklearn digits")
+    assert "| noise | kNN |" in output and "Total time:" in output
+    _, saved = _read(tmp_path / "demo.csv")
+    assert [r["method"] for r in saved] == [r["method"] for r in rows] != []
+    assert all(r["cpu_model"] and float(r["wall_s"]) > 0 for r in saved)
+    # report.py puts exactly that output into the README's demo block.
+    report = _load("report")
+    report.RESULTS = tmp_path
+    block = report.render_demo_output()
+    assert output.rstrip("\n") in block and saved[0]["cpu_model"] in block
