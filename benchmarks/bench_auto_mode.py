@@ -20,7 +20,9 @@ fit makes (``noise_matrix_``, ``noise_rate_``, ``phase_b_decision_``, from
 its out-of-fold probabilities and a1's features) against the truth, the
 accuracy of "auto", and what "auto" would pick with the out-of-fold
 ``p(given | x)`` as the posterior's prior instead of the forward-corrected
-``P(true | x)``, into ``results/<name>_analysis.csv``.  ``--cleanlab`` gives cleanlab's
+``P(true | x)``, into ``results/<name>_analysis.csv`` (a cell whose arrays
+are gone, run on another machine, keeps its row of the earlier analysis).
+``--settings`` runs only the named label settings of the grid.  ``--cleanlab`` gives cleanlab's
 noise matrix on a2's cross-validated probabilities, against which the default's
 estimate (a logistic regression on a1's features) is compared; ``--baseline`` gives the
 ``phases="baseline"`` fit's accuracy for the settings it names (no a1, no phase b).
@@ -372,7 +374,7 @@ def main(argv=None):
         return run_side_cells(args, name, "cleanlab", args.cleanlab, cleanlab_cell)
     if args.baseline is not None:
         return run_side_cells(args, name, "baseline", args.baseline, baseline_cell)
-    unknown_settings(args, args.settings or [])
+    named_settings(args, args.settings or [])
     done = set()
     if csv_path.exists():
         old = pd.read_csv(csv_path)
@@ -395,8 +397,9 @@ def main(argv=None):
                   f"pseudo {row['pseudo_accuracy']:.3f}) {row['wall_s']:.0f} s", flush=True)
 
 
-def unknown_settings(args, wanted_settings):
-    """The grid's settings by name; exits naming any of ``wanted_settings`` not among them."""
+def named_settings(args, wanted_settings):
+    """The grid's settings, ``{name: (kind, value)}``; exits naming any of
+    ``wanted_settings`` that is not among them."""
     known = {setting_name(kind, value): (kind, value) for kind, value in settings(args)}
     unknown = sorted(set(wanted_settings) - set(known))
     if unknown:
@@ -413,7 +416,7 @@ def run_side_cells(args, name, suffix, wanted_settings, cell):
     if path.exists():
         old = pd.read_csv(path)
         done = set(zip(old["train_id"], old["setting"]))
-    known = unknown_settings(args, wanted_settings)
+    known = named_settings(args, wanted_settings)
     for train_id, X, y, X_te, y_te, human, seeds in training_sets(args):
         for setting in wanted_settings:
             if (train_id, setting) in done:
