@@ -151,6 +151,25 @@ def write_csv(rows, columns, path):
             writer.writerow({k: r.get(k, "") for k in columns})
 
 
+def append_row(path, row):
+    """Append ``row`` (a dict) to the CSV at ``path`` (written with a header if new), in
+    the file's column order; a row with columns the file lacks rewrites the file with
+    them added (empty in the earlier rows), so a grid that gains a column resumes."""
+    import pandas as pd
+    path = Path(path)
+    new = pd.DataFrame([row])
+    if path.exists():
+        columns = pd.read_csv(path, nrows=0).columns
+        if set(new.columns) - set(columns):
+            old = pd.read_csv(path, dtype=str, keep_default_na=False)  # values as written
+            added = [c for c in new.columns if c not in columns]
+            old = old.reindex(columns=[*columns, *added], fill_value="")
+            pd.concat([old, new], ignore_index=True).to_csv(path, index=False)
+            return
+        new = new.reindex(columns=columns)
+    new.to_csv(path, mode="a", header=not path.exists(), index=False)
+
+
 def other_cpus_rows(path, cpu):
     """The rows of the CSV at ``path`` measured on another CPU than ``cpu`` (or on one
     not recorded): a rerun replaces this CPU's figures and keeps the others beside them."""

@@ -63,7 +63,8 @@ _HERE = str(Path(__file__).resolve().parent)
 if _HERE not in sys.path:  # loaded by path, not run as a script
     sys.path.insert(0, _HERE)
 from _common import (  # noqa: E402
-    add_data_argument, environment, make_parser, parse_args, pretrain_and_full_proba,
+    add_data_argument, append_row, environment, make_parser, parse_args,
+    pretrain_and_full_proba,
 )
 from bench_cifar10 import SETTINGS as CIFAR_SETTINGS  # noqa: E402
 from bench_cifar10 import noisy_labels, setting_name  # noqa: E402
@@ -390,8 +391,7 @@ def main(argv=None):
                 continue
             row = run_cell(args, train_id, (X, y, X_te, y_te, human), kind, value, loss, seed,
                            arrays)
-            pd.DataFrame([row]).to_csv(csv_path, mode="a", header=not csv_path.exists(),
-                                       index=False)
+            append_row(csv_path, row)
             print(f"{row['setting']:>14} {loss:>8} s{seed}: pretrain {row['pretrain_accuracy']:.4f}"
                   f" full {row['full_accuracy']:.4f} (given {row['given_accuracy']:.3f}, "
                   f"pseudo {row['pseudo_accuracy']:.3f}) {row['wall_s']:.0f} s", flush=True)
@@ -424,7 +424,7 @@ def run_side_cells(args, name, suffix, wanted_settings, cell):
             kind, value = known[setting]
             row = cell(args, train_id, (X, y, X_te, y_te, human), kind, value,
                        args.losses[0], seeds[0])
-            pd.DataFrame([row]).to_csv(path, mode="a", header=not path.exists(), index=False)
+            append_row(path, row)
             print(row, flush=True)
 
 

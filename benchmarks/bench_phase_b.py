@@ -36,7 +36,9 @@ from noisyclf import ContrastiveNoisyClassifier, make_noisy_labels
 _HERE = str(Path(__file__).resolve().parent)
 if _HERE not in sys.path:  # loaded by path, not run as a script
     sys.path.insert(0, _HERE)
-from _common import environment, make_parser, parse_args, pyplot, run_main, save_figure  # noqa: E402
+from _common import (  # noqa: E402
+    append_row, environment, make_parser, parse_args, pyplot, run_main, save_figure,
+)
 
 SETTINGS = [("symmetric", 0.4), ("symmetric", 0.8), ("asymmetric", 0.4)]
 KEY = ["seed", "setting", "supcon_weighting", "finetune_temperature"]
@@ -84,8 +86,7 @@ def main(argv=None):
                                    seconds=time.perf_counter() - start,
                                    settings=f"defaults, image_shape=(1, 8, 8), {params}",
                                    **env)
-                        pd.DataFrame([row]).to_csv(path, mode="a", index=False,
-                                                   header=not path.exists())
+                        append_row(path, row)
                         print(f"seed {seed} {setting} {weighting:7s} tau={temp:<5g} "
                               f"accuracy {row['accuracy']:.3f}", flush=True)
     df = pd.read_csv(path)

@@ -55,7 +55,7 @@ _HERE = str(Path(__file__).resolve().parent)
 if _HERE not in sys.path:  # loaded by path, not run as a script
     sys.path.insert(0, _HERE)
 from _common import (  # noqa: E402
-    add_data_argument, environment, make_parser, parse_args, pretrain_and_full_accuracy,
+    add_data_argument, append_row, environment, make_parser, parse_args, pretrain_and_full_accuracy,
 )
 from bench_cifar10 import SETTINGS as CIFAR_SETTINGS  # noqa: E402
 from bench_cifar10 import noisy_labels, setting_name  # noqa: E402
@@ -200,8 +200,7 @@ def main(argv=None):
                 if (setting, method, seed) in done:
                     continue
                 row = run_cell(args, method, seed, setting)
-                pd.DataFrame([row]).to_csv(path, mode="a", header=not path.exists(),
-                                           index=False)
+                append_row(path, row)
                 print(f"{setting:>12} {method:>24} s{seed}: {row['accuracy']:.4f} "
                       f"({row['wall_s']:.0f} s)", flush=True)
     plot(pd.read_csv(path), args.out / f"{name}.png")

@@ -624,3 +624,21 @@ def test_bench_demo_quick_saves_what_the_demo_prints_for_the_readme(tmp_path):
     report.RESULTS = tmp_path
     block = report.render_demo_output()
     assert output.rstrip("\n") in block and saved[0]["cpu_model"] in block
+
+
+def test_append_row_keeps_the_file_columns_and_adds_new_ones(tmp_path):
+    sys.path.insert(0, str(BENCH_DIR))
+    try:
+        common = _load("_common")
+    finally:
+        sys.path.remove(str(BENCH_DIR))
+    path = tmp_path / "grid.csv"
+    common.append_row(path, {"a": 1, "b": 2})
+    common.append_row(path, {"b": 4, "a": 3})  # another key order: the file's order
+    assert _read(path) == (["a", "b"], [{"a": "1", "b": "2"}, {"a": "3", "b": "4"}])
+    common.append_row(path, {"a": 5, "c": 7, "b": 6})  # a new column: the file gains it
+    columns, rows = _read(path)
+    assert columns == ["a", "b", "c"]
+    assert [r["c"] for r in rows] == ["", "", "7"] and rows[2]["b"] == "6"
+    common.append_row(path, {"a": 8})  # a missing column is left empty
+    assert _read(path)[1][3] == {"a": "8", "b": "", "c": ""}
