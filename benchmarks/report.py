@@ -101,10 +101,13 @@ def _csv(name):
 
 
 def _machine(df):
-    """What a timing CSV records of its machine: CPU model where recorded, cores, threads."""
+    """What a timing CSV records of its machine: CPU model where recorded (every model
+    its rows name), cores, threads."""
     r = df.iloc[0]
-    cpu = next((str(r[c]) for c in ("cpu_model", "cpu_name", "cpu") if c in df
-                and pd.notna(r[c])), None)
+    cpu = next((" and ".join([*dict.fromkeys(df[c].dropna().astype(str))]
+                             + (["a CPU not recorded"] if df[c].isna().any() else []))
+                for c in ("cpu_model", "cpu_name", "cpu") if c in df and df[c].notna().any()),
+               None)
     parts = [f"CPU {cpu}" if cpu else "CPU model not recorded"]
 
     def recorded(column):
@@ -1187,9 +1190,9 @@ def speed_section():
     fit = _csv("speed_fit4000")
     if fit is not None:
         unknown = "a CPU not recorded"
-        fit = fit.assign(cpu=fit["cpu_model"].fillna(unknown) if "cpu_model" in fit
+        fit = fit.assign(cpu_label=fit["cpu_model"].fillna(unknown) if "cpu_model" in fit
                          else unknown)
-        means = fit.groupby(["cpu", "layout"], sort=False)["wall_s"].mean()
+        means = fit.groupby(["cpu_label", "layout"], sort=False)["wall_s"].mean()
         blocks += [para(
             f"A default-settings ``fit`` on 4,000 28x28 uint8 images (``--sections fit4000 "
             f"--layouts {' '.join(dict.fromkeys(fit['layout']))} --repeats "
@@ -1198,7 +1201,7 @@ def speed_section():
             + ", ".join(f"{layout} on {cpu} {v:.0f} s" for (cpu, layout), v in means.items())
             + "."),
             table(["CPU", "job", "precision", "SmallCNN layout", "repeat", "wall (s)"],
-                  [[r["cpu"], r["job"], f"{r['precision']} ({r['resolved']})", r["layout"],
+                  [[r["cpu_label"], r["job"], f"{r['precision']} ({r['resolved']})", r["layout"],
                     r["repeat"], f"{r['wall_s']:.0f}"] for _, r in fit.iterrows()])]
     gpu = _csv("speed_gpu")
     if gpu is not None:
