@@ -1369,19 +1369,24 @@ def _a2_length(a2):
                   f"Machine: {_machine(a2)}")]
 
 
+def _num(value, fmt):
+    """``fmt`` of ``value``, a dash for a missing one."""
+    return fmt.format(value) if value is not None and pd.notna(value) else "–"
+
+
 def _encoder_speed(speed):
     """a1's speed of every candidate, one table per CPU (the ratios differ between CPUs
-    with and without AMX), and the ResNet-18's a1 time on each."""
-    blocks, resnet = [], []
+    with and without AMX), each candidate's time against the small CNN's on every CPU,
+    and the ResNet-18's a1 time on each."""
+    blocks, resnet, ratios = [], [], {}
     for cpu, g in speed.groupby("cpu_model", sort=False):
-        by_name = g.set_index("encoder")
-        base = by_name["sec_per_epoch"].get("cnn")
-        if "resnet18" in by_name.index:
-            rate = by_name["images_per_s"]["resnet18"]
+        sec = g.set_index("encoder")["sec_per_epoch"]
+        ratios[cpu] = sec / sec["cnn"] if "cnn" in sec else sec * float("nan")
+        if "resnet18" in sec:
+            rate = g.set_index("encoder")["images_per_s"]["resnet18"]
             resnet.append(f"{rate:.0f} images/s and {50 * 4000 / rate / 60:.0f} minutes on {cpu}")
         rows = [[r["encoder"], f"{int(r['params']):,}", f"{r['fwd_mflops']:.0f}",
-                 f"{r['images_per_s']:.0f}",
-                 f"{r['sec_per_epoch'] / base:.1f}" if base else "–",
+                 f"{r['images_per_s']:.0f}", _num(ratios[cpu][r["encoder"]], "{:.1f}"),
                  f"{r['a1_gflops']:.0f}", f"{100 * r['matmul_fraction']:.0f} %"]
                 for _, r in g.iterrows()]
         blocks.append(table(
@@ -1392,21 +1397,18 @@ def _encoder_speed(speed):
             "counts two views, forward and backward as three forwards), beside this "
             f"machine's bf16 matmul rate of {g['matmul_gflops'].iloc[0]:.0f} GFLOP/s (a "
             f"2048 x 2048 product). Machine: {_machine(g)}"))
+    lead = []
+    if len(ratios) > 1:
+        names = [n for n in dict.fromkeys(speed["encoder"]) if n != "cnn"]
+        lead.append(para(
+            "a1 time per epoch against the small CNN's on " + " / ".join(ratios) + ": "
+            + ", ".join(f"``{n}`` " + " / ".join(_num(r.get(n), "{:.1f}")
+                                                 for r in ratios.values()) for n in names)
+            + "."))
     if resnet:
-        blocks.insert(0, para("The ResNet-18's a1 alone, 50 epochs of 4,000 images: "
-                              + "; ".join(resnet) + "."))
-    cpus = list(dict.fromkeys(speed["cpu_model"]))
-    if len(cpus) > 1:
-        ratio = {cpu: g.set_index("encoder")["sec_per_epoch"] / g.set_index("encoder")[
-            "sec_per_epoch"].get("cnn", float("nan")) for cpu, g in speed.groupby("cpu_model")}
-        names = list(dict.fromkeys(speed["encoder"]))
-        parts = [f"``{name}`` " + " / ".join(
-            f"{ratio[cpu][name]:.1f}" if name in ratio[cpu] else "–" for cpu in cpus)
-                 for name in names if name != "cnn"]
-        blocks.insert(0, para(
-            "a1 time per epoch against the small CNN's on " + " / ".join(cpus) + ": "
-            + ", ".join(parts) + "."))
-    return blocks
+        lead.append(para("The ResNet-18's a1 alone, 50 epochs of 4,000 images: "
+                         + "; ".join(resnet) + "."))
+    return lead + blocks
 
 
 def encoders_section():
