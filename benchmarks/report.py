@@ -903,7 +903,7 @@ def auto_mode_section():
             f"{int(runs['given_prior_runs_phase_b'].sum())}, picked the more accurate labels "
             f"in {plain_right.sum()}, mean accuracy "
             f"{(runs['pretrain_accuracy'] + runs['given_prior_minus_pretrain']).mean():.4f} "
-            f"against {runs['auto_accuracy'].mean():.4f}. CPU: {first['cpu_model']}."))
+            f"against {runs['auto_accuracy'].mean():.4f}. {_machine(runs).split(';')[0]}."))
         blocks.append(tab)
         baseline = _csv(name.replace("_analysis", "_baseline"))
         if baseline is not None:
@@ -948,7 +948,7 @@ def unlabeled_section():
         "a2's (pretrain) and b3's (full) classifier; the accuracy is what the default "
         "(``phases=\"auto\"``) predicts with.")
     summary = para(f"With its unlabeled samples the default gains {'; '.join(gains)}. "
-                   f"CPU: {r['cpu_model']}.")
+                   f"{_machine(runs).split(';')[0]}.")
     return section("bench-unlabeled", "Few labels, many unlabeled samples", text,
                    table(["method", "test accuracy", "pretrain / full", "auto ran b"], rows,
                          f"Test accuracy on clean labels, mean ± std over "
