@@ -6,7 +6,7 @@ processes, one torch thread each); what it prints is saved to
 ``results/demo.csv``, with the machine of the run and its wall time.
 ``report.py`` copies the output into the README, so the README shows what the
 command printed, never a typed copy.  ``--quick`` runs the demo's ``--quick``
-smoke configuration.  Run it on a quiet machine: the output ends with the
+smoke configuration in one process (``--jobs 1``).  Run it on a quiet machine: the output ends with the
 demo's total time.
 
 Usage::
@@ -33,7 +33,7 @@ COMMAND = "python -m noisyclf"
 
 def main(argv=None):
     args = parse_args(make_parser(__doc__), argv)
-    extra = ["--quick"] if args.quick else []
+    extra = ["--quick", "--jobs", "1"] if args.quick else []
     with tempfile.TemporaryDirectory() as tmp:
         rows_csv = Path(tmp) / "rows.csv"
         start = time.perf_counter()

@@ -614,7 +614,7 @@ def test_bench_demo_quick_saves_what_the_demo_prints_for_the_readme(tmp_path):
     module = _load("bench_demo")
     rows = module.main(["--quick", "--out", str(tmp_path)])
     output = (tmp_path / "demo_output.txt").read_text()
-    assert output.startswith("$ python -m noisyclf --quick\nnoisyclf demo: sklearn digits")
+    assert output.startswith("$ python -m noisyclf --quick --jobs 1\nnoisyclf demo: sklearn digits")
     assert "| noise | kNN |" in output and "Total time:" in output
     _, saved = _read(tmp_path / "demo.csv")
     assert [r["method"] for r in saved] == [r["method"] for r in rows] != []
