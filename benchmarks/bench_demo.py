@@ -6,8 +6,8 @@ processes, one torch thread each); what it prints is saved to
 ``results/demo.csv``, with the machine of the run and its wall time.
 ``report.py`` copies the output into the README, so the README shows what the
 command printed, never a typed copy.  ``--quick`` runs the demo's ``--quick``
-smoke configuration in one process (``--jobs 1``).  Run it on a quiet machine: the output ends with the
-demo's total time.
+smoke configuration in one process (``--jobs 1``).  Run it on a quiet machine:
+the output ends with the demo's total time.
 
 Usage::
 
