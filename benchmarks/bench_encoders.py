@@ -55,8 +55,8 @@ if str(_HERE) not in sys.path:
     sys.path.insert(0, str(_HERE))
 
 from _common import (  # noqa: E402
-    add_data_argument, environment, make_parser, other_cpus_rows, parse_args, pyplot, run_main,
-    save_figure, simclr_net, write_csv,
+    add_data_argument, append_row, environment, make_parser, other_cpus_rows, parse_args,
+    pyplot, run_main, save_figure, simclr_net, write_csv,
 )
 from noisyclf import ContrastiveNoisyClassifier  # noqa: E402
 from noisyclf.datasets import load_cifar10  # noqa: E402
@@ -160,12 +160,8 @@ def _done(path, key=lambda r: (r["encoder"], int(r["n_train"]), int(r["pretrain_
 
 
 def _append(row, path, columns=ACCURACY_COLUMNS):
-    new = not path.exists()
-    with open(path, "a", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=columns)
-        if new:
-            writer.writeheader()
-        writer.writerow({k: row.get(k, "") for k in columns})
+    """``row``'s ``columns`` appended to the CSV at ``path`` (:func:`append_row`)."""
+    append_row(path, {k: row.get(k, "") for k in columns})
 
 
 def section_accuracy(args, env):
