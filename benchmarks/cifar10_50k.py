@@ -4,15 +4,26 @@ One ``bench_cifar10.py`` process per step, one worker on both cores.  Many
 hours on 2 cores: run it in the background from a tree you do not edit; every
 finished cell is appended to ``<out>/cifar10_n50000.csv``, every fit is
 checkpointed, and a rerun resumes where the last one stopped (inside the fit it
-was in).  The most informative cells come first: the claims at symmetric 0.8
+was in).  After a1 the most informative cells come first: the claims at symmetric 0.8
 and on ``worse_label``, then the others.  a1 is cached where
 ``bench_unlabeled.py`` caches it for the same 50,000 images, so the two
 benchmarks pre-train once.  :func:`steps` is the plan; ``report.py`` counts the
 finished cells against :func:`planned_cells`.
 
+a1 on 50,000 images takes one and a half hours on 2 cores, so it runs first
+(the probe step: a1, a2 on the clean labels, the logistic-regression probes) and
+can outlive the machine: with ``--a1-store DIR`` the script copies ``DIR`` into
+the a1 cache before the steps (a1 is then loaded, not trained) and the a1 cache
+into ``DIR`` after each step.  Commit ``DIR`` and a fresh machine skips a1.
+joblib keys the cache on the images, the a1 hyperparameters and the source of
+``noisyclf._phases.run_simclr``: when that source changes, a1 runs again (a
+change in the code it calls does not show: the store holds the a1 of the commit
+that made it; say which beside the results).
+
 Usage::
 
     python benchmarks/cifar10_50k.py [bench_cifar10.py options, e.g. --out DIR --data FILE]
+    python benchmarks/cifar10_50k.py --a1-store benchmarks/a1_cifar10_n50000 [options]
     python benchmarks/cifar10_50k.py --dry-run     # print the steps
 
 Environment: ``CACHE`` (default ``.noisyclf_cache``; ``bench_unlabeled.py``'s
@@ -22,6 +33,7 @@ when a step failed.
 """
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -42,7 +54,8 @@ def steps():
     """The ``bench_cifar10.py`` arguments of each step, in order."""
     def fit(*args):
         return ["--no-probe", *args]
-    out = []
+    # a1's probes and the clean ceiling: a1 first, so that it is cached (and stored) early.
+    out = [["--probe-only", "--settings", *SETTINGS]]
     for setting in SETTINGS:
         # The default (ELR; its pretrain and full columns come from the same fit) and CE
         # from scratch.
@@ -59,8 +72,6 @@ def steps():
     # unlabeled images.
     out.append(fit("--settings", "sym0.4", "--losses", "elr", "--jobs", "default",
                    "--no-cleanlab"))
-    # a1's probes and the clean ceiling.
-    out.append(["--probe-only", "--settings", *SETTINGS])
     return out
 
 
@@ -74,7 +85,7 @@ def common_arguments(cache=None):
             "--pretrain-epochs", str(ContrastiveNoisyClassifier().pretrain_epochs),
             "--workers", "1", "--threads", os.environ.get("THREADS", "2"),
             "--name", "cifar10_n50000",
-            "--cache", cache, "--a1-cache", f"{cache}/a1/cifar10_n50000_s0",
+            "--cache", cache, "--a1-cache", a1_cache(cache),
             "--checkpoint-dir", f"{cache}/checkpoints_cifar10_n50000"]
 
 
@@ -94,11 +105,45 @@ def planned_cells():
     return cells
 
 
+def a1_cache(cache=None):
+    """The a1 cache folder of the 50,000 images (``bench_unlabeled.py``'s too)."""
+    return f"{cache or os.environ.get('CACHE', '.noisyclf_cache')}/a1/cifar10_n50000_s0"
+
+
+def copy_tree(source, destination):
+    """Copy the files of ``source`` that ``destination`` lacks or holds with another size;
+    returns how many were copied (0 when ``source`` is absent).  joblib's ``.gitignore``
+    (which ignores the whole cache) is not copied, so that the store can be committed."""
+    source, destination = Path(source), Path(destination)
+    copied = 0
+    for path in sorted(source.rglob("*")) if source.is_dir() else []:
+        target = destination / path.relative_to(source)
+        if path.is_file() and path.name != ".gitignore" and (not target.exists()
+                               or target.stat().st_size != path.stat().st_size):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
+            copied += 1
+    return copied
+
+
+def _pop_option(argv, name):
+    """``argv`` without ``name VALUE``, and the value (None when absent)."""
+    if name not in argv:
+        return argv, None
+    i = argv.index(name)
+    if i + 1 >= len(argv):
+        raise SystemExit(f"cifar10_50k.py: {name} needs a folder")
+    return argv[:i] + argv[i + 2:], argv[i + 1]
+
+
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     dry_run = "--dry-run" in argv
-    extra = [a for a in argv if a != "--dry-run"]
+    extra, store = _pop_option([a for a in argv if a != "--dry-run"], "--a1-store")
     common = [sys.executable, str(_HERE / "bench_cifar10.py"), *common_arguments(), *extra]
+    if store is not None and not dry_run:
+        print(f"cifar10_50k.py: {copy_tree(store, a1_cache())} a1 cache files from {store}",
+              flush=True)
     failed = []
     for step in steps():
         command = common + step
@@ -108,6 +153,8 @@ def main(argv=None):
         if subprocess.run(command, env=dict(os.environ, PYTHONUNBUFFERED="1")).returncode:
             print(f"cifar10_50k.py: FAILED: {subprocess.list2cmdline(step)}", file=sys.stderr)
             failed.append(step)
+        if store is not None and copy_tree(a1_cache(), store):
+            print(f"cifar10_50k.py: a1 cache stored in {store}", flush=True)
     return 1 if failed else 0
 
 

@@ -352,6 +352,38 @@ def test_cifar10_50k_script_runs_the_planned_cells_on_one_a1():
     assert len(calls) == len(plan.steps())
 
 
+def test_cifar10_50k_a1_store_seeds_the_cache_and_keeps_what_the_steps_trained(
+        tmp_path, monkeypatch):
+    """``--a1-store DIR``: DIR is copied into the a1 cache before the first step, and the
+    a1 cache (without joblib's ``.gitignore``) into DIR after each step."""
+    import subprocess
+    import unittest.mock
+    plan = _load("cifar10_50k")
+    monkeypatch.setenv("CACHE", str(tmp_path / "cache"))
+    cache, store = Path(plan.a1_cache()), tmp_path / "store"
+    (store / "joblib" / "old").mkdir(parents=True)
+    (store / "joblib" / "old" / "output.pkl").write_bytes(b"stored a1")
+    seen = []
+
+    def fake_run(command, env):
+        seen.append(sorted(p.name for p in cache.rglob("*") if p.is_file()))
+        if len(seen) == 1:  # the first step trains an a1
+            (cache / "joblib" / "new").mkdir(parents=True)
+            (cache / "joblib" / "new" / "output.pkl").write_bytes(b"new a1")
+            (cache / ".gitignore").write_text("*\n")
+        return subprocess.CompletedProcess(command, 0)
+
+    with unittest.mock.patch.object(plan.subprocess, "run", fake_run):
+        assert plan.main(["--out", str(tmp_path / "o"), "--a1-store", str(store)]) == 0
+    assert seen[0] == ["output.pkl"]  # the stored a1, before any step ran
+    assert len(seen) == len(plan.steps())
+    assert (store / "joblib" / "new" / "output.pkl").read_bytes() == b"new a1"
+    assert (store / "joblib" / "old" / "output.pkl").read_bytes() == b"stored a1"
+    assert not (store / ".gitignore").exists()
+    with pytest.raises(SystemExit, match="--a1-store needs a folder"):
+        plan.main(["--a1-store"])
+
+
 def test_bench_encoders_quick_appends_each_cell_and_resumes(tmp_path, capsys, shared_data):
     module = _load("bench_encoders")
     argv = ["--quick", "--data", str(shared_data), "--out", str(tmp_path),
