@@ -10,6 +10,7 @@ import argparse
 import csv
 import os
 import platform
+import tarfile
 import threading
 import time
 from pathlib import Path
@@ -31,6 +32,48 @@ RESULTS = Path(__file__).resolve().parent / "results"
 CLEANLAB_METHOD = "cleanlab CleanLearning"
 #: The packed CIFAR-10 file, ``../shared/data/cifar10_jpeg.npz`` relative to the repository.
 CIFAR10_NPZ = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10_jpeg.npz"
+
+
+
+# ------------------------------------------------------------- a1 across machines
+def restore_cache(archive, folder):
+    """Extract the files of the tar ``archive`` (written by :func:`store_cache`) that
+    ``folder`` lacks; returns how many (0 when ``archive`` does not exist).
+
+    a1 on many images takes hours; a joblib cache of it, stored in the
+    repository, lets a fresh machine load it instead.
+    """
+    archive, folder = Path(archive), Path(folder)
+    if not archive.exists():
+        return 0
+    with tarfile.open(archive) as tar:
+        members = [m for m in tar.getmembers()
+                   if m.isfile() and not (folder / m.name).exists()]
+        kwargs = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+        tar.extractall(folder, members=members, **kwargs)
+    return len(members)
+
+
+def store_cache(folder, archive):
+    """Write the files of the joblib cache ``folder`` (not joblib's ``.gitignore``, which
+    ignores the whole cache) to the tar ``archive`` when it lacks any of them; returns
+    whether it wrote."""
+    folder, archive = Path(folder), Path(archive)
+    files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
+                   if p.is_file() and p.name != ".gitignore") if folder.is_dir() else []
+    if archive.exists():
+        with tarfile.open(archive) as tar:
+            if set(files) <= set(tar.getnames()):
+                return False
+    if not files:
+        return False
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    partial = archive.with_name(archive.name + ".part")
+    with tarfile.open(partial, "w") as tar:
+        for name in files:
+            tar.add(folder / name, arcname=name)
+    os.replace(partial, archive)
+    return True
 
 
 def limit_threads(n):

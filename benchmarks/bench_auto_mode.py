@@ -26,6 +26,9 @@ are gone, run on another machine, keeps its row of the earlier analysis).
 noise matrix on a2's cross-validated probabilities, against which the default's
 estimate (a logistic regression on a1's features) is compared; ``--baseline`` gives the
 ``phases="baseline"`` fit's accuracy for the settings it names (no a1, no phase b).
+``--a1-store DIR`` carries a1 across machines: ``DIR/<training set>.tar`` is extracted
+into the a1 cache before the cells and written from it once a1 has run (commit it; see
+``_common.store_cache``).
 
 Data sets:
 
@@ -64,7 +67,7 @@ if _HERE not in sys.path:  # loaded by path, not run as a script
     sys.path.insert(0, _HERE)
 from _common import (  # noqa: E402
     add_data_argument, append_row, environment, make_parser, parse_args,
-    pretrain_and_full_proba,
+    pretrain_and_full_proba, restore_cache, store_cache,
 )
 from bench_cifar10 import SETTINGS as CIFAR_SETTINGS  # noqa: E402
 from bench_cifar10 import noisy_labels, setting_name  # noqa: E402
@@ -356,6 +359,9 @@ def main(argv=None):
                         help="fit with noise_cv_epochs=E (each cross-fitted a2 trains E epochs)")
     parser.add_argument("--analyse", action="store_true",
                         help="no fits: write <name>_analysis.csv from the saved cells")
+    parser.add_argument("--a1-store", type=Path, default=None, metavar="DIR",
+                        help="a1 caches as DIR/<training set>.tar: extracted into --cache "
+                             "before the cells, written once a1 has run")
     args = parse_args(parser, argv)
     if args.quick:
         args.n_train, args.seeds, args.losses = 200, args.seeds[:1], args.losses[:1]
@@ -382,10 +388,12 @@ def main(argv=None):
         done = {(t, s, lo, se) for t, s, lo, se in
                 zip(old.train_id, old.setting, old.loss, old.seed)}
     for train_id, X, y, X_te, y_te, human, seeds in training_sets(args):
+        a1_store(args, train_id, "restore")
         feature_file = arrays / f"{train_id}__a1_features.npz"
         if not feature_file.exists():
             F, F_te = a1_features(args, train_id, X, X_te, seeds[0])
             np.savez_compressed(feature_file, train=F, test=F_te)
+        a1_store(args, train_id, "store")
         for kind, value, loss, seed in cells(args, seeds):
             if (train_id, setting_name(kind, value), loss, seed) in done:
                 continue
@@ -395,6 +403,19 @@ def main(argv=None):
             print(f"{row['setting']:>14} {loss:>8} s{seed}: pretrain {row['pretrain_accuracy']:.4f}"
                   f" full {row['full_accuracy']:.4f} (given {row['given_accuracy']:.3f}, "
                   f"pseudo {row['pseudo_accuracy']:.3f}) {row['wall_s']:.0f} s", flush=True)
+            a1_store(args, train_id, "store")
+
+
+def a1_store(args, train_id, action):
+    """With ``--a1-store``: ``"restore"`` extracts ``<store>/<train_id>.tar`` into the a1
+    cache of ``train_id``; ``"store"`` writes that cache to it when it has more."""
+    if args.a1_store is None:
+        return
+    archive, cache = args.a1_store / f"{train_id}.tar", Path(args.cache) / "a1" / train_id
+    if action == "restore":
+        print(f"{restore_cache(archive, cache)} a1 cache files from {archive}", flush=True)
+    elif store_cache(cache, archive):
+        print(f"a1 cache of {train_id} stored in {archive}", flush=True)
 
 
 def named_settings(args, wanted_settings):
@@ -418,6 +439,7 @@ def run_side_cells(args, name, suffix, wanted_settings, cell):
         done = set(zip(old["train_id"], old["setting"]))
     known = named_settings(args, wanted_settings)
     for train_id, X, y, X_te, y_te, human, seeds in training_sets(args):
+        a1_store(args, train_id, "restore")
         for setting in wanted_settings:
             if (train_id, setting) in done:
                 continue

@@ -12,18 +12,19 @@ finished cells against :func:`planned_cells`.
 
 a1 on 50,000 images takes one and a half hours on 2 cores, so it runs first
 (the probe step: a1, a2 on the clean labels, the logistic-regression probes) and
-can outlive the machine: with ``--a1-store DIR`` the script copies ``DIR`` into
-the a1 cache before the steps (a1 is then loaded, not trained) and the a1 cache
-into ``DIR`` after each step.  Commit ``DIR`` and a fresh machine skips a1.
-joblib keys the cache on the images, the a1 hyperparameters and the source of
+can outlive the machine: with ``--a1-store FILE`` (a tar file) the script
+extracts ``FILE`` into the a1 cache before the steps (a1 is then loaded, not
+trained) and writes the a1 cache to ``FILE`` after each step that added to it.
+Commit ``FILE`` and a fresh machine skips a1.  joblib keys the cache on the
+images, the a1 hyperparameters and the source of
 ``noisyclf._phases.run_simclr``: when that source changes, a1 runs again (a
 change in the code it calls does not show: the store holds the a1 of the commit
-that made it; say which beside the results).
+that made it).
 
 Usage::
 
     python benchmarks/cifar10_50k.py [bench_cifar10.py options, e.g. --out DIR --data FILE]
-    python benchmarks/cifar10_50k.py --a1-store benchmarks/a1_cifar10_n50000 [options]
+    python benchmarks/cifar10_50k.py --a1-store benchmarks/a1_store/cifar10_n50000_s0.tar
     python benchmarks/cifar10_50k.py --dry-run     # print the steps
 
 Environment: ``CACHE`` (default ``.noisyclf_cache``; ``bench_unlabeled.py``'s
@@ -33,12 +34,15 @@ when a step failed.
 """
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 _HERE = Path(__file__).resolve().parent
+if str(_HERE) not in sys.path:
+    sys.path.insert(0, str(_HERE))
+
+from _common import restore_cache, store_cache  # noqa: E402
 
 #: Label settings, in the order their cells run.
 SETTINGS = ("sym0.8", "worse_label", "sym0.5", "asy0.4", "aggre_label", "random_label1",
@@ -92,8 +96,6 @@ def common_arguments(cache=None):
 def planned_cells():
     """``(setting, loss, method)`` of every row the steps write (the probes' aside), as
     ``bench_cifar10.py`` names them."""
-    if str(_HERE) not in sys.path:  # imported by path, not run as a script
-        sys.path.insert(0, str(_HERE))
     import bench_cifar10
     methods = {"default": "default", "baseline": "baseline",
                "cleanlab": bench_cifar10.CLEANLAB_METHOD}
@@ -110,29 +112,13 @@ def a1_cache(cache=None):
     return f"{cache or os.environ.get('CACHE', '.noisyclf_cache')}/a1/cifar10_n50000_s0"
 
 
-def copy_tree(source, destination):
-    """Copy the files of ``source`` that ``destination`` lacks or holds with another size;
-    returns how many were copied (0 when ``source`` is absent).  joblib's ``.gitignore``
-    (which ignores the whole cache) is not copied, so that the store can be committed."""
-    source, destination = Path(source), Path(destination)
-    copied = 0
-    for path in sorted(source.rglob("*")) if source.is_dir() else []:
-        target = destination / path.relative_to(source)
-        if path.is_file() and path.name != ".gitignore" and (not target.exists()
-                               or target.stat().st_size != path.stat().st_size):
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, target)
-            copied += 1
-    return copied
-
-
 def _pop_option(argv, name):
     """``argv`` without ``name VALUE``, and the value (None when absent)."""
     if name not in argv:
         return argv, None
     i = argv.index(name)
     if i + 1 >= len(argv):
-        raise SystemExit(f"cifar10_50k.py: {name} needs a folder")
+        raise SystemExit(f"cifar10_50k.py: {name} needs a file")
     return argv[:i] + argv[i + 2:], argv[i + 1]
 
 
@@ -142,7 +128,7 @@ def main(argv=None):
     extra, store = _pop_option([a for a in argv if a != "--dry-run"], "--a1-store")
     common = [sys.executable, str(_HERE / "bench_cifar10.py"), *common_arguments(), *extra]
     if store is not None and not dry_run:
-        print(f"cifar10_50k.py: {copy_tree(store, a1_cache())} a1 cache files from {store}",
+        print(f"cifar10_50k.py: {restore_cache(store, a1_cache())} a1 cache files from {store}",
               flush=True)
     failed = []
     for step in steps():
@@ -153,7 +139,7 @@ def main(argv=None):
         if subprocess.run(command, env=dict(os.environ, PYTHONUNBUFFERED="1")).returncode:
             print(f"cifar10_50k.py: FAILED: {subprocess.list2cmdline(step)}", file=sys.stderr)
             failed.append(step)
-        if store is not None and copy_tree(a1_cache(), store):
+        if store is not None and store_cache(a1_cache(), store):
             print(f"cifar10_50k.py: a1 cache stored in {store}", flush=True)
     return 1 if failed else 0
 

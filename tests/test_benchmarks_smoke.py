@@ -354,19 +354,26 @@ def test_cifar10_50k_script_runs_the_planned_cells_on_one_a1():
 
 def test_cifar10_50k_a1_store_seeds_the_cache_and_keeps_what_the_steps_trained(
         tmp_path, monkeypatch):
-    """``--a1-store DIR``: DIR is copied into the a1 cache before the first step, and the
-    a1 cache (without joblib's ``.gitignore``) into DIR after each step."""
+    """``--a1-store FILE``: the tar FILE is extracted into the a1 cache before the first
+    step, and the a1 cache (without joblib's ``.gitignore``) written to FILE after a step
+    that added to it."""
     import subprocess
+    import tarfile
     import unittest.mock
     plan = _load("cifar10_50k")
     monkeypatch.setenv("CACHE", str(tmp_path / "cache"))
-    cache, store = Path(plan.a1_cache()), tmp_path / "store"
-    (store / "joblib" / "old").mkdir(parents=True)
-    (store / "joblib" / "old" / "output.pkl").write_bytes(b"stored a1")
+    cache, store = Path(plan.a1_cache()), tmp_path / "store" / "a1.tar"
+    old = tmp_path / "old"
+    (old / "joblib" / "old").mkdir(parents=True)
+    (old / "joblib" / "old" / "output.pkl").write_bytes(b"stored a1")
+    (old / ".gitignore").write_text("*\n")
+    common = _load("_common")
+    assert common.store_cache(old, store) and not common.store_cache(old, store)
     seen = []
 
     def fake_run(command, env):
-        seen.append(sorted(p.name for p in cache.rglob("*") if p.is_file()))
+        seen.append(sorted(p.relative_to(cache).as_posix() for p in cache.rglob("*")
+                           if p.is_file()))
         if len(seen) == 1:  # the first step trains an a1
             (cache / "joblib" / "new").mkdir(parents=True)
             (cache / "joblib" / "new" / "output.pkl").write_bytes(b"new a1")
@@ -375,12 +382,16 @@ def test_cifar10_50k_a1_store_seeds_the_cache_and_keeps_what_the_steps_trained(
 
     with unittest.mock.patch.object(plan.subprocess, "run", fake_run):
         assert plan.main(["--out", str(tmp_path / "o"), "--a1-store", str(store)]) == 0
-    assert seen[0] == ["output.pkl"]  # the stored a1, before any step ran
+    assert seen[0] == ["joblib/old/output.pkl"]  # the stored a1, before any step ran
     assert len(seen) == len(plan.steps())
-    assert (store / "joblib" / "new" / "output.pkl").read_bytes() == b"new a1"
-    assert (store / "joblib" / "old" / "output.pkl").read_bytes() == b"stored a1"
-    assert not (store / ".gitignore").exists()
-    with pytest.raises(SystemExit, match="--a1-store needs a folder"):
+    with tarfile.open(store) as tar:
+        assert sorted(tar.getnames()) == ["joblib/new/output.pkl", "joblib/old/output.pkl"]
+        assert tar.extractfile("joblib/new/output.pkl").read() == b"new a1"
+    # A cache file the machine already has is kept as it is.
+    (cache / "joblib" / "old" / "output.pkl").write_bytes(b"local")
+    assert common.restore_cache(store, cache) == 0
+    assert common.restore_cache(tmp_path / "absent.tar", cache) == 0
+    with pytest.raises(SystemExit, match="--a1-store needs a file"):
         plan.main(["--a1-store"])
 
 
@@ -560,6 +571,31 @@ def test_bench_auto_mode_settings_runs_only_the_named_cells(tmp_path):
     assert [r["setting"] for r in rows] == ["sym0.6", "asy0.4"]  # in the grid's order
     with pytest.raises(SystemExit, match=r"unknown settings \['sym0.9'\]"):
         module.main(args + ["--settings", "sym0.9"])
+
+
+def test_bench_auto_mode_a1_store_lets_a_fresh_cache_load_a1(tmp_path, capsys):
+    """``--a1-store DIR``: the first run writes its a1 cache to ``DIR/<training set>.tar``;
+    a run with an empty cache extracts it and loads a1 instead of training one."""
+    import tarfile
+    module = _load("bench_auto_mode")
+    store = tmp_path / "store"
+
+    def run(name):
+        module.main(["--quick", "--dataset", "digits", "--settings", "sym0.2", "--out",
+                     str(tmp_path / name), "--cache", str(tmp_path / name / "cache"),
+                     "--a1-store", str(store)])
+        return sorted(p.relative_to(tmp_path / name / "cache" / "a1").as_posix()
+                      for p in (tmp_path / name / "cache" / "a1").rglob("output.pkl"))
+
+    first = run("first")
+    assert [p.name for p in store.iterdir()] == ["digits_s0.tar"]
+    assert "stored in" in capsys.readouterr().out
+    assert run("second") == first and len(first) == 1  # loaded: no second a1 in the cache
+    out = capsys.readouterr().out
+    with tarfile.open(store / "digits_s0.tar") as tar:
+        assert f"{len(tar.getnames())} a1 cache files from" in out and "stored in" not in out
+    rows = [_read(tmp_path / name / "auto_mode_digits.csv")[1][0] for name in ("first", "second")]
+    assert rows[0]["pretrain_accuracy"] == rows[1]["pretrain_accuracy"]
 
 
 def test_bench_auto_mode_noise_cv_and_cleanlab_quick(tmp_path):
