@@ -34,7 +34,6 @@ CLEANLAB_METHOD = "cleanlab CleanLearning"
 CIFAR10_NPZ = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10_jpeg.npz"
 
 
-
 # ------------------------------------------------------------- a1 across machines
 def restore_cache(archive, folder):
     """Extract the files of the tar ``archive`` (written by :func:`store_cache`) that

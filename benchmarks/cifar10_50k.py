@@ -84,7 +84,7 @@ def common_arguments(cache=None):
     (``bench_unlabeled.py`` uses the defaults: the same a1 key), the shared a1 cache
     (``cache``, else ``CACHE``) and the fits' checkpoints."""
     from noisyclf import ContrastiveNoisyClassifier
-    cache = cache or os.environ.get("CACHE", ".noisyclf_cache")
+    cache = cache_root(cache)
     return ["--n-train", "50000",
             "--pretrain-epochs", str(ContrastiveNoisyClassifier().pretrain_epochs),
             "--workers", "1", "--threads", os.environ.get("THREADS", "2"),
@@ -107,9 +107,14 @@ def planned_cells():
     return cells
 
 
+def cache_root(cache=None):
+    """``cache``, else the ``CACHE`` environment variable, else ``.noisyclf_cache``."""
+    return cache or os.environ.get("CACHE", ".noisyclf_cache")
+
+
 def a1_cache(cache=None):
     """The a1 cache folder of the 50,000 images (``bench_unlabeled.py``'s too)."""
-    return f"{cache or os.environ.get('CACHE', '.noisyclf_cache')}/a1/cifar10_n50000_s0"
+    return f"{cache_root(cache)}/a1/cifar10_n50000_s0"
 
 
 def _pop_option(argv, name):
