@@ -21,10 +21,11 @@ Sections (``--sections``):
     training size (the Pareto curve).
 ``a2``
     a2's length with the default encoder (``encoder="auto"``, the default
-    a1 cached under ``--a1-cache``): ``phases="pretrain"`` with the default
-    loss on ``--n-train`` images (the first size) with clean labels and the
-    label settings of ``--a2-settings`` (noise seed 0, as in
-    ``bench_cifar10.py``), for each ``--a2-epochs``.  Besides the test
+    a1 cached under ``--a1-cache``; its length ``--a2-pretrain-epochs``, by
+    default the estimator's): ``phases="pretrain"`` with the default loss on
+    ``--n-train`` images (the first size) with clean labels and the label
+    settings of ``--a2-settings`` (noise seed 0, as in ``bench_cifar10.py``),
+    for each ``--a2-epochs``.  Besides the test
     accuracy, the accuracy of the softmax averaged over each test image and its
     mirror (test-time flips, as airbench94 predicts).  One row per cell,
     appended to ``results/encoders_a2.csv``; cells already there are skipped.
@@ -218,19 +219,22 @@ def section_a2(args, env):
         Xte, yte = Xte[:args.n_test], yte[:args.n_test]
     mirrored = np.ascontiguousarray(Xte[:, :, ::-1])  # channels-last: width is axis 2
     X, y = cifar_train(args, n_train)
-    done = _done(path, key=lambda r: (r["labels"], int(r["n_train"]), int(r["max_epochs"])))
+    pretrain_epochs = args.a2_pretrain_epochs or (
+        1 if args.quick else ContrastiveNoisyClassifier().pretrain_epochs)
+    done = _done(path, key=lambda r: (r["labels"], int(r["n_train"]), int(r["pretrain_epochs"]),
+                                      int(r["max_epochs"])))
     human = {key: load_cifar10(args.data, n_samples=n_train, random_state=0, label_noise=key,
                                memory=args.cache)[1]
              for key in CIFAR10N_LABEL_KEYS if key in args.a2_settings}
     for labels in ["clean"] + list(args.a2_settings):
         given = y if labels == "clean" else noisy_labels(*parse_setting(labels), y, human, 0)
         for epochs in args.a2_epochs:
-            if (labels, n_train, epochs) in done:
+            if (labels, n_train, pretrain_epochs, epochs) in done:
                 continue
             clf = ContrastiveNoisyClassifier(
-                phases="pretrain", max_epochs=epochs, random_state=0,
-                memory=str(Path(args.a1_cache) / f"cifar10_n{n_train}_s0"),
-                **({"pretrain_epochs": 1, "warmup_epochs": 1} if args.quick else {}))
+                phases="pretrain", pretrain_epochs=pretrain_epochs, max_epochs=epochs,
+                random_state=0, memory=str(Path(args.a1_cache) / f"cifar10_n{n_train}_s0"),
+                **({"warmup_epochs": 1} if args.quick else {}))
             wall, cpu = time.perf_counter(), time.process_time()
             clf.fit(X, given)
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
@@ -360,7 +364,9 @@ def main(argv=None):
                              "(cifar10_n<N>_s0, as bench_auto_mode.py names them)")
     parser.add_argument("--a2-epochs", type=int, nargs="+", default=[40, 80],
                         help="section a2: a2's lengths")
-    parser.add_argument("--a2-settings", nargs="+",
+    parser.add_argument("--a2-pretrain-epochs", type=int, default=None,
+                        help="section a2: a1's length (default: the estimator's)")
+    parser.add_argument("--a2-settings", nargs="*",
                         default=["sym0.2", "sym0.6", "asy0.4", "worse_label"],
                         help="section a2: label settings beside the clean labels")
     args = parse_args(parser, argv)

@@ -7,6 +7,11 @@ start worker processes of their own).  Restored after the session.
 The CIFAR-10 data sets live outside the repository, in ``shared/data`` beside
 the clone (``<clone>/../shared/data``); tests that need them take the
 ``shared_data`` fixture and are skipped where the folder is absent.
+
+The suite runs on every core through pytest-xdist (``-n auto --dist loadgroup`` in
+``pyproject.toml``): each test module runs whole in one worker, which builds its
+module-scoped fixtures once; the benchmark smoke tests share none and spread over the
+workers.  A test marked ``xdist_group`` keeps its own group.
 """
 
 from pathlib import Path
@@ -15,6 +20,16 @@ import pytest
 import torch
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+#: Modules whose tests go to whichever worker is free, one by one.
+SPREAD_MODULES = {"test_benchmarks_smoke"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(items):
+    for item in items:
+        module = item.path.stem
+        if module not in SPREAD_MODULES and not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(module))
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -445,6 +445,16 @@ def test_bench_encoders_quick_appends_each_cell_and_resumes(tmp_path, capsys, sh
     module.main(argv + ["--sections", "a2", "--a1-cache", str(tmp_path / "a1")])
     assert "labels=" not in capsys.readouterr().out
     assert "a2 for 2 epochs" in report.encoders_section()
+    # Another a1 length: rows of its own, and a row per (labels, a1 length) in the table.
+    before = _read(tmp_path / "encoders_a2.csv")[1]
+    module.main(argv + ["--sections", "a2", "--a1-cache", str(tmp_path / "a1"),
+                        "--a2-pretrain-epochs", "2"])
+    a2 = _read(tmp_path / "encoders_a2.csv")[1]
+    assert [(r["labels"], r["pretrain_epochs"]) for r in a2[4:]] == [
+        ("clean", "2"), ("clean", "2"), ("sym0.6", "2"), ("sym0.6", "2")]
+    assert a2[:4] == before
+    text = report.encoders_section()
+    assert text.count("* - clean") == 2 and "a1 epochs" in text
 
 
 def test_bench_cifar10_probe_reads_the_simclr_encoder_not_a2s():
@@ -500,6 +510,8 @@ def test_bench_streaming_quick(tmp_path):
     assert all(float(r["worker_peak_mb"]) > 0 for r in rows if r["mode"] == "streamed")
 
 
+# One dask or Ray cluster at a time: in the worker that runs test_scale_out.py.
+@pytest.mark.xdist_group("test_scale_out")
 def test_bench_scale_out_quick(tmp_path):
     pytest.importorskip("dask.distributed")
     module = _load("bench_scale_out")
