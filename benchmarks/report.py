@@ -1361,12 +1361,16 @@ def _a2_length(a2):
     header = ["labels", "a1 epochs", "given labels correct"] + [
         h for e in lengths for h in (f"a2 for {e} epochs", f"{e} epochs, test-time flips")]
     first = a2.iloc[0]
+    gain = a2["flip_tta_accuracy"] - a2["test_accuracy"]
+    flips = para(
+        f"Test-time flips (``tta=\"flip\"``) change the test accuracy by {gain.min():+.3f} to "
+        f"{gain.max():+.3f} in these {len(a2)} fits (higher in {int((gain > 0).sum())}).")
     return [table(header, rows,
                   f"``--sections a2``: a2's length with the default encoder "
                   f"({_encoder(a2)}), ``phases=\"pretrain\"``, loss ``{first['loss']}``, "
                   f"{int(first['n_train']):,} CIFAR-10 images, one cached a1 per length, "
                   "noise seed 0; test-time flips average the softmax of each test image and "
-                  f"its mirror. Machine: {_machine(a2)}")]
+                  f"its mirror. Machine: {_machine(a2)}"), flips]
 
 
 def _num(value, fmt):

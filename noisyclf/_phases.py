@@ -358,12 +358,39 @@ def fit_net(run, net, phase, stream, data, y):
     return net
 
 
-def predict_probabilities(net, x):
-    """Softmax class probabilities (float64 ndarray) of ``net`` in eval mode on input ``x``."""
+def predict_probabilities(net, x, flip=False):
+    """Softmax class probabilities (float64 ndarray) of ``net`` in eval mode on input ``x``;
+    with ``flip``, the mean of those of each image and of its horizontal mirror."""
+    views = [False, True] if flip else [False]
+    proba = 0.0
     # Forked: every DataLoader iteration draws a seed from torch's global RNG.
     with torch.random.fork_rng(devices=fork_devices(net.device)):
-        logits = net.forward({"x": x}, training=False, device="cpu")
-    return torch.softmax(logits.double(), dim=1).numpy()
+        for mirrored in views:
+            with _mirrored_input(net.module_) if mirrored else contextlib.nullcontext():
+                logits = net.forward({"x": x}, training=False, device="cpu")
+            proba = proba + torch.softmax(logits.double(), dim=1)
+    return (proba / len(views)).numpy()
+
+
+@contextlib.contextmanager
+def _mirrored_input(module):
+    """``module`` receives its image batches mirrored left to right (the last axis, width),
+    in the memory format they came in."""
+    def flip(x):
+        layout = (torch.channels_last if x.dim() == 4 and not x.is_contiguous()
+                  and x.is_contiguous(memory_format=torch.channels_last)
+                  else torch.contiguous_format)
+        return x.flip(-1).contiguous(memory_format=layout)
+
+    def mirror(_, args, kwargs):  # skorch passes a dict input's "x" as a keyword
+        if "x" in kwargs:
+            return args, dict(kwargs, x=flip(kwargs["x"]))
+        return (flip(args[0]), *args[1:]), kwargs
+    handle = module.register_forward_pre_hook(mirror, with_kwargs=True)
+    try:
+        yield
+    finally:
+        handle.remove()
 
 
 def embed(net, X, batch_size=1024):

@@ -188,6 +188,8 @@ HYPERPARAMETERS = [
     ("min_crop_scale", 0.9, "images", _IMG, "a1"),
     ("hflip_prob", 1.0, "images", _IMG, "a1"),
     ("corruption_rate", 0.1, "tabular", {}, "a1"),
+    # Test-time flips: the same training, other predictions (tests/test_tta.py).
+    ("tta", "flip", "images", _IMG, "predictions"),
     ("memory", "<tmp_path>", "tabular", {}, "memory"),
     # Saves progress (tests/test_checkpoint.py), removed when the fit finishes.
     ("checkpoint_dir", "<tmp_path>", "tabular", {}, "checkpoint"),
@@ -276,6 +278,10 @@ def test_set_params_changes_the_fit(param, value, data_name, base, changed, refe
         for phase in reference.history_:
             assert _losses(clf, phase) == _losses(reference, phase)
         np.testing.assert_array_equal(clf.predict_proba(X), reference.predict_proba(X))
+    elif changed == "predictions":
+        for phase in reference.history_:
+            assert _losses(clf, phase) == _losses(reference, phase)
+        assert not np.allclose(clf.predict_proba(X), reference.predict_proba(X))
     elif changed == "sample_weights_":
         assert np.abs(clf.sample_weights_ - reference.sample_weights_).max() > 0.1
     elif changed == "memory":
