@@ -374,18 +374,12 @@ def predict_probabilities(net, x, flip=False):
 
 @contextlib.contextmanager
 def _mirrored_input(module):
-    """``module`` receives its image batches mirrored left to right (the last axis, width),
-    in the memory format they came in."""
-    def flip(x):
-        layout = (torch.channels_last if x.dim() == 4 and not x.is_contiguous()
-                  and x.is_contiguous(memory_format=torch.channels_last)
-                  else torch.contiguous_format)
-        return x.flip(-1).contiguous(memory_format=layout)
-
+    """``module`` receives its image batches mirrored left to right (the last axis, width);
+    ``flip`` keeps their memory format."""
     def mirror(_, args, kwargs):  # skorch passes a dict input's "x" as a keyword
         if "x" in kwargs:
-            return args, dict(kwargs, x=flip(kwargs["x"]))
-        return (flip(args[0]), *args[1:]), kwargs
+            return args, dict(kwargs, x=kwargs["x"].flip(-1))
+        return (args[0].flip(-1), *args[1:]), kwargs
     handle = module.register_forward_pre_hook(mirror, with_kwargs=True)
     try:
         yield

@@ -915,8 +915,8 @@ instance, default="auto"
         """Set ``encoder_kind_`` for samples of ``input_shape`` and build a user's encoder
         once, so that a module that cannot take this input fails before any training.
 
-        ``ValueError`` for ``encoder__*`` parameters without an encoder class and
-        for a conv encoder on tabular input.
+        ``ValueError`` for ``encoder__*`` parameters without an encoder class, for a
+        conv encoder on tabular input and for ``tta="flip"`` on tabular input.
         """
         self._check_tta(input_shape)
         self.encoder_kind_ = encoder_kind(self.encoder, input_shape, self._encoder_params())

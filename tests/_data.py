@@ -1,6 +1,7 @@
 """Small data sets shared by several test modules."""
 
 from sklearn.datasets import load_digits, make_classification
+from torch.utils.data import Dataset
 
 
 def tabular(n=80, n_features=10, seed=0):
@@ -14,3 +15,16 @@ def digit_images(n=80):
     """The first ``n`` digits as 3-D (n, 8, 8) images."""
     X, y = load_digits(return_X_y=True)
     return X[:n].reshape(n, 8, 8), y[:n]
+
+
+class ImageTensors(Dataset):
+    """Bare (C, H, W) uint8 tensors, no labels: a Dataset of ``images`` (any sequence)."""
+
+    def __init__(self, images):
+        self.images = images
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, i):
+        return self.images[i]

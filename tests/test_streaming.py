@@ -30,6 +30,8 @@ from noisyclf._streaming import ImageStream, batches, first_image, item_path, re
 from noisyclf.exceptions import UnreadableItemError, UnreadableItemWarning
 from noisyclf.datasets import load_image_folder
 
+from _data import ImageTensors
+
 Image = pytest.importorskip("PIL.Image")
 datasets = pytest.importorskip("torchvision.datasets")
 
@@ -66,19 +68,6 @@ def pair(folder):
     in_memory = _clf().fit(X, y)
     streamed = _clf().fit(datasets.ImageFolder(folder))
     return X, y, in_memory, streamed
-
-
-class _Tensors(Dataset):
-    """Bare (C, H, W) uint8 tensors, no labels."""
-
-    def __init__(self, images):
-        self.images = images
-
-    def __len__(self):
-        return len(self.images)
-
-    def __getitem__(self, i):
-        return self.images[i]
 
 
 def _same_model(a, b, X_a, X_b):
@@ -135,7 +124,7 @@ def test_labels_from_y_and_bare_images(pair, folder):
     from_y = _clf().fit(ds, names)
     np.testing.assert_array_equal(from_y.classes_, ["blue", "green", "red"])
     # Bare (C, H, W) tensors with y: the same images, the same model up to the label names.
-    bare = _Tensors(torch.from_numpy(np.ascontiguousarray(X.transpose(0, 3, 1, 2))))
+    bare = ImageTensors(torch.from_numpy(np.ascontiguousarray(X.transpose(0, 3, 1, 2))))
     from_bare = _clf().fit(bare, names)
     _same_model(from_y, from_bare, ds, bare)
     with pytest.raises(ValueError, match=r"y is None.*X\[0\] has no label.*pass y"):
@@ -409,7 +398,7 @@ def test_item_path_where_the_dataset_lists_files(broken):
     assert item_path(ds, 7) == ds.samples[7][0] == ds.imgs[7][0]
     assert item_path(Subset(Subset(ds, [5, 7]), [1]), 0) == ds.samples[7][0]
     assert item_path(_Failing(), 0) is None
-    tensors = _Tensors(torch.zeros(2, 3, 4, 4, dtype=torch.uint8))
+    tensors = ImageTensors(torch.zeros(2, 3, 4, 4, dtype=torch.uint8))
     tensors.samples = torch.zeros(2, 3)  # not a file list
     assert item_path(tensors, 0) is None
 

@@ -5,11 +5,10 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-from torch.utils.data import Dataset
 
 from noisyclf import ContrastiveNoisyClassifier
 
-from _data import tabular
+from _data import ImageTensors, tabular
 
 TINY = dict(phases="baseline", max_epochs=2, warmup_epochs=0, batch_size=32, device="cpu",
             random_state=0)
@@ -77,22 +76,9 @@ def test_flip_can_be_set_after_fit_and_leaves_the_callers_images_alone(fitted):
     assert not np.allclose(both, plain)
 
 
-class _Tensors(Dataset):
-    """Bare (C, H, W) uint8 tensors, no labels."""
-
-    def __init__(self, images):
-        self.images = images
-
-    def __len__(self):
-        return len(self.images)
-
-    def __getitem__(self, i):
-        return self.images[i]
-
-
 def test_flip_of_a_streamed_dataset_is_that_of_the_array(fitted):
     clf, X = fitted
-    dataset = _Tensors([torch.from_numpy(image.transpose(2, 0, 1).copy()) for image in X])
+    dataset = ImageTensors([torch.from_numpy(image.transpose(2, 0, 1).copy()) for image in X])
     try:
         clf.set_params(tta="flip")
         streamed, in_memory = clf.predict_proba(dataset), clf.predict_proba(X)
