@@ -24,7 +24,8 @@ Sections (``--sections``):
     a1 cached under ``--a1-cache``; its length ``--a2-pretrain-epochs``, by
     default the estimator's): ``phases="pretrain"`` with the default loss on
     ``--n-train`` images (the first size) with clean labels and the label
-    settings of ``--a2-settings`` (noise seed 0, as in ``bench_cifar10.py``),
+    settings of ``--a2-settings`` (noise seeds ``--a2-noise-seeds``, drawn as in
+    ``bench_cifar10.py``; the clean labels once),
     for each ``--a2-epochs``.  Besides the test
     accuracy, the accuracy of the softmax averaged over each test image and its
     mirror (test-time flips, as airbench94 predicts).  One row per cell,
@@ -222,14 +223,17 @@ def section_a2(args, env):
     pretrain_epochs = args.a2_pretrain_epochs or (
         1 if args.quick else ContrastiveNoisyClassifier().pretrain_epochs)
     done = _done(path, key=lambda r: (r["labels"], int(r["n_train"]), int(r["pretrain_epochs"]),
-                                      int(r["max_epochs"])))
+                                      int(r["max_epochs"]), int(r["seed"])))
     human = {key: load_cifar10(args.data, n_samples=n_train, random_state=0, label_noise=key,
                                memory=args.cache)[1]
              for key in CIFAR10N_LABEL_KEYS if key in args.a2_settings}
-    for labels in ["clean"] + list(args.a2_settings):
-        given = y if labels == "clean" else noisy_labels(*parse_setting(labels), y, human, 0)
+    cells = [("clean", 0)] + [  # human labels are the same for every seed
+        (labels, seed) for labels in args.a2_settings
+        for seed in (args.a2_noise_seeds[:1] if labels in human else args.a2_noise_seeds)]
+    for labels, seed in cells:
+        given = y if labels == "clean" else noisy_labels(*parse_setting(labels), y, human, seed)
         for epochs in args.a2_epochs:
-            if (labels, n_train, pretrain_epochs, epochs) in done:
+            if (labels, n_train, pretrain_epochs, epochs, seed) in done:
                 continue
             clf = ContrastiveNoisyClassifier(
                 phases="pretrain", pretrain_epochs=pretrain_epochs, max_epochs=epochs,
@@ -242,7 +246,7 @@ def section_a2(args, env):
             both = proba + clf.predict_proba(mirrored)
             row = dict(
                 labels=labels, n_train=n_train, pretrain_epochs=clf.pretrain_epochs,
-                max_epochs=epochs, loss=clf.loss, seed=0, n_test=len(Xte),
+                max_epochs=epochs, loss=clf.loss, seed=seed, n_test=len(Xte),
                 given_accuracy=float(np.mean(given == y)),
                 pseudo_accuracy=float(np.mean(clf.pseudo_labels_ == y)),
                 test_accuracy=float(np.mean(clf.classes_[proba.argmax(1)] == yte)),
@@ -369,6 +373,8 @@ def main(argv=None):
     parser.add_argument("--a2-settings", nargs="*",
                         default=["sym0.2", "sym0.6", "asy0.4", "worse_label"],
                         help="section a2: label settings beside the clean labels")
+    parser.add_argument("--a2-noise-seeds", type=int, nargs="+", default=[0],
+                        help="section a2: the noise seeds of each label setting")
     args = parse_args(parser, argv)
     if args.quick:
         args.n_train, args.n_test, args.pretrain_epochs = [64], 64, [1]

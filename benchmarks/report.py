@@ -1351,14 +1351,14 @@ def _a2_length(a2):
     each a1 length."""
     lengths = sorted(a2["max_epochs"].unique())
     rows = []
-    for (labels, a1), g in a2.groupby(["labels", "pretrain_epochs"], sort=False):
+    for (labels, a1, seed), g in a2.groupby(["labels", "pretrain_epochs", "seed"], sort=False):
         g = g.set_index("max_epochs")
-        row = [labels, str(int(a1)), f"{g['given_accuracy'].iloc[0]:.3f}"]
+        row = [labels, str(int(seed)), str(int(a1)), f"{g['given_accuracy'].iloc[0]:.3f}"]
         for e in lengths:
             row += ([f"{g.loc[e, 'test_accuracy']:.3f}", f"{g.loc[e, 'flip_tta_accuracy']:.3f}"]
                     if e in g.index else ["–", "–"])
         rows.append(row)
-    header = ["labels", "a1 epochs", "given labels correct"] + [
+    header = ["labels", "noise seed", "a1 epochs", "given labels correct"] + [
         h for e in lengths for h in (f"a2 for {e} epochs", f"{e} epochs, test-time flips")]
     first = a2.iloc[0]
     gain = a2["flip_tta_accuracy"] - a2["test_accuracy"]
@@ -1368,9 +1368,9 @@ def _a2_length(a2):
     return [table(header, rows,
                   f"``--sections a2``: a2's length with the default encoder "
                   f"({_encoder(a2)}), ``phases=\"pretrain\"``, loss ``{first['loss']}``, "
-                  f"{int(first['n_train']):,} CIFAR-10 images, one cached a1 per length, "
-                  "noise seed 0; test-time flips average the softmax of each test image and "
-                  f"its mirror. Machine: {_machine(a2)}"), flips]
+                  f"{int(first['n_train']):,} CIFAR-10 images, one cached a1 per length "
+                  "(the same a1 for every noise seed); test-time flips average the softmax "
+                  f"of each test image and its mirror. Machine: {_machine(a2)}"), flips]
 
 
 def _num(value, fmt):

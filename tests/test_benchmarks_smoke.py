@@ -455,6 +455,13 @@ def test_bench_encoders_quick_appends_each_cell_and_resumes(tmp_path, capsys, sh
     assert a2[:4] == before
     text = report.encoders_section()
     assert text.count("* - clean") == 2 and "a1 epochs" in text
+    # Another noise seed: new rows for the noisy labels only, each row of the table
+    # naming its seed.
+    module.main(argv + ["--sections", "a2", "--a1-cache", str(tmp_path / "a1"),
+                        "--a2-pretrain-epochs", "2", "--a2-noise-seeds", "0", "1"])
+    a2 = _read(tmp_path / "encoders_a2.csv")[1]
+    assert [(r["labels"], r["seed"]) for r in a2[8:]] == [("sym0.6", "1"), ("sym0.6", "1")]
+    assert "noise seed" in report.encoders_section()
 
 
 def test_bench_cifar10_probe_reads_the_simclr_encoder_not_a2s():
