@@ -622,7 +622,8 @@ def parse(argv):
     parser.add_argument("--losses", nargs="+", default=LOSSES)
     parser.add_argument("--settings", nargs="+", default=None,
                         help="e.g. sym0.8 worse_label (default: all)")
-    parser.add_argument("--pretrain-epochs", type=int, default=200)
+    parser.add_argument("--pretrain-epochs", type=_epochs, default=200,
+                        help='a1 epochs, or "auto" (the estimator\'s rule)')
     parser.add_argument("--cleanlab-folds", type=int, default=3)
     parser.add_argument("--no-cleanlab", action="store_true")
     parser.add_argument("--workers", type=int, default=2)
@@ -673,6 +674,10 @@ def parse(argv):
 def argparse_suppress():
     import argparse
     return argparse.SUPPRESS
+
+
+def _epochs(text):
+    return text if text == "auto" else int(text)
 
 
 def _value(text):

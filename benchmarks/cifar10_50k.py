@@ -81,12 +81,14 @@ def steps():
 
 def common_arguments(cache=None):
     """The arguments every step shares: 50,000 images, the estimator's default a1 length
-    (``bench_unlabeled.py`` uses the defaults: the same a1 key), the shared a1 cache
-    (``cache``, else ``CACHE``) and the fits' checkpoints."""
+    for them, as a number (``bench_unlabeled.py`` uses the defaults: the same a1 key),
+    the shared a1 cache (``cache``, else ``CACHE``) and the fits' checkpoints."""
     from noisyclf import ContrastiveNoisyClassifier
+    from noisyclf._phases import resolve_pretrain_epochs
     cache = cache_root(cache)
-    return ["--n-train", "50000",
-            "--pretrain-epochs", str(ContrastiveNoisyClassifier().pretrain_epochs),
+    epochs = resolve_pretrain_epochs(ContrastiveNoisyClassifier().pretrain_epochs,
+                                     (3, 32, 32), 50000)
+    return ["--n-train", "50000", "--pretrain-epochs", str(epochs),
             "--workers", "1", "--threads", os.environ.get("THREADS", "2"),
             "--name", "cifar10_n50000",
             "--cache", cache, "--a1-cache", a1_cache(cache),

@@ -859,7 +859,10 @@ def auto_mode_section():
     blocks = [para(
         "``python benchmarks/bench_auto_mode.py --dataset digits`` and ``--dataset cifar10``, "
         "then ``--analyse``: one ``phases=\"full\"`` fit per cell with default "
-        "hyperparameters, which holds both a2's and b3's classifier; \"auto\" predicts exactly "
+        "hyperparameters (on CIFAR-10, the a1 stored in "
+        "``benchmarks/a1_store/cifar10_n4000_s0.tar``, 100 epochs; a row's ``params`` names "
+        "the a1 length as ``pretrain_epochs_`` where it is recorded), which holds both "
+        "a2's and b3's classifier; \"auto\" predicts exactly "
         "as the one its decision picks, computed from the fit's saved out-of-fold probabilities "
         "(cells saved without them: recomputed with the fit's own seeds) and a1's saved "
         "features (the forward-corrected prior). Variants: "
@@ -1320,11 +1323,13 @@ def _encoder_choice(runs, colour):
     """Which cell is best within twice the small CNN's CPU time at the default a1 length,
     per training size, and what ``encoder="auto"`` picks."""
     from noisyclf import ContrastiveNoisyClassifier
-    epochs = ContrastiveNoisyClassifier().pretrain_epochs
+    from noisyclf._phases import resolve_pretrain_epochs
     cells = runs.groupby(["n_train", "encoder", "pretrain_epochs"], as_index=False)[
         ["test_accuracy", "cpu_s"]].mean()
     sentences = []
     for n, g in cells.groupby("n_train"):
+        epochs = resolve_pretrain_epochs(ContrastiveNoisyClassifier().pretrain_epochs,
+                                         (3, 32, 32), n)
         ref = g[g["encoder"] == "cnn"]
         if ref.empty:
             continue

@@ -49,7 +49,8 @@ MODES = {
 _FITTED = ("classifier_net_", "pseudo_label_net_", "encoder_net_", "selection_net_",
            "pseudo_labels_", "sample_weights_", "label_quality_", "label_issues_",
            "pretrain_history_", "bootstrap_noise_prob_", "noise_matrix_", "noise_rate_",
-           "out_of_fold_proba_", "out_of_fold_true_proba_", "phase_b_decision_")
+           "out_of_fold_proba_", "out_of_fold_true_proba_", "phase_b_decision_",
+           "pretrain_epochs_")
 
 
 class _ModuleClassOrInstance(HasMethods):
@@ -256,8 +257,12 @@ instance, default="auto"
     warmup_epochs : int, default=5
         Epochs at the start of a2 and b3 with the encoder frozen (ignored by
         the baseline, whose encoder is random).
-    pretrain_epochs : int, default=100
-        Epochs of SimCLR pre-training (a1).  ``0`` skips SimCLR: the encoder
+    pretrain_epochs : int or "auto", default="auto"
+        Epochs of SimCLR pre-training (a1).  ``"auto"`` trains 100 epochs,
+        except on colour images, where a1 sees about 800,000 augmented pairs:
+        200 epochs up to 4,000 images, fewer down to 100 epochs from 8,000
+        (measured in ``docs/benchmarks.rst``; ``pretrain_epochs_`` says how
+        many).  ``0`` skips SimCLR: the encoder
         enters a2 with its initial weights (random for the built-in encoders
         and for a module class, the instance's own weights for a module
         instance), ``pretrain_history_`` and ``history_["a1"]`` are empty and
@@ -429,6 +434,9 @@ instance, default="auto"
         attributes have one entry per kept item, in order.
     input_shape_ : tuple of int
         Shape of one sample as the nets see it: (C, H, W) or (n_features,).
+    pretrain_epochs_ : int
+        The number of a1 epochs (``pretrain_epochs`` with "auto" resolved for
+        the training set).
     encoder_kind_ : str
         The encoder actually used: ``encoder`` with "auto" resolved, or
         ``"custom"`` for a user's module class or instance.
@@ -559,7 +567,8 @@ instance, default="auto"
         "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "warmup_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
-        "pretrain_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
+        "pretrain_epochs": [Interval(numbers.Integral, 0, None, closed="left"),
+                            StrOptions({"auto"})],
         "pretrain_lr": [Interval(numbers.Real, 0, None, closed="neither")],
         "temperature": [Interval(numbers.Real, 0, None, closed="neither")],
         "finetune_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -610,7 +619,7 @@ instance, default="auto"
         max_epochs=40,
         batch_size=128,
         warmup_epochs=5,
-        pretrain_epochs=100,
+        pretrain_epochs="auto",
         pretrain_lr=0.1,
         temperature=0.5,
         finetune_epochs=20,
@@ -881,8 +890,11 @@ instance, default="auto"
         self._seed = _distributed.broadcast_object(draw())
         for attr in _FITTED:  # nothing of an earlier fit may survive an interrupted one
             self.__dict__.pop(attr, None)
+        hp = types.SimpleNamespace(**self.get_params(deep=False))
+        hp.pretrain_epochs = self.pretrain_epochs_ = _phases.resolve_pretrain_epochs(
+            self.pretrain_epochs, self.input_shape_, len(y))
         run = _phases.Run(
-            hp=types.SimpleNamespace(**self.get_params(deep=False)), seed=self._seed,
+            hp=hp, seed=self._seed,
             device=self._device, precision=self.precision_, input_shape=self.input_shape_,
             mean=self._mean, scale=self._scale, n_classes=len(self.classes_),
             encoder_kind=self.encoder_kind_, encoder_spec=self._encoder_spec(),

@@ -19,6 +19,7 @@ import pytest
 import torch
 
 from noisyclf import ContrastiveNoisyClassifier
+from noisyclf._phases import resolve_pretrain_epochs
 from noisyclf.modules import make_encoder
 
 BENCH_DIR = Path(__file__).resolve().parents[1] / "benchmarks"
@@ -328,7 +329,8 @@ def test_cifar10_50k_script_runs_the_planned_cells_on_one_a1():
     for line in out.splitlines():
         args = module.parse(shlex.split(line)[1:])
         assert args.n_train == 50000 and args.workers == 1 and args.name == "cifar10_n50000"
-        assert args.pretrain_epochs == ContrastiveNoisyClassifier().pretrain_epochs
+        assert args.pretrain_epochs == resolve_pretrain_epochs(
+            ContrastiveNoisyClassifier().pretrain_epochs, (3, 32, 32), 50000)
         assert args.a1_cache == "/c/a1/cifar10_n50000_s0" and args.checkpoint_dir
         assert str(args.out) == "/o"
         for kind, value, loss, job, seed in module.cells(args):

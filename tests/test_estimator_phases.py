@@ -375,6 +375,27 @@ def test_transform_is_the_predicting_encoder(full_fit, small_digits):
 
 
 # -------------------------------------------------------------- warm-up
+def test_pretrain_epochs_auto_trains_a1_for_the_resolved_number_of_epochs(monkeypatch):
+    """``pretrain_epochs="auto"`` gives colour images about ``A1_COLOUR_IMAGE_VIEWS``
+    images in all (clipped to the bounds) and every other input ``A1_EPOCHS``; a1 trains
+    exactly ``pretrain_epochs_`` epochs.  The bounds are scaled down for speed."""
+    monkeypatch.setattr(phases_module, "A1_EPOCHS", 1)
+    monkeypatch.setattr(phases_module, "A1_MAX_EPOCHS", 4)
+    monkeypatch.setattr(phases_module, "A1_COLOUR_IMAGE_VIEWS", 90)
+    rng = np.random.default_rng(0)
+    y = np.arange(30) % 3
+    colour = rng.integers(0, 256, (30, 8, 8, 3), dtype=np.uint8)
+    grey = rng.integers(0, 256, (30, 8, 8), dtype=np.uint8)
+    params = dict(phases="pretrain", pretrain_epochs="auto", max_epochs=1, warmup_epochs=0,
+                  gmm_epochs=1, batch_size=16, random_state=0)
+    for X, n, epochs in [(colour, 30, 3), (colour[:15], 15, 4), (grey, 30, 1)]:
+        clf = ContrastiveNoisyClassifier(**params).fit(X[:n], y[:n])
+        assert clf.pretrain_epochs_ == epochs == len(clf.history_["a1"])
+        assert clf.pretrain_epochs == "auto"  # the hyperparameter is left as it is
+    clf.set_params(pretrain_epochs=2).fit(grey, y)
+    assert clf.pretrain_epochs_ == 2 == len(clf.history_["a1"])
+
+
 def test_warmup_trains_the_head_on_the_frozen_a1_encoder(small_digits, pretrain_fit):
     X, y = small_digits
     # A warm-up as long as a2: the encoder keeps a1's weights and BatchNorm statistics ...
