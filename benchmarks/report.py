@@ -859,9 +859,10 @@ def auto_mode_section():
     blocks = [para(
         "``python benchmarks/bench_auto_mode.py --dataset digits`` and ``--dataset cifar10``, "
         "then ``--analyse``: one ``phases=\"full\"`` fit per cell with default "
-        "hyperparameters (on CIFAR-10, the a1 stored in "
-        "``benchmarks/a1_store/cifar10_n4000_s0.tar``, 100 epochs; a row's ``params`` names "
-        "the a1 length as ``pretrain_epochs_`` where it is recorded), which holds both "
+        "hyperparameters (on CIFAR-10 an a1 of 100 epochs, whose cache "
+        "``benchmarks/a1_store/cifar10_n4000_s0.tar`` holds beside the 200-epoch one; a "
+        "row's ``params`` names the a1 length as ``pretrain_epochs_`` where it is "
+        "recorded), which holds both "
         "a2's and b3's classifier; \"auto\" predicts exactly "
         "as the one its decision picks, computed from the fit's saved out-of-fold probabilities "
         "(cells saved without them: recomputed with the fit's own seeds) and a1's saved "
@@ -1022,6 +1023,8 @@ def tuning_section():
     rows = []
     commands = []
     for path in sorted(RESULTS.glob("cifar10_tuning_*.csv")):
+        if path.stem.endswith(_AIRBENCH):
+            continue  # a2_regime_table's
         runs = pd.read_csv(path)
         extra = {k: v for k, v in json.loads(runs["params"].iloc[0]).items()
                  if k not in ("phases", "loss", "pretrain_epochs", "random_state")}
@@ -1060,7 +1063,48 @@ def tuning_section():
                          "CIFAR-10, test accuracy and difference to the grid's cell"),
                    digits_text, digits, notes,
                    figure("digits_tuning_frozen.png", "Digits with the encoder frozen in a2 "
-                          "and b3 (digits_tuning_frozen).", "digits, frozen encoder"))
+                          "and b3 (digits_tuning_frozen).", "digits, frozen encoder"),
+                   *a2_regime_table())
+
+
+_AIRBENCH = "_airbench"
+_SETTING_ORDER = ["sym0.2", "sym0.4", "sym0.6", "sym0.8", "asy0.4", "worse_label"]
+
+
+def a2_regime_table():
+    """a2's regime with the default encoder: ``bench_cifar10.py --jobs pretrain`` runs of
+    ``cifar10_tuning_<variant>_airbench``, one column per variant and a1 length."""
+    columns = {}
+    for path in sorted(RESULTS.glob(f"cifar10_tuning_*{_AIRBENCH}.csv")):
+        runs = pd.read_csv(path)
+        runs = runs[runs["method"] == "pretrain"]
+        for a1, g in runs.groupby(runs["params"].map(
+                lambda p: json.loads(p).get("pretrain_epochs"))):
+            extra = {k: v for k, v in json.loads(g["params"].iloc[0]).items()
+                     if k not in ("phases", "loss", "pretrain_epochs", "random_state")}
+            name = ", ".join(f"{k}={v}" for k, v in extra.items()) or "the defaults"
+            columns[(int(a1), not extra, name)] = (path.stem, g.set_index("setting"))
+    if not columns:
+        return []
+    order = sorted(columns, key=lambda c: (-c[0], not c[1], c[2]))
+    given = pd.concat([g for _, g in columns.values()]).groupby(level=0)["given_accuracy"]
+    given = given.first()
+    rows = [[setting, f"{given[setting]:.3f}"]
+            + [_num(columns[c][1]["test_accuracy"].get(setting), "{:.3f}") for c in order]
+            for setting in _SETTING_ORDER if setting in given.index]
+    header = ["labels", "given labels correct"] + [f"{name}, a1 {a1}" for a1, _, name in order]
+    first = next(iter(columns.values()))[1].iloc[0]
+    return [para(
+        "a2's regime with the default encoder "
+        f"({first['encoder']}): ``python benchmarks/bench_cifar10.py --n-train "
+        f"{int(first['n_train'])} --jobs pretrain --losses elr --seeds 0 --no-probe "
+        "--no-cleanlab --pretrain-epochs <a1> --params <variant> --name "
+        "cifar10_tuning_<variant>_airbench``, one a1 per length (cached), noise seed 0. "
+        "``max_epochs=20`` stops a2 at half its default length; ``warmup_epochs=40`` keeps "
+        "the encoder frozen throughout a2 (a linear head on a1's features); "
+        "``encoder_lr=0.005`` fine-tunes the encoder at a quarter of the head's rate. "
+        f"Machine: {_machine(pd.DataFrame([first]))}"),
+        table(header, rows, "a2's test accuracy (``phases=\"pretrain\"``, ELR) per variant")]
 
 
 def digits_paired(name, reference="digits", loss="elr", methods=("pretrain", "full")):
