@@ -1083,17 +1083,17 @@ def a2_regime_table():
             extra = {k: v for k, v in json.loads(g["params"].iloc[0]).items()
                      if k not in ("phases", "loss", "pretrain_epochs", "random_state")}
             name = ", ".join(f"{k}={v}" for k, v in extra.items()) or "the defaults"
-            columns[(int(a1), not extra, name)] = (path.stem, g.set_index("setting"))
+            columns[(int(a1), not extra, name)] = g.set_index("setting")
     if not columns:
         return []
     order = sorted(columns, key=lambda c: (-c[0], not c[1], c[2]))
-    given = pd.concat([g for _, g in columns.values()]).groupby(level=0)["given_accuracy"]
+    given = pd.concat(columns.values()).groupby(level=0)["given_accuracy"]
     given = given.first()
     rows = [[setting, f"{given[setting]:.3f}"]
-            + [_num(columns[c][1]["test_accuracy"].get(setting), "{:.3f}") for c in order]
+            + [_num(columns[c]["test_accuracy"].get(setting), "{:.3f}") for c in order]
             for setting in _SETTING_ORDER if setting in given.index]
     header = ["labels", "given labels correct"] + [f"{name}, a1 {a1}" for a1, _, name in order]
-    first = next(iter(columns.values()))[1].iloc[0]
+    first = next(iter(columns.values())).iloc[0]
     return [para(
         "a2's regime with the default encoder "
         f"({first['encoder']}): ``python benchmarks/bench_cifar10.py --n-train "

@@ -17,14 +17,15 @@ def digit_images(n=80):
     return X[:n].reshape(n, 8, 8), y[:n]
 
 
-class ImageTensors(Dataset):
-    """Bare (C, H, W) uint8 tensors, no labels: a Dataset of ``images`` (any sequence)."""
+class Items(Dataset):
+    """A Dataset of the items of a sequence, as they are: bare (C, H, W) tensors,
+    ``(image, label)`` pairs, or anything a test feeds to ``fit``."""
 
-    def __init__(self, images):
-        self.images = images
+    def __init__(self, items):
+        self.items = items
 
     def __len__(self):
-        return len(self.images)
+        return len(self.items)
 
     def __getitem__(self, i):
-        return self.images[i]
+        return self.items[i]

@@ -30,7 +30,7 @@ from noisyclf._streaming import ImageStream, batches, first_image, item_path, re
 from noisyclf.exceptions import UnreadableItemError, UnreadableItemWarning
 from noisyclf.datasets import load_image_folder
 
-from _data import ImageTensors
+from _data import Items
 
 Image = pytest.importorskip("PIL.Image")
 datasets = pytest.importorskip("torchvision.datasets")
@@ -124,7 +124,7 @@ def test_labels_from_y_and_bare_images(pair, folder):
     from_y = _clf().fit(ds, names)
     np.testing.assert_array_equal(from_y.classes_, ["blue", "green", "red"])
     # Bare (C, H, W) tensors with y: the same images, the same model up to the label names.
-    bare = ImageTensors(torch.from_numpy(np.ascontiguousarray(X.transpose(0, 3, 1, 2))))
+    bare = Items(torch.from_numpy(np.ascontiguousarray(X.transpose(0, 3, 1, 2))))
     from_bare = _clf().fit(bare, names)
     _same_model(from_y, from_bare, ds, bare)
     with pytest.raises(ValueError, match=r"y is None.*X\[0\] has no label.*pass y"):
@@ -155,35 +155,24 @@ class _Stream(IterableDataset):
         yield from range(3)
 
 
-class _Items(Dataset):
-    def __init__(self, items):
-        self.items = items
-
-    def __len__(self):
-        return len(self.items)
-
-    def __getitem__(self, i):
-        return self.items[i]
-
-
 @pytest.mark.parametrize("X,params,error,match", [
     (_Stream(), {}, TypeError, "X is an IterableDataset"),
-    (_Items(["a", "b"]), {}, TypeError, r"X\[0\] is a str.*images"),
-    (_Items([(torch.rand(3, 4, 4) * 2, 0), (torch.rand(3, 4, 4), 1)]), {}, ValueError,
+    (Items(["a", "b"]), {}, TypeError, r"X\[0\] is a str.*images"),
+    (Items([(torch.rand(3, 4, 4) * 2, 0), (torch.rand(3, 4, 4), 1)]), {}, ValueError,
      r"X\[0\] is a float image with values in .*\[0, 1\]"),
-    (_Items([(np.zeros((4, 4, 5), np.uint8), 0)] * 2), {}, ValueError,
+    (Items([(np.zeros((4, 4, 5), np.uint8), 0)] * 2), {}, ValueError,
      r"X\[0\] is an array of shape \(4, 4, 5\)"),
-    (_Items([(torch.zeros(3, 4, 4, dtype=torch.int32), 0)] * 2), {}, ValueError,
+    (Items([(torch.zeros(3, 4, 4, dtype=torch.int32), 0)] * 2), {}, ValueError,
      r"X\[0\] has dtype torch.int32"),
-    (_Items([(torch.zeros(3, 4, 4, dtype=torch.uint8), 0)]), {}, ValueError,
+    (Items([(torch.zeros(3, 4, 4, dtype=torch.uint8), 0)]), {}, ValueError,
      "fit needs at least 2"),
-    (_Items([(torch.zeros(3, 4, 4, dtype=torch.uint8), 0)] * 2), dict(image_size=(4, 4, 4)),
+    (Items([(torch.zeros(3, 4, 4, dtype=torch.uint8), 0)] * 2), dict(image_size=(4, 4, 4)),
      ValueError, "image_size"),
-    (_Items([(torch.zeros(3, 4, 4, dtype=torch.uint8), 0)] * 2), dict(image_size=0),
+    (Items([(torch.zeros(3, 4, 4, dtype=torch.uint8), 0)] * 2), dict(image_size=0),
      InvalidParameterError, "image_size"),
-    (_Items([(torch.zeros(3, 4, 4, dtype=torch.uint8), 0)] * 2), dict(num_workers=-1),
+    (Items([(torch.zeros(3, 4, 4, dtype=torch.uint8), 0)] * 2), dict(num_workers=-1),
      InvalidParameterError, "num_workers"),
-    (_Items([(torch.zeros(3, 4, 4, dtype=torch.uint8), 0),
+    (Items([(torch.zeros(3, 4, 4, dtype=torch.uint8), 0),
              (torch.zeros(1, 4, 4, dtype=torch.uint8), 1)]), {}, ValueError,
      r"X\[1\] is an image of shape .*one mode"),
 ])
@@ -198,7 +187,7 @@ def test_image_size_with_an_array_and_a_dataset_on_a_tabular_fit(pair):
         _clf(image_size=8).fit(X, y)
     tabular = _clf(phases="baseline", max_epochs=1).fit(X.reshape(len(X), -1)[:, :5], y)
     with pytest.raises(ValueError, match="fitted on tabular features"):
-        tabular.predict(_Items([np.zeros((4, 4), np.uint8)]))
+        tabular.predict(Items([np.zeros((4, 4), np.uint8)]))
 
 
 def test_the_callers_dataset_is_untouched(folder):
@@ -398,7 +387,7 @@ def test_item_path_where_the_dataset_lists_files(broken):
     assert item_path(ds, 7) == ds.samples[7][0] == ds.imgs[7][0]
     assert item_path(Subset(Subset(ds, [5, 7]), [1]), 0) == ds.samples[7][0]
     assert item_path(_Failing(), 0) is None
-    tensors = ImageTensors(torch.zeros(2, 3, 4, 4, dtype=torch.uint8))
+    tensors = Items(torch.zeros(2, 3, 4, 4, dtype=torch.uint8))
     tensors.samples = torch.zeros(2, 3)  # not a file list
     assert item_path(tensors, 0) is None
 

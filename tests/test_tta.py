@@ -8,7 +8,7 @@ from torch import nn
 
 from noisyclf import ContrastiveNoisyClassifier
 
-from _data import ImageTensors, tabular
+from _data import Items, tabular
 
 TINY = dict(phases="baseline", max_epochs=2, warmup_epochs=0, batch_size=32, device="cpu",
             random_state=0)
@@ -78,7 +78,7 @@ def test_flip_can_be_set_after_fit_and_leaves_the_callers_images_alone(fitted):
 
 def test_flip_of_a_streamed_dataset_is_that_of_the_array(fitted):
     clf, X = fitted
-    dataset = ImageTensors([torch.from_numpy(image.transpose(2, 0, 1).copy()) for image in X])
+    dataset = Items([torch.from_numpy(image.transpose(2, 0, 1).copy()) for image in X])
     try:
         clf.set_params(tta="flip")
         streamed, in_memory = clf.predict_proba(dataset), clf.predict_proba(X)
