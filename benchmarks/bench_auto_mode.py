@@ -173,7 +173,8 @@ def run_cell(args, train_id, data, kind, value, loss, seed, arrays):
         mean_sample_weight=float(np.mean(clf.sample_weights_)), fit_noise_rate=clf.noise_rate_,
         encoder=clf.encoder_kind_, wall_s=round(wall, 1), cpu_s=round(cpu, 1),
         params=json.dumps(dict({k: v for k, v in params.items() if k != "memory"},
-                               pretrain_epochs_=clf.pretrain_epochs_)),
+                               pretrain_epochs_=clf.pretrain_epochs_,
+                               warmup_epochs_=clf.warmup_epochs_)),
         finished=time.strftime("%Y-%m-%d %H:%M:%S"), **environment(),
     )
     np.savez_compressed(

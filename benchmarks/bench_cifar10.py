@@ -305,6 +305,7 @@ def run_cell(cell, data, args):
                 expected_given_accuracy=float(decision["expected_given_accuracy"]),
                 expected_pseudo_accuracy=float(decision["expected_pseudo_accuracy"]),
                 noise_rate=round(float(clf.noise_rate_), 4),
+                warmup_epochs_=int(clf.warmup_epochs_),
                 n_parameters=sum(int(t.numel()) for t in clf.classifier_net_.module_.parameters()))
     common["params"] = _params_json(params, **note)
     return [dict(common, method=method, test_accuracy=accuracy[source])

@@ -202,6 +202,10 @@ class LabelNoise:
     true_probs : ndarray of shape (n_samples, K) or None
         The out-of-fold ``P(true | x)`` that was the posterior's prior (None: the prior
         was ``pred_probs``).
+    posterior : ndarray of shape (n_samples, K) or None
+        ``P(true | given, x)`` of every sample (:func:`true_label_posterior`), from
+        which the expected accuracy of any other labels follows
+        (:func:`expected_accuracy`).
     """
 
     noise_matrix: np.ndarray
@@ -210,6 +214,7 @@ class LabelNoise:
     pseudo_accuracy: "float | None"
     pred_probs: np.ndarray
     true_probs: "np.ndarray | None" = None
+    posterior: "np.ndarray | None" = None
 
 
 def estimate_label_noise(labels, pred_probs, pseudo_labels=None, *, features=None,
@@ -248,7 +253,7 @@ def estimate_label_noise(labels, pred_probs, pseudo_labels=None, *, features=Non
         matrix = noise_matrix_from_joint(joint)
     pseudo = None if pseudo_labels is None else expected_accuracy(posterior, pseudo_labels)
     return LabelNoise(matrix, noise_rate(joint), expected_accuracy(posterior, labels), pseudo,
-                      pred_probs, true_probs)
+                      pred_probs, true_probs, posterior)
 
 
 def stratified_folds(labels, n_folds, random_state=None):

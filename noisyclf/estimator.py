@@ -50,7 +50,7 @@ _FITTED = ("classifier_net_", "pseudo_label_net_", "encoder_net_", "selection_ne
            "pseudo_labels_", "sample_weights_", "label_quality_", "label_issues_",
            "pretrain_history_", "bootstrap_noise_prob_", "noise_matrix_", "noise_rate_",
            "out_of_fold_proba_", "out_of_fold_true_proba_", "phase_b_decision_",
-           "pretrain_epochs_")
+           "pretrain_epochs_", "warmup_epochs_")
 
 
 class _ModuleClassOrInstance(HasMethods):
@@ -254,9 +254,14 @@ instance, default="auto"
         called by every process of a :mod:`torch.distributed` process group,
         e.g. started by ``torchrun``; ``docs/scaling_out_ddp.md``) it is the
         global batch, of which each process encodes its part.
-    warmup_epochs : int, default=5
+    warmup_epochs : int or "auto", default="auto"
         Epochs at the start of a2 and b3 with the encoder frozen (ignored by
-        the baseline, whose encoder is random).
+        the baseline, whose encoder is random).  ``"auto"`` freezes it for 5
+        epochs, and in a2 for half of ``max_epochs`` where at least 65 % of
+        the given labels look wrong from a1's label-free features (confident
+        learning on a logistic regression on them, before a2 starts;
+        ``warmup_epochs_`` says how many): fine-tuned on mostly wrong labels,
+        a2 memorises them.  Measured in :ref:`a2-warmup`.
     pretrain_epochs : int or "auto", default="auto"
         Epochs of SimCLR pre-training (a1).  ``"auto"`` trains 100 epochs,
         except on colour images, where a1 sees about 800,000 augmented pairs:
@@ -437,6 +442,10 @@ instance, default="auto"
     pretrain_epochs_ : int
         The number of a1 epochs (``pretrain_epochs`` with "auto" resolved for
         the training set).
+    warmup_epochs_ : int
+        The epochs at the start of a2 with the encoder frozen
+        (``warmup_epochs`` with "auto" resolved by the noise rate that a1's
+        features estimate; 0 for the baseline, whose encoder is random).
     encoder_kind_ : str
         The encoder actually used: ``encoder`` with "auto" resolved, or
         ``"custom"`` for a user's module class or instance.
@@ -566,7 +575,8 @@ instance, default="auto"
         "encoder_lr": [None, Interval(numbers.Real, 0, None, closed="neither")],
         "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
-        "warmup_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
+        "warmup_epochs": [Interval(numbers.Integral, 0, None, closed="left"),
+                          StrOptions({"auto"})],
         "pretrain_epochs": [Interval(numbers.Integral, 0, None, closed="left"),
                             StrOptions({"auto"})],
         "pretrain_lr": [Interval(numbers.Real, 0, None, closed="neither")],
@@ -618,7 +628,7 @@ instance, default="auto"
         encoder_lr=None,
         max_epochs=40,
         batch_size=128,
-        warmup_epochs=5,
+        warmup_epochs="auto",
         pretrain_epochs="auto",
         pretrain_lr=0.1,
         temperature=0.5,
@@ -814,20 +824,23 @@ instance, default="auto"
                 a1 = _phases.pretrain(run, X)                                           # a1
                 self.encoder_net_, self.pretrain_history_ = a1.net, a1.history
                 encoder, projection, features = a1.encoder, a1.projection, a1.net
+                # How wrong the given labels look from a1's features sets a2's warm-up.
+                a1_noise = _phases.given_label_noise(run, features, labeled)
+                warmup = self.warmup_epochs_ = _phases.a2_warmup_epochs(run, a1_noise)
             else:
                 self.encoder_net_, self.pretrain_history_ = None, []
-                encoder, projection, features = _phases.random_encoder(run), None, None
+                encoder, projection, a1_noise = _phases.random_encoder(run), None, None
+                self.warmup_epochs_, warmup = 0, None  # a random encoder trains throughout
             a2 = _phases.train_classifier(                                             # a2
                 run, "a2", encoder if self.noise_cv is None else copy.deepcopy(encoder),
-                labeled.data, labeled.y,
-                frozen_warmup="a1" in plan)
+                labeled.data, labeled.y, warmup_epochs=warmup)
             self.classifier_net_ = self.pseudo_label_net_ = a2
             outputs = _phases.classifier_outputs(run, a2, data, labeled)
             pseudo = outputs.pseudo_labels
             self.pseudo_labels_ = self.classes_[pseudo.numpy()]
             self.label_quality_, self.label_issues_ = outputs.label_quality, outputs.label_issues
-            noise = _phases.label_noise(run, features, encoder, labeled, outputs,
-                                        frozen_warmup="a1" in plan)
+            noise = _phases.label_noise(run, a1_noise, encoder, labeled, outputs,
+                                        warmup_epochs=warmup)
             self.noise_matrix_, self.noise_rate_ = noise.noise_matrix, noise.noise_rate
             self.out_of_fold_proba_ = noise.pred_probs
             self.out_of_fold_true_proba_ = noise.true_probs
@@ -846,7 +859,9 @@ instance, default="auto"
                 self.encoder_net_, encoder = _phases.supervised_contrastive(            # b2
                     run, a2, projection, data, pseudo, self.sample_weights_)
                 self.classifier_net_ = _phases.train_classifier(                      # b3
-                    run, "b3", copy.deepcopy(encoder), data, pseudo, frozen_warmup=True)
+                    run, "b3", copy.deepcopy(encoder), data, pseudo,
+                    warmup_epochs=_phases.resolve_warmup_epochs(
+                        self.warmup_epochs, None, self.max_epochs))
         self.interrupted_phase_ = run.interrupted
         if run.checkpoint is not None and run.interrupted is None:
             run.checkpoint.remove()  # finished: nothing to resume

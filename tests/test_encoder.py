@@ -351,15 +351,15 @@ def test_pretrain_epochs_0_keeps_the_instance_weights_for_a2(digits, monkeypatch
     calls = []
     original = phases_module.train_classifier
 
-    def spy(run, phase, encoder, data, y, *, frozen_warmup):
-        calls.append((phase, _state(encoder[1]), frozen_warmup))
-        return original(run, phase, encoder, data, y, frozen_warmup=frozen_warmup)
+    def spy(run, phase, encoder, data, y, *, warmup_epochs):
+        calls.append((phase, _state(encoder[1]), warmup_epochs))
+        return original(run, phase, encoder, data, y, warmup_epochs=warmup_epochs)
 
     monkeypatch.setattr(phases_module, "train_classifier", spy)
     monkeypatch.setattr(phases_module, "run_simclr", _fail)  # no SimCLR at all
     clf = _clf(encoder=module, phases="full", pretrain_epochs=0).fit(X, y)
-    phase, start, frozen_warmup = calls[0]
-    assert phase == "a2" and frozen_warmup
+    phase, start, warmup_epochs = calls[0]
+    assert phase == "a2" and warmup_epochs == clf.warmup_epochs_ >= 1
     _assert_state_equal(start, _state(module))
     assert clf.pretrain_history_ == [] and clf.history_["a1"] == []
     assert set(clf.history_) == {"a1", "a2", "b1", "b2", "b3"}

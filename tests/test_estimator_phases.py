@@ -106,10 +106,10 @@ class _Spies:
             spies.simclr.append(copy.deepcopy(out[0]))
             return out
 
-        def train_classifier(run, phase, encoder, data, y, *, frozen_warmup):
+        def train_classifier(run, phase, encoder, data, y, *, warmup_epochs):
             call = dict(phase=phase, encoder=encoder, y=y.clone(),
-                        encoder_state=_state(encoder), frozen_warmup=frozen_warmup)
-            net = orig_train(run, phase, encoder, data, y, frozen_warmup=frozen_warmup)
+                        encoder_state=_state(encoder), warmup_epochs=warmup_epochs)
+            net = orig_train(run, phase, encoder, data, y, warmup_epochs=warmup_epochs)
             call["net"] = net
             call["encoder_state_after"] = _state(net.module_.encoder)
             spies.classifier.append(call)
@@ -272,7 +272,7 @@ def test_full_mode_wiring(full_fit):
     np.testing.assert_array_equal(b3["y"].numpy(), pseudo)
     # b2 starts from a2's final encoder.
     _assert_state_equal(spies.b2[0]["encoder"], spies.select[0]["encoder_state"])
-    assert a2["frozen_warmup"] and b3["frozen_warmup"]
+    assert a2["warmup_epochs"] == clf.warmup_epochs_ and b3["warmup_epochs"] == 1
     assert clf.classifier_net_ is b3["net"]
     # encoder_net_ is the b2 net and ran finetune_epochs epochs.
     assert isinstance(clf.encoder_net_.criterion_, WeightedSupConLoss)
@@ -445,7 +445,7 @@ def test_baseline_has_no_warmup_freeze(small_digits):
     clf, spies = _fit_spied(X, y, phases="baseline", image_shape=(1, 8, 8),
                             warmup_epochs=5, max_epochs=1)
     assert spies.simclr == []
-    assert not spies.classifier[0]["frozen_warmup"]
+    assert spies.classifier[0]["warmup_epochs"] is None and clf.warmup_epochs_ == 0
     names = [name for name, _ in clf.classifier_net_.callbacks]
     assert "freeze_encoder" not in names
     # In its only epoch the random encoder trained, weights and BatchNorm stats.

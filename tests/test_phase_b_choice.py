@@ -275,3 +275,26 @@ def test_p_given_as_prior_favours_the_given_labels_at_high_noise():
     features, given, pseudo, p_given = _label_setting(0.8, pseudo_correct=0.64)
     found = confident_learning.estimate_label_noise(given, p_given, pseudo)
     assert found.given_accuracy > found.pseudo_accuracy
+
+
+def test_auto_warmup_freezes_half_of_a2_where_most_given_labels_look_wrong(digits, a1_cache):
+    """``warmup_epochs="auto"``: a2's encoder stays frozen for 5 epochs, or for half of
+    ``max_epochs`` where a1's features say most given labels are wrong
+    (that estimate is ``noise_rate_`` when ``noise_cv=None``); b3, on the
+    pseudo-labels, keeps 5."""
+    heavy = make_noisy_labels(digits[1], "symmetric", 0.8, random_state=0)
+    for labels, phases, a2_warmup in [(digits[1], "pretrain", 5), (heavy, "full", 6)]:
+        clf = _fit(digits[0], labels, a1_cache, phases=phases, warmup_epochs="auto",
+                   max_epochs=12)
+        assert (clf.noise_rate_ >= _phases.HEAVY_NOISE_RATE) == (a2_warmup == 6)
+        assert clf.warmup_epochs_ == a2_warmup and clf.warmup_epochs == "auto"
+        a2 = dict(clf.pseudo_label_net_.callbacks)
+        assert _unfreezes_at(a2) == a2_warmup + 1
+        assert [row["epoch"] for row in clf.history_["a2"]] == list(range(1, 13))
+    assert _unfreezes_at(dict(clf.classifier_net_.callbacks)) == _phases.WARMUP_EPOCHS + 1
+
+
+def _unfreezes_at(callbacks):
+    """The epoch at which skorch's Unfreezer of a net's encoder fires (it keeps an integer
+    ``at`` as a partial of its epoch test)."""
+    return callbacks["unfreeze_encoder"].at.keywords["epoch"]
