@@ -1064,7 +1064,7 @@ def tuning_section():
                    digits_text, digits, notes,
                    figure("digits_tuning_frozen.png", "Digits with the encoder frozen in a2 "
                           "and b3 (digits_tuning_frozen).", "digits, frozen encoder"),
-                   *a2_regime_table())
+                   *a2_regime_table(), *warmup_auto_table())
 
 
 _AIRBENCH = "_airbench"
@@ -1082,8 +1082,9 @@ def a2_regime_table():
                 lambda p: json.loads(p).get("pretrain_epochs"))):
             extra = {k: v for k, v in json.loads(g["params"].iloc[0]).items()
                      if k not in ("phases", "loss", "pretrain_epochs", "random_state")}
-            name = ", ".join(f"{k}={v}" for k, v in extra.items()) or "the defaults"
-            columns[(int(a1), not extra, name)] = g.set_index("setting")
+            name = ", ".join(f"{k}={v}" for k, v in extra.items())
+            # First the 5-epoch warm-up that every other variant changes one thing of.
+            columns[(int(a1), extra == {"warmup_epochs": 5}, name)] = g.set_index("setting")
     if not columns:
         return []
     order = sorted(columns, key=lambda c: (-c[0], not c[1], c[2]))
@@ -1101,10 +1102,54 @@ def a2_regime_table():
         "--no-cleanlab --pretrain-epochs <a1> --params <variant> --name "
         "cifar10_tuning_<variant>_airbench``, one a1 per length (cached), noise seed 0. "
         "``max_epochs=20`` stops a2 at half its default length; ``warmup_epochs=40`` keeps "
-        "the encoder frozen throughout a2 (a linear head on a1's features); "
+        "the encoder frozen throughout a2 (a linear head on a1's features), "
+        "``warmup_epochs=20`` for its first half, a variant that names none for its first "
+        "5 epochs; "
         "``encoder_lr=0.005`` fine-tunes the encoder at a quarter of the head's rate. "
         f"Machine: {_machine(pd.DataFrame([first]))}"),
         table(header, rows, "a2's test accuracy (``phases=\"pretrain\"``, ELR) per variant")]
+
+
+def warmup_auto_table(name="cifar10_warmup_auto_airbench"):
+    """``warmup_epochs="auto"`` on CIFAR-10: the noise estimate it decides by, the warm-up
+    it chose, a2 beside a2 with the fixed warm-ups (``a2_regime_table``'s runs), and the
+    default's phase b."""
+    runs = _csv(name)
+    if runs is None:
+        return []
+    fixed = {}
+    for variant in ("finetuned", "warmup20"):
+        other = _csv(f"cifar10_tuning_{variant}{_AIRBENCH}")
+        if other is not None:
+            other = other[(other["method"] == "pretrain") & (other["params"].map(
+                lambda p: json.loads(p).get("pretrain_epochs") == 200))]
+            fixed[variant] = other.set_index("setting")["test_accuracy"]
+    by = {m: g.set_index("setting") for m, g in runs.groupby("method")}
+    rows = []
+    for setting in _SETTING_ORDER:
+        if setting not in by.get("pretrain", pd.DataFrame()).index:
+            continue
+        params = json.loads(by["pretrain"].loc[setting, "params"])
+        rows.append([setting, f"{by['pretrain'].loc[setting, 'given_accuracy']:.3f}",
+                     f"{params['noise_rate']:.2f}", str(params["warmup_epochs_"])]
+                    + [_num(fixed.get(v, {}).get(setting), "{:.3f}")
+                       for v in ("finetuned", "warmup20")]
+                    + [f"{by[m].loc[setting, 'test_accuracy']:.3f}"
+                       for m in ("pretrain", "full", "default")])
+    first = runs.iloc[0]
+    return [para(
+        "``warmup_epochs=\"auto\"`` (the default) keeps a2's encoder frozen for half of "
+        "``max_epochs`` where the share of wrong given labels that a1's features estimate "
+        "(before a2; with ``noise_cv=None`` it is ``noise_rate_``) is at least 0.65, else for "
+        f"5 epochs: ``python benchmarks/bench_cifar10.py --n-train {int(first['n_train'])} "
+        "--jobs default --losses elr --seeds 0 --no-probe --no-cleanlab --pretrain-epochs 200 "
+        f"--name {name}`` (one ``phases=\"full\"`` fit per setting, read as a2, b3 and the "
+        "default's choice between them), the a2 columns with a fixed warm-up from the table "
+        f"above. Machine: {_machine(runs)}"),
+        table(["labels", "given labels correct", "estimated share wrong (a1 features)",
+               "a2 warm-up epochs (auto)", "a2, warm-up 5", "a2, warm-up 20", "a2, auto",
+               "full (paper's phase b)", "default"], rows,
+              "Test accuracy, ELR, 4,000 CIFAR-10 images, noise seed 0")]
 
 
 def digits_paired(name, reference="digits", loss="elr", methods=("pretrain", "full")):

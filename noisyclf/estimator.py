@@ -261,7 +261,7 @@ instance, default="auto"
         the given labels look wrong from a1's label-free features (confident
         learning on a logistic regression on them, before a2 starts;
         ``warmup_epochs_`` says how many): fine-tuned on mostly wrong labels,
-        a2 memorises them.  Measured in :ref:`a2-warmup`.
+        a2 memorises them (:ref:`the adaptive warm-up <a2-warmup>`).
     pretrain_epochs : int or "auto", default="auto"
         Epochs of SimCLR pre-training (a1).  ``"auto"`` trains 100 epochs,
         except on colour images, where a1 sees about 800,000 augmented pairs:
