@@ -1553,11 +1553,15 @@ def encoders_section():
             ["phases", "test accuracy", "pseudo-labels correct", "wall minutes"], rows,
             f"Default fits with the chosen encoder (``{first['encoder']}``): "
             f"{int(first['n_train']):,} CIFAR-10 training images (a subset and a noise draw "
-            f"used nowhere else, ``benchmarks/bench_cifar10.py --subset-seed 11 --seeds 11``), "
+            f"used nowhere else, ``benchmarks/bench_cifar10.py --n-train "
+            f"{int(first['n_train'])} --subset-seed 11 --seeds 11 --settings sym0.6 --jobs "
+            "default baseline --pretrain-epochs auto``), "
             f"{first['actual_noise']:.0%} of the labels flipped symmetrically, "
-            "``loss=\"elr\"``, default hyperparameters; ``pretrain`` is the separate "
-            "``phases=\"pretrain\"`` fit, which shares the cached a1; wall time of each "
-            f"fit on CPU {first['cpu_model']}"))
+            "``loss=\"elr\"``, default hyperparameters; ``pretrain``, ``full`` and "
+            "``default`` are one ``phases=\"full\"`` fit read as a2, b3 and the default's "
+            "choice between them, ``baseline`` a fit of its own; wall time of each fit "
+            f"(a1 included) on CPU {first['cpu_model']}, {int(first['torch_threads'])} torch "
+            "thread(s)"))
     if custom is not None:
         rows = [[r["cpu_model"], r["module"], r["variant"],
                  "yes" if r["channels_last"] else "no",
