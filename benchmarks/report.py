@@ -1071,9 +1071,10 @@ _AIRBENCH = "_airbench"
 _SETTING_ORDER = ["sym0.2", "sym0.4", "sym0.6", "sym0.8", "asy0.4", "worse_label"]
 
 
-def a2_regime_table():
-    """a2's regime with the default encoder: ``bench_cifar10.py --jobs pretrain`` runs of
-    ``cifar10_tuning_<variant>_airbench``, one column per variant and a1 length."""
+def _a2_regime_runs():
+    """The ``bench_cifar10.py --jobs pretrain`` runs of ``cifar10_tuning_<variant>_airbench``
+    by ``(a1 epochs, whether the variant is the 5-epoch warm-up, variant name)``: a2's rows,
+    indexed by setting."""
     columns = {}
     for path in sorted(RESULTS.glob(f"cifar10_tuning_*{_AIRBENCH}.csv")):
         runs = pd.read_csv(path)
@@ -1083,8 +1084,15 @@ def a2_regime_table():
             extra = {k: v for k, v in json.loads(g["params"].iloc[0]).items()
                      if k not in ("phases", "loss", "pretrain_epochs", "random_state")}
             name = ", ".join(f"{k}={v}" for k, v in extra.items())
-            # First the 5-epoch warm-up that every other variant changes one thing of.
+            # The 5-epoch warm-up, which every other variant changes one thing of.
             columns[(int(a1), extra == {"warmup_epochs": 5}, name)] = g.set_index("setting")
+    return columns
+
+
+def a2_regime_table():
+    """a2's regime with the default encoder: one column per variant and a1 length of
+    :func:`_a2_regime_runs`, the 5-epoch warm-up first."""
+    columns = _a2_regime_runs()
     if not columns:
         return []
     order = sorted(columns, key=lambda c: (-c[0], not c[1], c[2]))
@@ -1117,13 +1125,11 @@ def warmup_auto_table(name="cifar10_warmup_auto_airbench"):
     runs = _csv(name)
     if runs is None:
         return []
-    fixed = {}
-    for variant in ("finetuned", "warmup20"):
-        other = _csv(f"cifar10_tuning_{variant}{_AIRBENCH}")
-        if other is not None:
-            other = other[(other["method"] == "pretrain") & (other["params"].map(
-                lambda p: json.loads(p).get("pretrain_epochs") == 200))]
-            fixed[variant] = other.set_index("setting")["test_accuracy"]
+    regimes = _a2_regime_runs()
+    fixed = {variant: regimes[key]["test_accuracy"]
+             for variant, key in [("finetuned", (200, True, "warmup_epochs=5")),
+                                  ("warmup20", (200, False, "warmup_epochs=20"))]
+             if key in regimes}
     by = {m: g.set_index("setting") for m, g in runs.groupby("method")}
     rows = []
     for setting in _SETTING_ORDER:

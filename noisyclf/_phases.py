@@ -6,6 +6,8 @@ resolved: seed, device, precision, input shape, standardisation) and returns
 what it produced; the estimator stores it in its fitted attributes::
 
     pretrain                a1  SimCLR on encoder + projection head (NT-Xent, eq. 6)
+    given_label_noise           how wrong the given labels look from a1's features
+    a2_warmup_epochs            a2's frozen warm-up from that estimate
     train_classifier        a2  classifier head on the encoder, noise-robust loss (eqs. 1-5)
     classifier_outputs          a2's pseudo-labels and the quality of the given labels
     label_noise                 noise matrix; expected accuracy of given and pseudo-labels
@@ -48,12 +50,11 @@ from .modules import (
 from .nets import ContrastiveNet, NoisyLabelNet, make_criterion
 from .selection import gmm_clean_probability, label_issue_mask
 
-__all__ = ["FitInterrupted", "Run", "Seed", "build_net", "classifier_outputs",
-           "dynamic_bootstrapping", "embed", "fit_net", "given_label_noise", "label_noise",
-           "phase_b_decision", "a2_warmup_epochs", "resolve_warmup_epochs",
-           "predict_probabilities", "pretrain",
-           "pseudo_label_weights", "random_encoder", "run_simclr", "supervised_contrastive",
-           "train_classifier"]
+__all__ = ["A1Noise", "FitInterrupted", "Run", "Seed", "a2_warmup_epochs", "build_net",
+           "classifier_outputs", "dynamic_bootstrapping", "embed", "fit_net",
+           "given_label_noise", "label_noise", "phase_b_decision", "predict_probabilities",
+           "pretrain", "pseudo_label_weights", "random_encoder", "resolve_warmup_epochs",
+           "run_simclr", "supervised_contrastive", "train_classifier"]
 
 
 class Seed(enum.IntEnum):
